@@ -1,0 +1,317 @@
+"""Read one article file into an :class:`Article`.
+
+The file format, blocks separated by blank lines::
+
+    ---                      optional front matter
+    date: 2026-03-24 14:05
+    ---
+    Title
+    Standfirst, the one-paragraph summary.
+    comma, separated, keywords
+    Caption | Image: Credit  optional
+    Body paragraph...        at least one
+
+Everything is validated here, at the edge: code downstream trusts an ``Article``.
+This module imports only the standard library and python-dateutil.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
+from pathlib import Path
+
+from dateutil import parser as date_parser
+
+FRONT_MATTER_KEYS = frozenset({"date", "updated", "author", "slug", "image", "lang", "draft"})
+
+# XML 1.0 forbids most C0 controls, lone surrogates and U+FFFE/U+FFFF; one of them
+# in one article would make every feed carrying it ill-formed.
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_BLANK_LINES = re.compile(r"\n[ \t\f\v\u00a0]*(?:\n[ \t\f\v\u00a0]*)+")
+_SPACES = re.compile(r"\s+")
+_NOT_WORD = re.compile(r"[\W_]+")
+_CAPTION = re.compile(r"^(?P<caption>.*?)\s*\|\s*Image:\s*(?P<credit>\S.*)$", re.DOTALL)
+_DATE_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-(.+)$")
+_SLUG = re.compile(r"^[\w][\w.-]*$")
+_LANG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+_TRUE = frozenset({"true", "yes", "1"})
+_FALSE = frozenset({"false", "no", "0"})
+
+
+class ArticleError(Exception):
+    """A file that cannot be served as an article, with where and why."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str, line: int | None = None):
+        self.path = str(path)
+        self.reason = reason
+        self.line = line
+        where = f"{self.path}:{line}" if line else self.path
+        super().__init__(f"{where}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    """A tag: ``key`` is its URL form, ``label`` the first spelling met."""
+
+    key: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """What a file looked like when read; a different stamp means read it again."""
+
+    mtime_ns: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One published article, everything but its body paragraphs.
+
+    The catalogue holds thousands of these, so the body is read again from
+    ``path`` (see :func:`read_body`) only for the few items a feed renders.
+    """
+
+    slug: str
+    title: str
+    standfirst: str
+    tags: tuple[Tag, ...]
+    published: datetime
+    updated: datetime
+    path: str
+    stamp: Stamp
+    author: str | None = None
+    image: str | None = None
+    caption: str | None = None
+    credit: str | None = None
+    lang: str | None = None
+    draft: bool = False
+    extra: tuple[tuple[str, str], ...] = field(default=())
+
+
+def clean_text(text: str) -> str:
+    """Drop characters XML 1.0 forbids, so no feed can be made ill-formed."""
+    return _XML_FORBIDDEN.sub("", text)
+
+
+@lru_cache(maxsize=65536)
+def normalize_tag(keyword: str) -> Tag | None:
+    """Turn one keyword into a tag, or ``None`` when nothing of it is left.
+
+    ``"  São   Paulo "`` gives ``Tag("são-paulo", "São Paulo")``: the label is
+    trimmed with inner white space collapsed, the key is its casefolded form with
+    runs of spaces and punctuation made ``-``; letters of any script are kept.
+    """
+    label = _SPACES.sub(" ", keyword).strip()
+    key = _NOT_WORD.sub("-", unicodedata.normalize("NFC", label).casefold()).strip("-")
+    return Tag(key, label) if key else None
+
+
+def parse_tags(line: str) -> tuple[Tag, ...]:
+    """Parse a keyword line, dropping repeats of a key within it."""
+    seen: dict[str, Tag] = {}
+    for keyword in line.split(","):
+        tag = normalize_tag(keyword)
+        if tag is not None and tag.key not in seen:
+            seen[tag.key] = tag
+    return tuple(seen.values())
+
+
+def parse_date(value: str, default_tz: tzinfo) -> datetime:
+    """Parse ISO 8601, RFC 2822 or a plain English date into an aware UTC datetime.
+
+    :raises ValueError: when the text is not a date.
+    """
+    value = value.strip()
+    try:
+        parsed = datetime.fromisoformat(value)  # fast path: most front matter is ISO
+    except ValueError:
+        with warnings.catch_warnings():
+            # An unknown zone name is an error below, not a warning to ignore.
+            warnings.simplefilter("error", date_parser.UnknownTimezoneWarning)
+            try:
+                parsed = date_parser.parse(value)
+            except (ValueError, OverflowError, date_parser.UnknownTimezoneWarning) as exc:
+                raise ValueError(f"unparseable date {value!r}") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=default_tz)
+    return parsed.astimezone(UTC)
+
+
+def _join_lines(block: str) -> str:
+    return " ".join(line.strip() for line in block.split("\n") if line.strip())
+
+
+def _front_matter(path: str, lines: list[str]) -> tuple[dict[str, str], int]:
+    """Read ``key: value`` lines after an opening ``---``; return them and the body start."""
+    values: dict[str, str] = {}
+    for number, line in enumerate(lines[1:], start=2):
+        if line.strip() == "---":
+            return values, number
+        if not line.strip():
+            continue
+        key, colon, value = line.partition(":")
+        if not colon or not key.strip():
+            raise ArticleError(path, f"front matter line is not 'key: value': {line!r}", number)
+        values[key.strip().lower()] = value.strip()
+    raise ArticleError(path, "front matter has no closing '---'")
+
+
+def _decode(path: str, data: bytes) -> str:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ArticleError(path, f"not UTF-8 (byte {exc.start})") from None
+    return clean_text(text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def parse_text(
+    path: str, data: bytes, stamp: Stamp, default_tz: tzinfo = UTC, *, with_body: bool = True
+) -> tuple[Article, tuple[str, ...]]:
+    """Parse the bytes of the article file at ``path``; return it and its body.
+
+    :raises ArticleError: naming the path and the reason the file is not an article.
+    """
+    text = _decode(path, data)
+    lines = text.split("\n")
+    meta: dict[str, str] = {}
+    if lines and lines[0].strip() == "---":
+        meta, start = _front_matter(path, lines)
+        text = "\n".join(lines[start:])
+    blocks = [b for b in _BLANK_LINES.split(text.strip("\n")) if b.strip()]
+    for index, what in enumerate(("title", "standfirst", "keyword line")):
+        if len(blocks) <= index:
+            raise ArticleError(path, f"missing the {what}")
+    title, standfirst, keywords = (_join_lines(b) for b in blocks[:3])
+    tags = parse_tags(keywords)
+    if not tags:
+        raise ArticleError(path, "the keyword line holds no tag")
+    rest = blocks[3:]
+    caption = credit = None
+    if rest and (match := _CAPTION.match(_join_lines(rest[0]))):
+        caption, credit = match["caption"] or None, match["credit"].strip()
+        rest = rest[1:]
+    if not rest:
+        raise ArticleError(path, "no body paragraph")
+    body = tuple(_join_lines(b) for b in rest) if with_body else ()
+
+    name = Path(path).name.removesuffix(".txt")
+    prefix = _DATE_PREFIX.match(name)
+    published = _published(path, meta, prefix, stamp, default_tz)
+    updated = published
+    if "updated" in meta:
+        updated = max(published, _meta_date(path, meta, "updated", default_tz))
+    article = Article(
+        slug=_slug(path, meta, prefix[4] if prefix else name),
+        title=title,
+        standfirst=standfirst,
+        tags=tags,
+        published=published,
+        updated=updated,
+        path=path,
+        stamp=stamp,
+        author=meta.get("author") or None,
+        image=_image(path, meta.get("image")),
+        caption=caption,
+        credit=credit,
+        lang=_lang(path, meta.get("lang")),
+        draft=_flag(path, meta.get("draft", "false")),
+        extra=tuple((k, v) for k, v in meta.items() if k not in FRONT_MATTER_KEYS),
+    )
+    return article, body
+
+
+def _meta_date(path: str, meta: dict[str, str], key: str, default_tz: tzinfo) -> datetime:
+    try:
+        return parse_date(meta[key], default_tz)
+    except ValueError as exc:
+        raise ArticleError(path, f"{key}: {exc}") from None
+
+
+def _published(
+    path: str,
+    meta: dict[str, str],
+    prefix: re.Match[str] | None,
+    stamp: Stamp,
+    default_tz: tzinfo,
+) -> datetime:
+    if "date" in meta:
+        return _meta_date(path, meta, "date", default_tz)
+    if prefix:
+        try:
+            day = datetime(int(prefix[1]), int(prefix[2]), int(prefix[3]), tzinfo=default_tz)
+        except ValueError:
+            raise ArticleError(path, f"file name date {prefix[0][:10]!r} is not a date") from None
+        return day.astimezone(UTC)
+    return datetime.fromtimestamp(stamp.mtime_ns / 1e9, UTC).replace(microsecond=0)
+
+
+def _slug(path: str, meta: dict[str, str], default: str) -> str:
+    slug = meta.get("slug") or default
+    if not _SLUG.match(slug):
+        raise ArticleError(path, f"slug {slug!r} may hold only letters, digits, '.', '-' and '_'")
+    return slug
+
+
+def _image(path: str, value: str | None) -> str | None:
+    if not value:
+        return None
+    if value.startswith(("https://", "http://", "/")) and not _SPACES.search(value):
+        return value
+    raise ArticleError(path, f"image {value!r} is not an http(s) URL or a path from the site root")
+
+
+def _lang(path: str, value: str | None) -> str | None:
+    if not value:
+        return None
+    if _LANG.match(value):
+        return value
+    raise ArticleError(path, f"lang {value!r} is not a language tag such as 'en' or 'pt-BR'")
+
+
+def _flag(path: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ArticleError(path, f"draft {value!r} is not true or false")
+
+
+def stamp_of(stat: os.stat_result) -> Stamp:
+    return Stamp(stat.st_mtime_ns, stat.st_size)
+
+
+def read_article(
+    path: str | os.PathLike[str], default_tz: tzinfo = UTC, *, with_body: bool = False
+) -> tuple[Article, tuple[str, ...]]:
+    """Read and parse one article file.
+
+    :raises ArticleError: when it cannot be read or is not an article.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as handle:
+            stamp = stamp_of(os.fstat(handle.fileno()))
+            data = handle.read()
+    except OSError as exc:
+        raise ArticleError(path, f"cannot read: {exc.strerror or exc}") from None
+    return parse_text(path, data, stamp, default_tz, with_body=with_body)
+
+
+def read_body(article: Article, default_tz: tzinfo = UTC) -> tuple[str, ...]:
+    """Read the body paragraphs of an indexed article again from its file.
+
+    :raises ArticleError: when the file has changed since it was indexed or is gone.
+    """
+    fresh, body = read_article(article.path, default_tz, with_body=True)
+    if fresh.stamp != article.stamp:
+        raise ArticleError(article.path, "changed since it was indexed")
+    return body

@@ -1,0 +1,101 @@
+"""The response cache and the fast path that serves it before Flask is entered.
+
+Entries are tagged with the version of the scope (the site or one tag) they were
+rendered from. An entry is served only while that version is current, so an edit
+invalidates exactly the feeds of the tags it touches and no others, with no
+explicit purge. The fast path answers cached hits straight from WSGI; anything
+else (a miss, a stale entry, a redirect, an error) goes on to the Flask app, which
+renders, stores and answers through the same :func:`respond`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .index import Library
+from .responses import Representation, respond
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+STATUS_LINES = {200: "200 OK", 304: "304 Not Modified"}
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    scope: str
+    version: int
+    representation: Representation
+
+
+class ResponseCache:
+    """Rendered representations by logical key, and by raw request line for the fast path."""
+
+    def __init__(self, max_entries: int = 8192) -> None:
+        self.max_entries = max_entries
+        self._by_key: dict[Hashable, Entry] = {}
+        self._by_request: dict[tuple[str, str], Entry] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, version: int) -> Representation | None:
+        entry = self._by_key.get(key)
+        if entry is not None and entry.version == version:
+            return entry.representation
+        return None
+
+    def put(
+        self,
+        key: Hashable,
+        entry: Entry,
+        request: tuple[str, str] | None = None,
+    ) -> None:
+        """Store an entry; ``request`` (raw path, raw query) lets the fast path find it."""
+        with self._lock:
+            _bounded_set(self._by_key, key, entry, self.max_entries)
+            if request is not None:
+                _bounded_set(self._by_request, request, entry, self.max_entries)
+
+    def for_request(self, path: str, query: str) -> Entry | None:
+        return self._by_request.get((path, query))
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+
+def _bounded_set(mapping: dict[Any, Entry], key: Any, entry: Entry, limit: int) -> None:
+    mapping.pop(key, None)
+    while len(mapping) >= limit:
+        del mapping[next(iter(mapping))]  # oldest first: dicts keep insertion order
+    mapping[key] = entry
+
+
+class FastPath:
+    """WSGI middleware that answers cached GET/HEAD hits without entering Flask."""
+
+    def __init__(self, app: WSGIApp, library: Library, cache: ResponseCache) -> None:
+        self.app = app
+        self.library = library
+        self.cache = cache
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        method = environ["REQUEST_METHOD"]
+        if method == "GET" or method == "HEAD":
+            entry = self.cache.for_request(
+                environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
+            )
+            if entry is not None and entry.version == self.library.current().version(
+                entry.scope
+            ):
+                status, headers, body = respond(
+                    entry.representation,
+                    method,
+                    environ.get("HTTP_IF_NONE_MATCH"),
+                    environ.get("HTTP_IF_MODIFIED_SINCE"),
+                    environ.get("HTTP_ACCEPT_ENCODING"),
+                    time.time(),
+                )
+                start_response(STATUS_LINES[status], headers)
+                return [body]
+        return self.app(environ, start_response)

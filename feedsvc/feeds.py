@@ -1,0 +1,222 @@
+"""Render items as RSS 2.0, Atom 1.0 and JSON Feed 1.1 bytes.
+
+Pure and deterministic: the same items and :class:`FeedInfo` give the same bytes,
+nothing is taken from the clock or from a request. This is the only module that
+knows feedgen, and it steps around feedgen's traps: entries are appended in the
+order given (feedgen prepends by default), ``updated`` is always set from data
+(feedgen defaults it to now), the alternate link is added last (feedgen's RSS
+``<link>`` is the last link added) and the summary never doubles as content.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.feed import FeedGenerator
+from lxml import etree
+
+from .articles import Article
+
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+ATOM_NS = "http://www.w3.org/2005/Atom"
+PAGING_RELS = ("first", "previous", "next", "last")
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+# feedgen formats RSS dates through locale.setlocale(), which is process-global:
+# two threads rendering at once could see each other's locale.
+_render_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """An article ready to render: its body and absolute URLs resolved."""
+
+    article: Article
+    body: tuple[str, ...]
+    url: str
+    id: str
+    image: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedInfo:
+    """What a feed says about itself."""
+
+    id: str
+    title: str
+    description: str
+    home_url: str
+    self_url: str
+    language: str
+    author: str
+    updated: datetime = EPOCH
+    links: Mapping[str, str] = field(default_factory=dict)
+    """RFC 5005 paging links by relation: first, previous, next, last."""
+    ttl_minutes: int | None = None
+    category_url: str | None = None
+    """Base of tag page URLs, used as the Atom category scheme."""
+
+
+def content_html(item: Item) -> str:
+    """The full body as HTML: the picture with its caption and credit, then paragraphs."""
+    parts = []
+    article = item.article
+    if article.caption or article.credit or item.image:
+        figure = ["<figure>"]
+        if item.image:
+            alt = html.escape(article.caption or article.title)
+            figure.append(f'<img src="{html.escape(item.image)}" alt="{alt}">')
+        caption = " ".join(
+            p
+            for p in (
+                html.escape(article.caption or ""),
+                f"<small>Image: {html.escape(article.credit)}</small>" if article.credit else "",
+            )
+            if p
+        )
+        if caption:
+            figure.append(f"<figcaption>{caption}</figcaption>")
+        figure.append("</figure>")
+        parts.append("".join(figure))
+    parts.extend(f"<p>{html.escape(p, quote=False)}</p>" for p in item.body)
+    return "\n".join(parts)
+
+
+class _PagingExtension(BaseExtension):  # type: ignore[misc]
+    """Adds RFC 5005 ``atom:link`` paging relations to an RSS channel."""
+
+    def __init__(self) -> None:
+        self.links: Mapping[str, str] = {}
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"atom": ATOM_NS}
+
+    def extend_rss(self, feed: etree._Element) -> etree._Element:
+        channel = feed[0]
+        # Right after the self link, so the channel reads in a natural order.
+        position = next(
+            (i + 1 for i, el in enumerate(channel) if el.tag == f"{{{ATOM_NS}}}link"), 3
+        )
+        for offset, rel in enumerate(r for r in PAGING_RELS if r in self.links):
+            link = etree.Element(f"{{{ATOM_NS}}}link", href=self.links[rel], rel=rel)
+            link.set("type", "application/rss+xml")
+            channel.insert(position + offset, link)
+        return feed
+
+
+class _NoEntryExtension(BaseEntryExtension):  # type: ignore[misc]
+    pass
+
+
+def _generator(items: Sequence[Item], info: FeedInfo, feed_type: str) -> FeedGenerator:
+    fg = FeedGenerator()
+    fg.load_extension("dc", atom=False, rss=True)
+    fg.load_extension("media", atom=True, rss=True)
+    fg.id(info.id)
+    fg.title(info.title)
+    fg.subtitle(info.description)
+    fg.description(info.description)
+    fg.language(info.language)
+    fg.author({"name": info.author})
+    fg.generator("feedsvc")
+    fg.updated(info.updated)
+    fg.lastBuildDate(info.updated)
+    if info.ttl_minutes:
+        fg.ttl(info.ttl_minutes)
+    fg.link(href=info.self_url, rel="self", type=feed_type)
+    if feed_type == "application/atom+xml":
+        for rel in PAGING_RELS:
+            if rel in info.links:
+                fg.link(href=info.links[rel], rel=rel, type=feed_type)
+    # Last, because feedgen's RSS <link> is whichever link was added last.
+    fg.link(href=info.home_url, rel="alternate", type="text/html")
+    for item in items:
+        _add_entry(fg, item, info)
+    return fg
+
+
+def _add_entry(fg: FeedGenerator, item: Item, info: FeedInfo) -> None:
+    article = item.article
+    fe = fg.add_entry(order="append")
+    fe.id(item.id)
+    fe.guid(item.id, permalink=False)
+    fe.title(article.title)
+    fe.link(href=item.url, rel="alternate", type="text/html")
+    fe.published(article.published)
+    fe.updated(article.updated)
+    fe.summary(article.standfirst)
+    fe.content(content_html(item), type="html")
+    for tag in article.tags:
+        if info.category_url:
+            fe.category(term=tag.key, label=tag.label, scheme=info.category_url)
+        else:
+            fe.category(term=tag.key, label=tag.label)
+    if article.author:
+        fe.author({"name": article.author})
+        fe.dc.dc_creator(article.author)
+    if item.image:
+        fe.media.content({"url": item.image, "medium": "image"})
+
+
+def render_rss(items: Sequence[Item], info: FeedInfo) -> bytes:
+    """An RSS 2.0 document with content:encoded, dc:creator and media:content."""
+    with _render_lock:
+        fg = _generator(items, info, "application/rss+xml")
+        fg.register_extension("paging", _PagingExtension, _NoEntryExtension, atom=False)
+        fg.paging.links = info.links
+        return bytes(fg.rss_str(pretty=False))
+
+
+def render_atom(items: Sequence[Item], info: FeedInfo) -> bytes:
+    """An Atom 1.0 (RFC 4287) document."""
+    with _render_lock:
+        fg = _generator(items, info, "application/atom+xml")
+        return bytes(fg.atom_str(pretty=False))
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def render_json(items: Sequence[Item], info: FeedInfo) -> bytes:
+    """A JSON Feed 1.1 document; ``next_url`` carries the paging link."""
+    feed: dict[str, object] = {
+        "version": JSON_FEED_VERSION,
+        "title": info.title,
+        "home_page_url": info.home_url,
+        "feed_url": info.self_url,
+        "description": info.description,
+        "language": info.language,
+        "authors": [{"name": info.author}],
+    }
+    if "next" in info.links:
+        feed["next_url"] = info.links["next"]
+    feed["items"] = [_json_item(item) for item in items]
+    return json.dumps(feed, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _json_item(item: Item) -> dict[str, object]:
+    article = item.article
+    entry: dict[str, object] = {
+        "id": item.id,
+        "url": item.url,
+        "title": article.title,
+        "summary": article.standfirst,
+        "content_html": content_html(item),
+        "date_published": _rfc3339(article.published),
+        "date_modified": _rfc3339(article.updated),
+        "tags": [tag.label for tag in article.tags],
+    }
+    if article.author:
+        entry["authors"] = [{"name": article.author}]
+    if item.image:
+        entry["image"] = item.image
+    if article.lang:
+        entry["language"] = article.lang
+    return entry

@@ -1,0 +1,378 @@
+"""The in-memory catalogue of published articles, and the library that keeps it current.
+
+A :class:`Catalogue` is an immutable snapshot: readers take one and never see a
+half-built index. The :class:`Library` owns the files: it re-reads only files whose
+size or modification time changed, applies the difference to the last snapshot
+(work proportional to the change, not to the corpus) and swaps in the new one.
+
+Every scope (the site, or one tag) carries a version number that moves only when
+an article in that scope changes, so a response cache can tell a tag feed is still
+fresh even while other tags are edited.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+
+from .articles import Article, ArticleError, Stamp, read_article, read_body, stamp_of
+
+log = logging.getLogger(__name__)
+
+SITE = ""
+"""The scope key of the site-wide feed; tag keys are never empty."""
+
+
+def is_article_file(name: str) -> bool:
+    """True for ``*.txt`` files that are not hidden or editor droppings."""
+    return name.endswith(".txt") and not name.startswith((".", "#", "~"))
+
+
+def _order(article: Article) -> tuple[float, str]:
+    # Lists are kept ascending by this key, which is newest first, then by slug.
+    return (-article.published.timestamp(), article.slug)
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    """One consistent view of what is published."""
+
+    articles: Sequence[Article] = ()
+    by_slug: Mapping[str, Article] = field(default_factory=dict)
+    by_tag: Mapping[str, Sequence[Article]] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    versions: Mapping[str, int] = field(default_factory=dict)
+    releases: Mapping[str, float] = field(default_factory=dict)
+    problems: Mapping[str, str] = field(default_factory=dict)
+    next_release: float = float("inf")
+
+    def in_scope(self, scope: str) -> Sequence[Article]:
+        """Articles of a scope, newest first; ``SITE`` is every article."""
+        if scope == SITE:
+            return self.articles
+        return self.by_tag.get(scope, ())
+
+    def version(self, scope: str) -> int:
+        return self.versions.get(scope, 0)
+
+    def release_of(self, scope: str) -> float:
+        """When the next scheduled article of a scope goes live (a timestamp), or inf."""
+        return self.releases.get(scope, float("inf"))
+
+
+@dataclass(slots=True)
+class _FileState:
+    stamp: Stamp
+    article: Article | None
+    error: str | None
+
+
+class Library:
+    """Keeps a :class:`Catalogue` in step with an articles directory.
+
+    ``update(paths)`` re-examines some files, ``scan()`` the whole directory;
+    :meth:`watch` starts a background thread that does both as files change.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        default_tz: tzinfo = UTC,
+        *,
+        clock: Callable[[], float] = time.time,
+        body_cache_size: int = 4096,
+    ) -> None:
+        self.directory = os.path.abspath(directory)
+        self.default_tz = default_tz
+        self._clock = clock
+        self._files: dict[str, _FileState] = {}
+        self._claims: dict[str, list[str]] = {}  # slug -> paths claiming it, sorted
+        self._pending: dict[str, float] = {}  # slug -> scheduled release timestamp
+        self._catalogue = Catalogue()
+        self._lock = threading.RLock()
+        self._bodies: OrderedDict[tuple[str, Stamp], tuple[str, ...]] = OrderedDict()
+        self._body_cache_size = body_cache_size
+        self._watcher: threading.Thread | None = None
+        self._scanned = False
+        self.last_update_cpu = 0.0
+
+    def current(self) -> Catalogue:
+        """The current snapshot, releasing scheduled articles that have come due."""
+        catalogue = self._catalogue
+        if not self._scanned:
+            self.scan()
+            catalogue = self._catalogue
+        if self._clock() >= catalogue.next_release:
+            with self._lock:
+                due = [s for s, when in self._pending.items() if when <= self._clock()]
+                self._rebuild(due)
+            catalogue = self._catalogue
+        return catalogue
+
+    def scan(self) -> None:
+        """Compare the whole directory with what was read, and apply the difference."""
+        with self._lock:
+            seen: list[str] = []
+            problem = None
+            try:
+                with os.scandir(self.directory) as entries:
+                    seen = [e.path for e in entries if is_article_file(e.name)]
+            except OSError as exc:
+                problem = f"cannot list the articles directory: {exc.strerror or exc}"
+            gone = set(self._files) - set(seen)
+            self._update(sorted(seen) + sorted(gone), directory_problem=problem)
+            self._scanned = True
+
+    def update(self, paths: Iterable[str]) -> None:
+        """Re-examine the named files (new, changed, renamed away or deleted)."""
+        wanted = sorted({os.path.abspath(p) for p in paths})
+        wanted = [p for p in wanted if os.path.dirname(p) == self.directory]
+        wanted = [p for p in wanted if is_article_file(os.path.basename(p))]
+        if wanted:
+            with self._lock:
+                self._update(wanted)
+
+    def _update(self, paths: list[str], directory_problem: str | None = None) -> None:
+        started = time.process_time()
+        touched: set[str] = set()
+        for path in paths:
+            touched.update(self._reread(path))
+        problems_changed = bool(touched) or (
+            (directory_problem is not None) != (self.directory in self._catalogue.problems)
+        )
+        if touched or problems_changed:
+            self._rebuild(touched, directory_problem)
+        self.last_update_cpu = time.process_time() - started
+
+    def _reread(self, path: str) -> set[str]:
+        """Bring one file's state up to date; return the slugs whose claims changed."""
+        old = self._files.get(path)
+        try:
+            stamp: Stamp | None = stamp_of(os.stat(path))
+        except OSError:
+            stamp = None
+        if old is not None and stamp == old.stamp:
+            return set()
+        touched: set[str] = set()
+        if old is not None:
+            del self._files[path]
+            if old.article is not None:
+                touched.add(self._unclaim(old.article.slug, path))
+            else:
+                touched.add("")  # a problem went away: rebuild the problem list
+        if stamp is None:
+            return touched
+        try:
+            article, _ = read_article(path, self.default_tz)
+        except ArticleError as exc:
+            log.warning("skipped %s", exc)
+            self._files[path] = _FileState(stamp, None, exc.reason)
+            touched.add("")
+            return touched
+        self._files[path] = _FileState(article.stamp, article, None)
+        bisect.insort(self._claims.setdefault(article.slug, []), path)
+        touched.add(article.slug)
+        return touched
+
+    def _unclaim(self, slug: str, path: str) -> str:
+        claims = self._claims[slug]
+        claims.remove(path)
+        if not claims:
+            del self._claims[slug]
+        return slug
+
+    def _winner(self, slug: str) -> Article | None:
+        claims = self._claims.get(slug)
+        return self._files[claims[0]].article if claims else None
+
+    def _rebuild(self, slugs: Iterable[str], directory_problem: str | None = None) -> None:
+        """Swap in a new catalogue that differs from the last in these slugs only."""
+        old = self._catalogue
+        now = self._clock()
+        articles = list(old.articles)
+        by_slug = dict(old.by_slug)
+        by_tag = dict(old.by_tag)
+        copied: set[str] = set()
+        versions = dict(old.versions)
+        changed_scopes: set[str] = set()
+
+        def tag_list(key: str) -> list[Article]:
+            if key not in copied:
+                by_tag[key] = list(by_tag.get(key, ()))
+                copied.add(key)
+            return by_tag[key]  # type: ignore[return-value]
+
+        for slug in slugs:
+            if not slug:
+                continue
+            winner = self._winner(slug)
+            visible = None
+            self._pending.pop(slug, None)
+            if winner is not None and not winner.draft:
+                when = winner.published.timestamp()
+                if when <= now:
+                    visible = winner
+                else:
+                    self._pending[slug] = when
+            previous = old.by_slug.get(slug)
+            if previous is visible:
+                continue
+            if previous is not None:
+                _remove(articles, previous)
+                del by_slug[slug]
+                for tag in previous.tags:
+                    _remove(tag_list(tag.key), previous)
+                    changed_scopes.add(tag.key)
+            if visible is not None:
+                bisect.insort(articles, visible, key=_order)
+                by_slug[slug] = visible
+                for tag in visible.tags:
+                    bisect.insort(tag_list(tag.key), visible, key=_order)
+                    changed_scopes.add(tag.key)
+            changed_scopes.add(SITE)
+
+        labels = dict(old.labels)
+        for key in copied:
+            if by_tag[key]:
+                # The label is the spelling of the oldest article carrying the tag.
+                oldest = by_tag[key][-1]
+                labels[key] = next(t.label for t in oldest.tags if t.key == key)
+            else:
+                del by_tag[key]
+                labels.pop(key, None)
+        for scope in changed_scopes:
+            versions[scope] = versions.get(scope, 0) + 1
+
+        self._catalogue = Catalogue(
+            articles=articles,
+            by_slug=by_slug,
+            by_tag=by_tag,
+            labels=labels,
+            versions=versions,
+            releases=self._releases(),
+            problems=self._problems(directory_problem),
+            next_release=min(self._pending.values(), default=float("inf")),
+        )
+
+    def _releases(self) -> dict[str, float]:
+        releases: dict[str, float] = {}
+        for slug, when in self._pending.items():
+            article = self._winner(slug)
+            assert article is not None
+            for scope in (SITE, *(t.key for t in article.tags)):
+                releases[scope] = min(when, releases.get(scope, when))
+        return releases
+
+    def _problems(self, directory_problem: str | None) -> dict[str, str]:
+        problems = {p: s.error for p, s in self._files.items() if s.error is not None}
+        for slug, claims in self._claims.items():
+            for path in claims[1:]:
+                problems[path] = f"slug {slug!r} is already served from {claims[0]}"
+        if directory_problem:
+            problems[self.directory] = directory_problem
+        return dict(sorted(problems.items()))
+
+    def body(self, article: Article) -> tuple[str, ...]:
+        """The body paragraphs of an article, read again from its file and cached.
+
+        If the file changed or vanished since it was indexed, the standfirst stands
+        in until the watcher re-indexes it (a moment later, which also invalidates
+        any feed rendered meanwhile).
+        """
+        key = (article.path, article.stamp)
+        body = self._bodies.get(key)
+        if body is None:
+            try:
+                body = read_body(article, self.default_tz)
+            except ArticleError as exc:
+                log.warning("body unavailable: %s", exc)
+                return (article.standfirst,)
+            with self._lock:
+                self._bodies[key] = body
+                if len(self._bodies) > self._body_cache_size:
+                    self._bodies.popitem(last=False)
+        return body
+
+    def watch(self, interval: float = 1.0, rescan: float = 30.0) -> None:
+        """Follow the directory from a daemon thread (inotify where available).
+
+        Changes are applied within about ``interval`` seconds; a full scan every
+        ``rescan`` seconds catches anything the file-system events missed, and is
+        the only mechanism (every ``interval``) where events are unavailable.
+        """
+        with self._lock:
+            if self._watcher is None:
+                self._watcher = _Watcher(self, interval, rescan)
+                self._watcher.start()
+
+
+def _remove(items: list[Article], article: Article) -> None:
+    index = bisect.bisect_left(items, _order(article), key=_order)
+    while items[index] is not article:
+        index += 1
+    del items[index]
+
+
+class _Watcher(threading.Thread):
+    """Feeds file-system events (or periodic scans) into a Library."""
+
+    def __init__(self, library: Library, interval: float, rescan: float) -> None:
+        super().__init__(name="feedsvc-watcher", daemon=True)
+        self.library = library
+        self.interval = interval
+        self.rescan = rescan
+        self.changed: set[str] = set()
+        self.wakeup = threading.Event()
+
+    def note(self, *paths: str) -> None:
+        self.changed.update(p for p in paths if p)
+        self.wakeup.set()
+
+    def _observe(self) -> bool:
+        try:
+            from watchdog.events import FileSystemEventHandler
+            from watchdog.observers import Observer
+        except ImportError:
+            return False
+        watcher = self
+
+        class Handler(FileSystemEventHandler):  # type: ignore[misc]
+            def on_any_event(self, event: object) -> None:
+                src = getattr(event, "src_path", "")
+                dest = getattr(event, "dest_path", "")
+                watcher.note(os.fsdecode(src), os.fsdecode(dest))
+
+        try:
+            observer = Observer()
+            observer.schedule(Handler(), self.library.directory, recursive=False)
+            observer.daemon = True
+            observer.start()
+        except OSError as exc:
+            log.warning("file events unavailable (%s); scanning every %ss", exc, self.interval)
+            return False
+        return True
+
+    def run(self) -> None:
+        events = self._observe()
+        period = self.rescan if events else self.interval
+        last_scan = time.monotonic()
+        while True:
+            self.wakeup.wait(timeout=min(period, self.interval * 5))
+            try:
+                if self.wakeup.is_set():
+                    time.sleep(0.02)  # let a burst of events for one save arrive
+                    self.wakeup.clear()
+                    paths, self.changed = self.changed, set()
+                    self.library.update(paths)
+                if time.monotonic() - last_scan >= period:
+                    self.library.scan()
+                    last_scan = time.monotonic()
+            except Exception:  # the watcher must outlive any one bad scan
+                log.exception("article scan failed")

@@ -1,0 +1,391 @@
+"""HTTP: routes, pages, feed responses and errors.
+
+Feed bodies come from :mod:`feedsvc.feeds`, validators and compression from
+:mod:`feedsvc.responses`; this module decides what a URL means, which articles it
+shows, and caches what it rendered so the fast path can answer next time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, NoReturn
+from urllib.parse import quote, urlencode
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+)
+from werkzeug.exceptions import HTTPException
+
+from .app import Site
+from .articles import Article, normalize_tag
+from .cache import Entry
+from .feeds import EPOCH, FeedInfo, Item, render_atom, render_json, render_rss
+from .index import SITE, Catalogue
+from .responses import CORS_HEADERS, Representation, respond
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("feedsvc", __name__)
+
+Renderer = Callable[[Sequence[Item], FeedInfo], bytes]
+FORMATS: dict[str, tuple[str, Renderer]] = {
+    "rss": ("application/rss+xml; charset=utf-8", render_rss),
+    "atom": ("application/atom+xml; charset=utf-8", render_atom),
+    "json": ("application/feed+json; charset=utf-8", render_json),
+}
+FORMAT_NAMES = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
+# URLs people and old readers guess for a feed, and the format each stands for.
+FEED_ALIASES = {
+    "feed": "rss",
+    "feed/": "rss",
+    "rss": "rss",
+    "rss.xml": "rss",
+    "feed.xml": "rss",
+    "index.xml": "rss",
+    "atom": "atom",
+    "atom.xml": "atom",
+    "feed.jsonfeed": "json",
+}
+
+
+def site() -> Site:
+    found: Site = current_app.extensions["feedsvc"]
+    return found
+
+
+def url(path: str, **query: object) -> str:
+    """An absolute URL on the configured public base URL."""
+    given = {k: v for k, v in query.items() if v is not None}
+    return site().settings.base_url + path + (f"?{urlencode(given)}" if given else "")
+
+
+def scope_path(scope: str) -> str:
+    return "/" if scope == SITE else f"/tags/{quote(scope, safe='')}/"
+
+
+def feed_path(scope: str, fmt: str) -> str:
+    return f"{scope_path(scope)}feed.{fmt}"
+
+
+def article_path(slug: str) -> str:
+    return f"/articles/{quote(slug, safe='')}"
+
+
+def item_id(slug: str) -> str:
+    # A tag URI (RFC 4151): it names the article, not where it is served from, so
+    # it survives a move to another host or to https.
+    return f"tag:{site().settings.id_authority}:articles/{quote(slug, safe='')}"
+
+
+def absolute(link: str | None) -> str | None:
+    if link and link.startswith("/"):
+        return site().settings.base_url + link
+    return link
+
+
+def fail(status: int, message: str) -> NoReturn:
+    abort(Response(f"{message}\n", status, mimetype="text/plain", headers=CORS_HEADERS))
+
+
+def paging_arguments() -> tuple[int, int | None]:
+    """The ``page`` and ``limit`` query arguments, checked; anything else is ignored."""
+    settings = site().settings
+    limit = None
+    if "limit" in request.args:
+        text = request.args["limit"]
+        if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= settings.max_items:
+            fail(400, f"limit must be a whole number from 1 to {settings.max_items}")
+        limit = int(text)
+    page = 1
+    if "page" in request.args:
+        text = request.args["page"]
+        if not text.isascii() or not text.isdigit() or int(text) < 1 or len(text) > 9:
+            fail(400, "page must be a whole number from 1")
+        page = int(text)
+    return page, limit
+
+
+def resolve_tag(tag: str, suffix: str = "") -> str:
+    """The key of a known tag; another spelling of one is a 301 to its canonical URL."""
+    catalogue = site().library.current()
+    if tag in catalogue.by_tag:
+        return tag
+    normal = normalize_tag(tag)
+    if normal is not None and normal.key in catalogue.by_tag:
+        query = request.query_string.decode("latin-1")
+        target = f"{scope_path(normal.key)}{suffix}" + (f"?{query}" if query else "")
+        abort(redirect(target, 301))
+    fail(404, f"no tag {tag!r}")
+
+
+def make_items(articles: Sequence[Article]) -> list[Item]:
+    library = site().library
+    return [
+        Item(
+            article=a,
+            body=library.body(a),
+            url=url(article_path(a.slug)),
+            id=item_id(a.slug),
+            image=absolute(a.image),
+        )
+        for a in articles
+    ]
+
+
+def scope_title(catalogue: Catalogue, scope: str) -> str:
+    title = site().settings.site_title
+    return title if scope == SITE else f"{title}: {catalogue.labels[scope]}"
+
+
+def newest_update(articles: Sequence[Article]) -> datetime:
+    return max((a.updated for a in articles), default=EPOCH)
+
+
+def build_feed(catalogue: Catalogue, scope: str, fmt: str, page: int, limit: int | None) -> bytes:
+    """Render one page of a scope's feed; a page past the last is a 404."""
+    settings = site().settings
+    articles = catalogue.in_scope(scope)
+    per_page = limit or settings.feed_items
+    pages = max(1, math.ceil(len(articles) / per_page))
+    if page > pages:
+        fail(404, f"page {page} is past the last page, {pages}")
+    shown = articles[(page - 1) * per_page : page * per_page]
+    path = feed_path(scope, fmt)
+    links = {"first": url(path, limit=limit), "last": url(path, limit=limit, page=pages)}
+    if page > 1:
+        links["previous"] = url(path, limit=limit, page=page - 1 if page > 2 else None)
+    if page < pages:
+        links["next"] = url(path, limit=limit, page=page + 1)
+    info = FeedInfo(
+        id=f"tag:{settings.id_authority}:" + ("feed" if scope == SITE else f"tags/{quote(scope)}"),
+        title=scope_title(catalogue, scope),
+        description=settings.site_description
+        if scope == SITE
+        else f"Articles tagged {catalogue.labels[scope]}",
+        home_url=url(scope_path(scope)),
+        self_url=url(path, limit=limit, page=page if page > 1 else None),
+        language=settings.language,
+        author=settings.author,
+        # Later pages shift when anything newer changes, so they date from all of it.
+        updated=newest_update(articles[: page * per_page]),
+        links=links if pages > 1 else {},
+        ttl_minutes=max(1, settings.feed_max_age // 60),
+        category_url=url("/tags/"),
+    )
+    return FORMATS[fmt][1](make_items(shown), info)
+
+
+def send(representation: Representation) -> Response:
+    """Answer through :func:`respond`, exactly as the fast path would."""
+    status, headers, body = respond(
+        representation,
+        "GET",  # Werkzeug drops the body of a HEAD response itself
+        request.headers.get("If-None-Match"),
+        request.headers.get("If-Modified-Since"),
+        request.headers.get("Accept-Encoding"),
+        time.time(),
+    )
+    response = Response(body, status)
+    response.headers.clear()
+    response.headers.extend(headers)
+    return response
+
+
+def cached(
+    scope: str, key: tuple[object, ...], render: Callable[[Catalogue], tuple[bytes, str, float]]
+) -> Response:
+    """Serve a scope's resource from the cache, rendering it when its version moved."""
+    current = site()
+    catalogue = current.library.current()
+    version = catalogue.version(scope)
+    representation = current.cache.get(key, version)
+    if representation is None:
+        body, content_type, last_modified = render(catalogue)
+        representation = Representation(
+            body,
+            content_type,
+            last_modified,
+            current.settings.feed_max_age,
+            release=catalogue.release_of(scope),
+        )
+    raw_request = (request.environ.get("PATH_INFO", ""), request.environ.get("QUERY_STRING", ""))
+    current.cache.put(key, Entry(scope, version, representation), raw_request)
+    return send(representation)
+
+
+def serve_feed(scope: str, fmt: str) -> Response:
+    page, limit = paging_arguments()
+
+    def render(catalogue: Catalogue) -> tuple[bytes, str, float]:
+        per_page = limit or site().settings.feed_items
+        updated = newest_update(catalogue.in_scope(scope)[: page * per_page])
+        body = build_feed(catalogue, scope, fmt, page, limit)
+        return body, FORMATS[fmt][0], updated.timestamp()
+
+    return cached(scope, ("feed", scope, fmt, page, limit), render)
+
+
+@blueprint.route("/feed.<any(rss, atom, json):fmt>")
+def site_feed(fmt: str) -> Response:
+    return serve_feed(SITE, fmt)
+
+
+@blueprint.route("/tags/<tag>/feed.<any(rss, atom, json):fmt>")
+def tag_feed(tag: str, fmt: str) -> Response:
+    return serve_feed(resolve_tag(tag, f"feed.{fmt}"), fmt)
+
+
+@blueprint.route("/<any(" + ", ".join(f'"{a}"' for a in FEED_ALIASES) + "):alias>")
+def site_feed_alias(alias: str) -> Response:
+    return _moved(feed_path(SITE, FEED_ALIASES[alias]))
+
+
+@blueprint.route("/tags/<tag>/<any(" + ", ".join(f'"{a}"' for a in FEED_ALIASES) + "):alias>")
+def tag_feed_alias(tag: str, alias: str) -> Response:
+    key = resolve_tag(tag, alias)
+    return _moved(feed_path(key, FEED_ALIASES[alias]))
+
+
+def _moved(path: str) -> Response:
+    query = request.query_string.decode("latin-1")
+    return redirect(path + (f"?{query}" if query else ""), 301)  # type: ignore[return-value]
+
+
+def feed_links(scope: str) -> list[dict[str, str]]:
+    """Autodiscovery and visible links to a scope's feeds, one per format."""
+    return [
+        {
+            "href": url(feed_path(scope, fmt)),
+            "type": FORMATS[fmt][0].split(";")[0],
+            "name": FORMAT_NAMES[fmt],
+        }
+        for fmt in FORMATS
+    ]
+
+
+def page(template: str, **context: Any) -> Response:
+    """An HTML page with its own validators and a shorter cache lifetime than feeds."""
+    settings = site().settings
+    html = render_template(template, settings=settings, url=url, **context)
+    response = Response(html, mimetype="text/html")
+    response.cache_control.public = True
+    response.cache_control.max_age = settings.page_max_age
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+@blueprint.route("/")
+def home() -> Response:
+    catalogue = site().library.current()
+    return page(
+        "index.html",
+        articles=catalogue.articles[:30],
+        feeds=feed_links(SITE),
+        title=site().settings.site_title,
+        tag_labels=catalogue.labels,
+        article_path=article_path,
+        scope_path=scope_path,
+    )
+
+
+@blueprint.route("/tags/")
+def tags() -> Response:
+    catalogue = site().library.current()
+    rows = sorted(catalogue.by_tag.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    return page(
+        "tags.html",
+        rows=[(key, catalogue.labels[key], len(items)) for key, items in rows],
+        feed_path=feed_path,
+        scope_path=scope_path,
+        feeds=feed_links(SITE),
+        title=f"All tags — {site().settings.site_title}",
+    )
+
+
+@blueprint.route("/tags/<tag>/")
+def tag_page(tag: str) -> Response:
+    key = resolve_tag(tag)
+    catalogue = site().library.current()
+    return page(
+        "tag.html",
+        key=key,
+        label=catalogue.labels[key],
+        articles=catalogue.by_tag[key][: site().settings.max_items],
+        count=len(catalogue.by_tag[key]),
+        feeds=feed_links(key),
+        title=scope_title(catalogue, key),
+        tag_labels=catalogue.labels,
+        article_path=article_path,
+        scope_path=scope_path,
+    )
+
+
+@blueprint.route("/articles/<slug>")
+def article_page(slug: str) -> Response:
+    catalogue = site().library.current()
+    article = catalogue.by_slug.get(slug)
+    if article is None:
+        fail(404, f"no article {slug!r}")
+    return page(
+        "article.html",
+        article=article,
+        body=site().library.body(article),
+        image=absolute(article.image),
+        feeds=feed_links(SITE),
+        title=article.title,
+        tag_labels=catalogue.labels,
+        scope_path=scope_path,
+    )
+
+
+@blueprint.route("/healthz")
+def healthz() -> Response:
+    catalogue = site().library.current()
+    report = {
+        "status": "ok",
+        "articles": len(catalogue.articles),
+        "tags": len(catalogue.by_tag),
+        "skipped": [{"path": p, "reason": r} for p, r in catalogue.problems.items()],
+    }
+    response = Response(json.dumps(report, ensure_ascii=False), mimetype="application/json")
+    response.cache_control.no_store = True
+    return response
+
+
+@blueprint.after_app_request
+def allow_cross_origin(response: Response) -> Response:
+    """Everything here is public and read-only: any page may read it, no credentials."""
+    response.headers.setdefault("Access-Control-Allow-Origin", "*")
+    if request.method == "OPTIONS":
+        response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "If-None-Match, If-Modified-Since"
+        response.headers["Access-Control-Max-Age"] = "86400"
+    return response
+
+
+@blueprint.app_errorhandler(HTTPException)
+def plain_error(error: HTTPException) -> Response:
+    """Errors are one short line of plain text, never an HTML page or a traceback."""
+    if error.response is not None:
+        return error.response  # type: ignore[return-value]
+    code = error.code or 500
+    message = f"{code} {error.name}"
+    response = Response(f"{message}\n", code, mimetype="text/plain")
+    response.headers.extend(error.get_headers()[1:])  # keep Allow on a 405
+    return response
+
+
+@blueprint.app_errorhandler(Exception)
+def internal_error(error: Exception) -> Response:
+    log.exception("unhandled error on %s", request.path)
+    return Response("500 Internal Server Error\n", 500, mimetype="text/plain")
