@@ -25,6 +25,7 @@ from .articles import Article
 
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 ATOM_NS = "http://www.w3.org/2005/Atom"
+MEDIA_NS = "http://search.yahoo.com/mrss/"
 PAGING_RELS = ("first", "previous", "next", "last")
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -114,10 +115,30 @@ class _NoEntryExtension(BaseEntryExtension):  # type: ignore[misc]
     pass
 
 
+class _MediaExtension(BaseExtension):  # type: ignore[misc]
+    def extend_ns(self) -> dict[str, str]:
+        return {"media": MEDIA_NS}
+
+
+class _MediaEntryExtension(BaseEntryExtension):  # type: ignore[misc]
+    """One ``media:content`` per picture; feedgen's own wraps it in a one-child
+    ``media:group``, which validators reject."""
+
+    def __init__(self) -> None:
+        self.image: str | None = None
+
+    def _extend(self, entry: etree._Element) -> etree._Element:
+        if self.image:
+            etree.SubElement(entry, f"{{{MEDIA_NS}}}content", url=self.image, medium="image")
+        return entry
+
+    extend_rss = extend_atom = _extend
+
+
 def _generator(items: Sequence[Item], info: FeedInfo, feed_type: str) -> FeedGenerator:
     fg = FeedGenerator()
     fg.load_extension("dc", atom=False, rss=True)
-    fg.load_extension("media", atom=True, rss=True)
+    fg.register_extension("media", _MediaExtension, _MediaEntryExtension)
     fg.id(info.id)
     fg.title(info.title)
     fg.subtitle(info.description)
@@ -161,7 +182,7 @@ def _add_entry(fg: FeedGenerator, item: Item, info: FeedInfo) -> None:
         fe.author({"name": article.author})
         fe.dc.dc_creator(article.author)
     if item.image:
-        fe.media.content({"url": item.image, "medium": "image"})
+        fe.media.image = item.image
 
 
 def render_rss(items: Sequence[Item], info: FeedInfo) -> bytes:

@@ -1,0 +1,90 @@
+"""The ``feedsvc`` command: check articles, render a feed, serve the site."""
+
+from __future__ import annotations
+
+import os
+import sys
+from urllib.parse import quote
+
+import click
+
+from .index import Library, is_article_file
+
+
+@click.group()
+def main() -> None:
+    """Serve articles on disk as RSS, Atom and JSON feeds."""
+
+
+@main.command()
+@click.argument("directory", default=lambda: os.environ.get("FEEDSVC_ARTICLES_DIR", "articles"))
+def check(directory: str) -> None:
+    """Parse every article in DIRECTORY; report each problem and exit 1 if any file was skipped."""
+    library = Library(directory)
+    library.scan()
+    catalogue = library.current()
+    for path, reason in catalogue.problems.items():
+        click.echo(f"{path}: {reason}", err=True)
+    names = [n for n in os.listdir(directory) if is_article_file(n)] if os.path.isdir(directory) else []
+    click.echo(
+        f"{len(names)} files, {len(catalogue.problems)} skipped, "
+        f"{len(catalogue.articles)} published, {len(catalogue.by_tag)} tags"
+    )
+    sys.exit(1 if catalogue.problems else 0)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["rss", "atom", "json"]), default="atom")
+@click.option("--tag", default=None, help="A tag key; the site feed when omitted.")
+@click.argument("directory", default=lambda: os.environ.get("FEEDSVC_ARTICLES_DIR", "articles"))
+def render(fmt: str, tag: str | None, directory: str) -> None:
+    """Write a feed to standard output, byte for byte what the service serves."""
+    from .app import create_app
+
+    app = create_app({"ARTICLES_DIR": directory, "WATCH": False, **_env_settings()})
+    path = f"/tags/{quote(tag, safe='')}/feed.{fmt}" if tag else f"/feed.{fmt}"
+    response = app.test_client().get(path)
+    if response.status_code != 200:
+        raise click.ClickException(response.get_data(as_text=True).strip())
+    sys.stdout.buffer.write(response.get_data())
+
+
+def _env_settings() -> dict[str, object]:
+    from flask import Config
+
+    config = Config("")
+    config.from_prefixed_env("FEEDSVC")
+    return {k: v for k, v in config.items() if k != "ARTICLES_DIR"}
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Worker processes; each holds its own index, so memory grows with them.",
+)
+@click.option("--threads", default=1, show_default=True, type=int, help="Threads per worker.")
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Run the service in the granian WSGI server (settings from FEEDSVC_* variables)."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    Granian(
+        "feedsvc.app:create_app",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=workers,
+        blocking_threads=threads,
+        log_access=False,
+    ).serve()
+
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Shared fixtures: article files in a temporary folder, the app, and a live server.
+
+``live_server`` runs the real production server (``feedsvc serve``, granian) in a
+subprocess on a free loopback port, so HTTP behaviour is tested as users see it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from feedsvc.app import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_ARTICLES = ROOT / "articles"
+
+WriteArticle = Callable[..., Path]
+
+
+def article_text(
+    title: str = "A title",
+    standfirst: str = "A one-paragraph summary.",
+    keywords: str = "news",
+    caption: str | None = "A caption | Image: A. Photographer",
+    body: tuple[str, ...] = ("The first paragraph.", "The second paragraph."),
+    front: dict[str, str] | None = None,
+) -> str:
+    """The text of an article file in the bundled format."""
+    blocks = []
+    if front is not None:
+        blocks.append("---\n" + "".join(f"{k}: {v}\n" for k, v in front.items()) + "---")
+    blocks += [title, standfirst, keywords]
+    if caption is not None:
+        blocks.append(caption)
+    blocks += list(body)
+    return "\n\n".join(blocks) + "\n"
+
+
+@pytest.fixture
+def articles_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def write_article(articles_dir: Path) -> WriteArticle:
+    """Write ``name`` into the articles folder, from raw ``text`` or from article_text() fields."""
+
+    def write(name: str, text: str | bytes | None = None, **fields: Any) -> Path:
+        path = articles_dir / name
+        content = article_text(**fields) if text is None else text
+        if isinstance(content, str):
+            path.write_text(content, encoding="utf-8", newline="")
+        else:
+            path.write_bytes(content)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def app(articles_dir: Path) -> Flask:
+    return create_app({"ARTICLES_DIR": str(articles_dir), "WATCH": False})
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    """A running ``feedsvc serve`` process."""
+
+    url: str
+    articles: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def get(self, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> Any:
+        """One request; returns the ``http.client.HTTPResponse`` without following redirects."""
+        import http.client
+
+        connection = http.client.HTTPConnection(self.url.removeprefix("http://"), timeout=10)
+        connection.request(method, path, headers=headers or {})
+        response = connection.getresponse()
+        response.body = response.read()  # type: ignore[attr-defined]
+        connection.close()
+        return response
+
+
+def start_server(articles: Path, log: Path, **settings: str) -> LiveServer:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "FEEDSVC_ARTICLES_DIR": str(articles),
+        "FEEDSVC_BASE_URL": url,
+        **{f"FEEDSVC_{k}": v for k, v in settings.items()},
+    }
+    command = [sys.executable, "-m", "feedsvc.cli", "serve", "--port", str(port)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"feedsvc serve exited: {log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
+                return LiveServer(url, articles, process, log)
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"feedsvc serve did not answer: {log.read_text()}")
+
+
+def stop_server(server: LiveServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture
+def live_server(articles_dir: Path, tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
+    """Start the real server on ``articles_dir`` (write articles first); stopped after the test."""
+    started: list[LiveServer] = []
+
+    def start(**settings: str) -> LiveServer:
+        server = start_server(articles_dir, tmp_path / f"server{len(started)}.log", **settings)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def bundled_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The real server on a copy of the bundled articles, shared by read-only tests."""
+    folder = tmp_path_factory.mktemp("bundled") / "articles"
+    shutil.copytree(BUNDLED_ARTICLES, folder)
+    server = start_server(folder, folder.parent / "server.log")
+    yield server
+    stop_server(server)
