@@ -85,9 +85,7 @@ class FastPath:
             entry = self.cache.for_request(
                 environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
             )
-            if entry is not None and entry.version == self.library.current().version(
-                entry.scope
-            ):
+            if entry is not None and entry.version == self.library.current().version(entry.scope):
                 status, headers, body = respond(
                     entry.representation,
                     method,

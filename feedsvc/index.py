@@ -20,7 +20,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, tzinfo
 
 from .articles import Article, ArticleError, Stamp, read_article, read_body, stamp_of
 
@@ -343,7 +343,7 @@ class _Watcher(threading.Thread):
             return False
         watcher = self
 
-        class Handler(FileSystemEventHandler):  # type: ignore[misc]
+        class Handler(FileSystemEventHandler):
             def on_any_event(self, event: object) -> None:
                 src = getattr(event, "src_path", "")
                 dest = getattr(event, "dest_path", "")

@@ -52,7 +52,7 @@ class Representation:
     """A Unix timestamp; ``Last-Modified`` is this, to the second."""
     max_age: int
     release: float = math.inf
-    """When the resource will change by itself (a scheduled article): caches must not keep it past this."""
+    """When it changes by itself (a scheduled article): no cache may keep it longer."""
     extra_headers: Headers = field(default_factory=list)
     _variants: dict[str, _Variant] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -115,17 +115,23 @@ def paging_arguments() -> tuple[int, int | None]:
     return page, limit
 
 
-def resolve_tag(tag: str, suffix: str = "") -> str:
-    """The key of a known tag; another spelling of one is a 301 to its canonical URL."""
+def known_tag(tag: str) -> str:
+    """The key of a known tag in any spelling; an unknown tag is a 404."""
     catalogue = site().library.current()
     if tag in catalogue.by_tag:
         return tag
     normal = normalize_tag(tag)
     if normal is not None and normal.key in catalogue.by_tag:
-        query = request.query_string.decode("latin-1")
-        target = f"{scope_path(normal.key)}{suffix}" + (f"?{query}" if query else "")
-        abort(redirect(target, 301))
+        return normal.key
     fail(404, f"no tag {tag!r}")
+
+
+def resolve_tag(tag: str, suffix: str = "") -> str:
+    """The key of a known tag; another spelling of one is a 301 to its canonical URL."""
+    key = known_tag(tag)
+    if key != tag:
+        abort(_moved(f"{scope_path(key)}{suffix}"))
+    return key
 
 
 def make_items(articles: Sequence[Article]) -> list[Item]:
@@ -252,8 +258,7 @@ def site_feed_alias(alias: str) -> Response:
 
 @blueprint.route("/tags/<tag>/<any(" + ", ".join(f'"{a}"' for a in FEED_ALIASES) + "):alias>")
 def tag_feed_alias(tag: str, alias: str) -> Response:
-    key = resolve_tag(tag, alias)
-    return _moved(feed_path(key, FEED_ALIASES[alias]))
+    return _moved(feed_path(known_tag(tag), FEED_ALIASES[alias]))
 
 
 def _moved(path: str) -> Response:
@@ -281,7 +286,8 @@ def page(template: str, **context: Any) -> Response:
     response.cache_control.public = True
     response.cache_control.max_age = settings.page_max_age
     response.add_etag()
-    return response.make_conditional(request)
+    response.make_conditional(request)
+    return response
 
 
 @blueprint.route("/")

@@ -1,0 +1,283 @@
+"""Aggregator-grade HTTP over the real server: validators, 304s, compression, paging, 301s."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import time
+from email.utils import formatdate, parsedate_to_datetime
+from pathlib import Path
+
+import brotli
+import feedparser
+import pytest
+
+from tests.conftest import LiveServer, WriteArticle
+
+
+@pytest.fixture
+def server(write_article: WriteArticle, live_server) -> LiveServer:  # type: ignore[no-untyped-def]
+    """Two tags, alpha and beta, with articles of known dates; 25 alpha articles for paging."""
+    for n in range(25):
+        write_article(
+            f"2026-01-{n + 1:02d}-alpha-{n}.txt",
+            title=f"Alpha {n}",
+            keywords="Alpha, shared",
+        )
+    write_article(
+        "beta-one.txt",
+        title="Beta one",
+        keywords="Beta",
+        front={"date": "2026-02-01T10:00:00Z", "updated": "2026-02-03T10:00:00Z"},
+    )
+    write_article("2025-12-01-beta-two.txt", title="Beta two", keywords="beta, shared")
+    return live_server()  # type: ignore[no-any-return]
+
+
+def test_feed_carries_validators_and_caching_headers(server: LiveServer) -> None:
+    response = server.get("/tags/beta/feed.atom")
+    assert response.status == 200
+    etag = response.getheader("ETag")
+    assert etag.startswith('"') and etag.endswith('"') and not etag.startswith("W/")
+    # Last-Modified is the newest `updated` among beta's items, not any other tag's.
+    assert parsedate_to_datetime(response.getheader("Last-Modified")).isoformat() == (
+        "2026-02-03T10:00:00+00:00"
+    )
+    assert response.getheader("Cache-Control") == "public, max-age=300"
+    assert response.getheader("Vary") == "Accept-Encoding"
+    assert response.getheader("Content-Type") == "application/atom+xml; charset=utf-8"
+
+
+@pytest.mark.parametrize("fmt", ["rss", "atom", "json"])
+def test_if_none_match_gives_304_with_same_validators(server: LiveServer, fmt: str) -> None:
+    first = server.get(f"/tags/alpha/feed.{fmt}")
+    again = server.get(f"/tags/alpha/feed.{fmt}", {"If-None-Match": first.getheader("ETag")})
+    assert again.status == 304
+    assert again.body == b""
+    assert again.getheader("ETag") == first.getheader("ETag")
+    assert again.getheader("Last-Modified") == first.getheader("Last-Modified")
+    assert again.getheader("Cache-Control") == first.getheader("Cache-Control")
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("*", 304),
+        ('"nope", {etag}', 304),
+        ("W/{etag}", 304),  # weak comparison, as RFC 9110 says for If-None-Match
+        ('"nope"', 200),
+        ('"nope", "other"', 200),
+    ],
+    ids=["star", "list", "weak", "mismatch", "list-mismatch"],
+)
+def test_if_none_match_forms(server: LiveServer, header: str, expected: int) -> None:
+    etag = server.get("/feed.rss").getheader("ETag")
+    response = server.get("/feed.rss", {"If-None-Match": header.format(etag=etag)})
+    assert response.status == expected
+
+
+def test_if_modified_since(server: LiveServer) -> None:
+    first = server.get("/tags/beta/feed.rss")
+    last_modified = parsedate_to_datetime(first.getheader("Last-Modified")).timestamp()
+    same = server.get("/tags/beta/feed.rss", {"If-Modified-Since": first.getheader("Last-Modified")})
+    assert same.status == 304
+    earlier = formatdate(last_modified - 1, usegmt=True)
+    assert server.get("/tags/beta/feed.rss", {"If-Modified-Since": earlier}).status == 200
+    assert server.get("/tags/beta/feed.rss", {"If-Modified-Since": "garbage"}).status == 200
+
+
+def test_if_none_match_wins_over_if_modified_since(server: LiveServer) -> None:
+    first = server.get("/tags/beta/feed.rss")
+    headers = {"If-None-Match": '"stale"', "If-Modified-Since": first.getheader("Last-Modified")}
+    assert server.get("/tags/beta/feed.rss", headers).status == 200
+
+
+def test_head_answers_like_get_without_body(server: LiveServer) -> None:
+    get = server.get("/tags/alpha/feed.rss")
+    head = server.get("/tags/alpha/feed.rss", method="HEAD")
+    assert head.status == 200
+    assert head.body == b""
+    for name in ("ETag", "Last-Modified", "Content-Type", "Content-Length", "Cache-Control"):
+        assert head.getheader(name) == get.getheader(name), name
+
+
+@pytest.mark.parametrize(
+    ("coding", "decode"),
+    [("gzip", gzip.decompress), ("br", brotli.decompress)],
+)
+def test_compressed_bodies_decode_to_identity_and_have_own_etag(
+    server: LiveServer, coding: str, decode
+) -> None:  # type: ignore[no-untyped-def]
+    identity = server.get("/tags/alpha/feed.atom", {"Accept-Encoding": "identity"})
+    compressed = server.get("/tags/alpha/feed.atom", {"Accept-Encoding": coding})
+    assert identity.getheader("Content-Encoding") is None
+    assert compressed.getheader("Content-Encoding") == coding
+    assert compressed.getheader("Vary") == "Accept-Encoding"
+    assert decode(compressed.body) == identity.body
+    assert compressed.getheader("ETag") != identity.getheader("ETag")
+    # Conditional requests work per variant: each variant's own ETag gives a 304.
+    again = server.get(
+        "/tags/alpha/feed.atom",
+        {"Accept-Encoding": coding, "If-None-Match": compressed.getheader("ETag")},
+    )
+    assert again.status == 304
+    assert again.getheader("ETag") == compressed.getheader("ETag")
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        ("gzip, deflate, br", "br"),
+        ("gzip;q=1.0, br;q=0", "gzip"),
+        ("br;q=0, gzip;q=0", None),
+        ("*", "br"),
+        ("deflate", None),
+    ],
+)
+def test_accept_encoding_negotiation(server: LiveServer, accept: str, expected: str | None) -> None:
+    assert server.get("/feed.json", {"Accept-Encoding": accept}).getheader("Content-Encoding") == (
+        expected
+    )
+
+
+def test_editing_one_tag_leaves_other_tags_validators(
+    server: LiveServer, write_article: WriteArticle
+) -> None:
+    alpha = server.get("/tags/alpha/feed.rss")
+    beta = server.get("/tags/beta/feed.rss")
+    write_article("2026-01-25-alpha-24.txt", title="Alpha 24, edited", keywords="Alpha, shared")
+    deadline = time.monotonic() + 5
+    while server.get("/tags/alpha/feed.rss").getheader("ETag") == alpha.getheader("ETag"):
+        assert time.monotonic() < deadline, "the edit never showed"
+        time.sleep(0.05)
+    assert server.get(
+        "/tags/beta/feed.rss", {"If-None-Match": beta.getheader("ETag")}
+    ).status == 304
+    unchanged = server.get("/tags/beta/feed.rss")
+    assert unchanged.getheader("ETag") == beta.getheader("ETag")
+    assert unchanged.getheader("Last-Modified") == beta.getheader("Last-Modified")
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=0", "limit=abc", "limit=10000", "limit=-1", "limit=", "page=0", "page=x", "limit=%D9%A3"],
+)
+def test_bad_limit_or_page_is_400_plain(server: LiveServer, query: str) -> None:
+    response = server.get(f"/tags/alpha/feed.rss?{query}")
+    assert response.status == 400
+    assert response.getheader("Content-Type").startswith("text/plain")
+    assert response.body.count(b"\n") == 1 and len(response.body) < 120
+
+
+def test_limit_sets_item_count_and_unknown_parameters_are_ignored(server: LiveServer) -> None:
+    assert len(feedparser.parse(server.get("/feed.rss?limit=3").body).entries) == 3
+    assert len(feedparser.parse(server.get("/feed.rss?limit=100&x=1").body).entries) == 27
+    assert len(feedparser.parse(server.get("/feed.rss?utm_source=x").body).entries) == 20
+
+
+def _links(body: bytes) -> dict[str, str]:
+    parsed = feedparser.parse(body)
+    assert not parsed.bozo, parsed.bozo_exception
+    return {link["rel"]: link["href"] for link in parsed.feed.links}
+
+
+def test_paging_links_walk_every_article_once(server: LiveServer) -> None:
+    seen: list[str] = []
+    path: str | None = "/tags/alpha/feed.atom?limit=10"
+    pages = 0
+    while path:
+        response = server.get(path)
+        assert response.status == 200
+        parsed = feedparser.parse(response.body)
+        seen += [entry.id for entry in parsed.entries]
+        links = _links(response.body)
+        assert links["first"] == f"{server.url}/tags/alpha/feed.atom?limit=10"
+        assert links["last"] == f"{server.url}/tags/alpha/feed.atom?limit=10&page=3"
+        path = links["next"].removeprefix(server.url) if "next" in links else None
+        pages += 1
+    assert pages == 3
+    assert len(seen) == len(set(seen)) == 25
+
+
+def test_rss_and_json_carry_paging_links(server: LiveServer) -> None:
+    rss = _links(server.get("/tags/alpha/feed.rss?limit=10&page=2").body)
+    assert rss["previous"] == f"{server.url}/tags/alpha/feed.rss?limit=10"
+    assert rss["next"] == f"{server.url}/tags/alpha/feed.rss?limit=10&page=3"
+    feed = json.loads(server.get("/tags/alpha/feed.json?limit=10&page=2").body)
+    assert feed["next_url"] == f"{server.url}/tags/alpha/feed.json?limit=10&page=3"
+    assert "next_url" not in json.loads(server.get("/tags/alpha/feed.json?limit=10&page=3").body)
+
+
+def test_page_past_the_end_is_404(server: LiveServer) -> None:
+    assert server.get("/tags/alpha/feed.rss?page=2").status == 200
+    assert server.get("/tags/alpha/feed.rss?page=3").status == 404
+    assert server.get("/tags/beta/feed.rss?page=2").status == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/tags/Alpha/feed.rss", "/tags/alpha/feed.rss"),
+        ("/tags/ALPHA/", "/tags/alpha/"),
+        ("/tags/Alpha/feed.json?limit=2", "/tags/alpha/feed.json?limit=2"),
+        ("/feed", "/feed.rss"),
+        ("/rss", "/feed.rss"),
+        ("/atom.xml", "/feed.atom"),
+        ("/feed.xml", "/feed.rss"),
+        ("/tags/alpha/rss", "/tags/alpha/feed.rss"),
+        ("/tags/Alpha/atom", "/tags/alpha/feed.atom"),
+    ],
+)
+def test_non_canonical_urls_are_301(server: LiveServer, path: str, location: str) -> None:
+    response = server.get(path)
+    assert response.status == 301
+    assert response.getheader("Location") in (location, server.url + location)
+
+
+def test_non_canonical_unicode_tag_is_301(write_article: WriteArticle, live_server) -> None:  # type: ignore[no-untyped-def]
+    write_article("sp.txt", keywords="São Paulo")
+    server = live_server()
+    response = server.get("/tags/S%C3%A3o%20Paulo/")
+    assert response.status == 301
+    assert response.getheader("Location").endswith("/tags/s%C3%A3o-paulo/")
+    assert server.get("/tags/s%C3%A3o-paulo/feed.rss").status == 200
+
+
+@pytest.mark.parametrize("path", ["/tags/gamma/feed.rss", "/tags/Gamma/", "/tags/gamma/rss"])
+def test_unknown_tag_stays_404(server: LiveServer, path: str) -> None:
+    assert server.get(path).status == 404
+
+
+def test_feeds_allow_any_origin(server: LiveServer) -> None:
+    assert server.get("/feed.rss").getheader("Access-Control-Allow-Origin") == "*"
+    preflight = server.get(
+        "/tags/alpha/feed.json",
+        {"Origin": "http://partner.test", "Access-Control-Request-Method": "GET"},
+        method="OPTIONS",
+    )
+    assert preflight.status in (200, 204)
+    assert preflight.getheader("Access-Control-Allow-Origin") == "*"
+    assert "GET" in preflight.getheader("Access-Control-Allow-Methods")
+    assert preflight.getheader("Access-Control-Allow-Credentials") is None
+
+
+def test_html_pages_have_shorter_cache_and_304(server: LiveServer) -> None:
+    page = server.get("/tags/alpha/")
+    assert page.getheader("Cache-Control") == "public, max-age=60"
+    again = server.get("/tags/alpha/", {"If-None-Match": page.getheader("ETag")})
+    assert again.status == 304
+
+
+def test_cached_hits_send_the_same_headers_as_first_render(
+    server: LiveServer, articles_dir: Path
+) -> None:
+    """The first response is rendered through Flask, the next from the fast path."""
+    first = server.get("/tags/beta/feed.rss?limit=5")
+    second = server.get("/tags/beta/feed.rss?limit=5")
+    drop = {"date"}
+    assert first.body == second.body
+    assert sorted((k.lower(), v) for k, v in first.getheaders() if k.lower() not in drop) == sorted(
+        (k.lower(), v) for k, v in second.getheaders() if k.lower() not in drop
+    )
+    assert os.listdir(articles_dir)  # the folder was really used
