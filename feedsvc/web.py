@@ -362,6 +362,7 @@ def healthz() -> Response:
         "articles": len(catalogue.articles),
         "tags": len(catalogue.by_tag),
         "skipped": [{"path": p, "reason": r} for p, r in catalogue.problems.items()],
+        "last_update_cpu_ms": round(site().library.last_update_cpu * 1000, 3),
     }
     response = Response(json.dumps(report, ensure_ascii=False), mimetype="application/json")
     response.cache_control.no_store = True
