@@ -52,6 +52,7 @@ class Corpus:
     tag_labels: list[str]
     tag_counts: dict[str, int] = field(default_factory=dict)
     files_by_tag: dict[str, list[str]] = field(default_factory=dict)
+    paths_by_slug: dict[str, str] = field(default_factory=dict)
     total_bytes: int = 0
 
     def popular(self) -> list[str]:
@@ -175,6 +176,7 @@ def generate(
         data = text.encode()
         (directory / name).write_bytes(data)
         corpus.total_bytes += len(data)
+        corpus.paths_by_slug[slug] = str(directory / name)
         for label in chosen:
             corpus.tag_counts[label] = corpus.tag_counts.get(label, 0) + 1
             corpus.files_by_tag.setdefault(label, []).append(str(directory / name))

@@ -122,8 +122,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if app.config["WATCH"]:
         library.watch(float(app.config["WATCH_INTERVAL"]), float(app.config["RESCAN_SECONDS"]))
 
-    from . import web
+    from . import embeds, web
 
     app.register_blueprint(web.blueprint)
+    app.register_blueprint(embeds.blueprint)
     app.wsgi_app = FastPath(app.wsgi_app, library, cache)  # type: ignore[method-assign]
     return app

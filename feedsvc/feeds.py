@@ -62,6 +62,11 @@ class FeedInfo:
     ttl_minutes: int | None = None
     category_url: str | None = None
     """Base of tag page URLs, used as the Atom category scheme."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Tag labels by key (the first spelling met); an article's own spelling otherwise."""
+
+    def label(self, key: str, spelling: str) -> str:
+        return self.labels.get(key, spelling)
 
 
 def content_html(item: Item) -> str:
@@ -175,9 +180,11 @@ def _add_entry(fg: FeedGenerator, item: Item, info: FeedInfo) -> None:
     fe.content(content_html(item), type="html")
     for tag in article.tags:
         if info.category_url:
-            fe.category(term=tag.key, label=tag.label, scheme=info.category_url)
+            fe.category(
+                term=tag.key, label=info.label(tag.key, tag.label), scheme=info.category_url
+            )
         else:
-            fe.category(term=tag.key, label=tag.label)
+            fe.category(term=tag.key, label=info.label(tag.key, tag.label))
     if article.author:
         fe.author({"name": article.author})
         fe.dc.dc_creator(article.author)
@@ -218,11 +225,11 @@ def render_json(items: Sequence[Item], info: FeedInfo) -> bytes:
     }
     if "next" in info.links:
         feed["next_url"] = info.links["next"]
-    feed["items"] = [_json_item(item) for item in items]
+    feed["items"] = [_json_item(item, info) for item in items]
     return json.dumps(feed, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _json_item(item: Item) -> dict[str, object]:
+def _json_item(item: Item, info: FeedInfo) -> dict[str, object]:
     article = item.article
     entry: dict[str, object] = {
         "id": item.id,
@@ -232,7 +239,7 @@ def _json_item(item: Item) -> dict[str, object]:
         "content_html": content_html(item),
         "date_published": _rfc3339(article.published),
         "date_modified": _rfc3339(article.updated),
-        "tags": [tag.label for tag in article.tags],
+        "tags": [info.label(tag.key, tag.label) for tag in article.tags],
     }
     if article.author:
         entry["authors"] = [{"name": article.author}]

@@ -94,6 +94,8 @@ class Library:
         self._clock = clock
         self._files: dict[str, _FileState] = {}
         self._claims: dict[str, list[str]] = {}  # slug -> paths claiming it, sorted
+        self._errors: dict[str, str] = {}  # path -> why it is not an article
+        self._contested: set[str] = set()  # slugs claimed by more than one file
         self._pending: dict[str, float] = {}  # slug -> scheduled release timestamp
         self._catalogue = Catalogue()
         self._lock = threading.RLock()
@@ -169,6 +171,7 @@ class Library:
             if old.article is not None:
                 touched.add(self._unclaim(old.article.slug, path))
             else:
+                del self._errors[path]
                 touched.add("")  # a problem went away: rebuild the problem list
         if stamp is None:
             return touched
@@ -178,16 +181,22 @@ class Library:
         except ArticleError as exc:
             log.warning("skipped %s", exc)
             self._files[path] = _FileState(stamp, None, exc.reason)
+            self._errors[path] = exc.reason
             touched.add("")
             return touched
         self._files[path] = _FileState(article.stamp, article, None)
-        bisect.insort(self._claims.setdefault(article.slug, []), path)
+        claims = self._claims.setdefault(article.slug, [])
+        bisect.insort(claims, path)
+        if len(claims) > 1:
+            self._contested.add(article.slug)
         touched.add(article.slug)
         return touched
 
     def _unclaim(self, slug: str, path: str) -> str:
         claims = self._claims[slug]
         claims.remove(path)
+        if len(claims) < 2:
+            self._contested.discard(slug)
         if not claims:
             del self._claims[slug]
         return slug
@@ -196,15 +205,30 @@ class Library:
         claims = self._claims.get(slug)
         return self._files[claims[0]].article if claims else None
 
+    def _visible(self, slug: str, now: float) -> Article | None:
+        """The article published under a slug now, noting it if it is scheduled."""
+        winner = self._winner(slug)
+        self._pending.pop(slug, None)
+        if winner is None or winner.draft:
+            return None
+        when = winner.published.timestamp()
+        if when > now:
+            self._pending[slug] = when
+            return None
+        return winner
+
     def _rebuild(self, slugs: Iterable[str], directory_problem: str | None = None) -> None:
         """Swap in a new catalogue that differs from the last in these slugs only."""
+        slugs = {slug for slug in slugs if slug}
+        if len(slugs) > 256:
+            self._rebuild_all(directory_problem)
+            return
         old = self._catalogue
         now = self._clock()
         articles = list(old.articles)
         by_slug = dict(old.by_slug)
         by_tag = dict(old.by_tag)
         copied: set[str] = set()
-        versions = dict(old.versions)
         changed_scopes: set[str] = set()
 
         def tag_list(key: str) -> list[Article]:
@@ -214,17 +238,7 @@ class Library:
             return by_tag[key]  # type: ignore[return-value]
 
         for slug in slugs:
-            if not slug:
-                continue
-            winner = self._winner(slug)
-            visible = None
-            self._pending.pop(slug, None)
-            if winner is not None and not winner.draft:
-                when = winner.published.timestamp()
-                if when <= now:
-                    visible = winner
-                else:
-                    self._pending[slug] = when
+            visible = self._visible(slug, now)
             previous = old.by_slug.get(slug)
             if previous is visible:
                 continue
@@ -245,15 +259,39 @@ class Library:
         labels = dict(old.labels)
         for key in copied:
             if by_tag[key]:
-                # The label is the spelling of the oldest article carrying the tag.
-                oldest = by_tag[key][-1]
-                labels[key] = next(t.label for t in oldest.tags if t.key == key)
+                labels[key] = _label(key, by_tag[key])
             else:
                 del by_tag[key]
                 labels.pop(key, None)
+        self._swap(articles, by_slug, by_tag, labels, changed_scopes, directory_problem)
+
+    def _rebuild_all(self, directory_problem: str | None) -> None:
+        """Build the catalogue from scratch: one sort beats thousands of insertions."""
+        now = self._clock()
+        self._pending.clear()
+        articles = [a for slug in self._claims if (a := self._visible(slug, now)) is not None]
+        articles.sort(key=_order)
+        by_tag: dict[str, list[Article]] = {}
+        for article in articles:
+            for tag in article.tags:
+                by_tag.setdefault(tag.key, []).append(article)
+        labels = {key: _label(key, items) for key, items in by_tag.items()}
+        scopes = {SITE, *by_tag, *self._catalogue.versions}
+        by_slug = {a.slug: a for a in articles}
+        self._swap(articles, by_slug, by_tag, labels, scopes, directory_problem)
+
+    def _swap(
+        self,
+        articles: list[Article],
+        by_slug: dict[str, Article],
+        by_tag: Mapping[str, Sequence[Article]],
+        labels: dict[str, str],
+        changed_scopes: set[str],
+        directory_problem: str | None,
+    ) -> None:
+        versions = dict(self._catalogue.versions)
         for scope in changed_scopes:
             versions[scope] = versions.get(scope, 0) + 1
-
         self._catalogue = Catalogue(
             articles=articles,
             by_slug=by_slug,
@@ -275,8 +313,9 @@ class Library:
         return releases
 
     def _problems(self, directory_problem: str | None) -> dict[str, str]:
-        problems = {p: s.error for p, s in self._files.items() if s.error is not None}
-        for slug, claims in self._claims.items():
+        problems = dict(self._errors)
+        for slug in self._contested:
+            claims = self._claims[slug]
             for path in claims[1:]:
                 problems[path] = f"slug {slug!r} is already served from {claims[0]}"
         if directory_problem:
@@ -315,6 +354,11 @@ class Library:
             if self._watcher is None:
                 self._watcher = _Watcher(self, interval, rescan)
                 self._watcher.start()
+
+
+def _label(key: str, items: Sequence[Article]) -> str:
+    """A tag's label is its spelling in the oldest article carrying it."""
+    return next(tag.label for tag in items[-1].tags if tag.key == key)
 
 
 def _remove(items: list[Article], article: Article) -> None:

@@ -187,6 +187,7 @@ def build_feed(catalogue: Catalogue, scope: str, fmt: str, page: int, limit: int
         links=links if pages > 1 else {},
         ttl_minutes=max(1, settings.feed_max_age // 60),
         category_url=url("/tags/"),
+        labels=catalogue.labels,
     )
     return FORMATS[fmt][1](make_items(shown), info)
 

@@ -1,0 +1,326 @@
+"""Partner embeds and discovery: headlines JSON, the widget, the iframe page, oEmbed, OPML.
+
+Everything here is public and read-only. Scope-versioned resources go through
+:func:`feedsvc.web.cached`, so they get the feeds' validators, compression, 304s,
+CORS headers and the fast path; the iframe page is an HTML page like the others.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import unicodedata
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.utils import formatdate
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+from xml.etree import ElementTree
+
+# A web-layer module like feedsvc.web, whose helpers it reuses.
+from flask import Blueprint, Response, redirect, request  # noqa: TID251
+
+from .articles import Article, normalize_tag
+from .index import SITE, Catalogue
+from .web import (
+    FORMATS,
+    absolute,
+    article_path,
+    cached,
+    fail,
+    feed_path,
+    newest_update,
+    page,
+    paging_arguments,
+    resolve_tag,
+    scope_path,
+    scope_title,
+    site,
+    url,
+)
+
+blueprint = Blueprint("embeds", __name__)
+
+WIDGET = Path(__file__).parent / "static" / "embed.js"
+JSON_TYPE = "application/json; charset=utf-8"
+OPML_TYPE = "text/x-opml; charset=utf-8"
+OEMBED_WIDTH = 400
+OEMBED_HEIGHT = 460
+OEMBED_ITEMS = 5
+MAX_DIMENSION = 10_000
+
+EMBED_CSS = (
+    "body{margin:0;padding:12px 14px;font:14px/1.45 system-ui,sans-serif;color:#1d1d1f;"
+    "background:#fff}"
+    ".h{display:block;font-weight:700;font-size:15px;color:inherit;text-decoration:none;"
+    "padding-bottom:6px;border-bottom:2px solid #0b57d0}"
+    "ol{list-style:none;margin:0;padding:0}"
+    "li{padding:8px 0;border-top:1px solid #eee}li:first-child{border-top:0}"
+    "li a{color:#0b57d0;text-decoration:none;font-weight:600}a:hover{text-decoration:underline}"
+    "time{display:block;color:#666;font-size:12px;margin-top:2px}"
+    ".more{display:inline-block;margin-top:8px;color:#0b57d0;font-size:13px;text-decoration:none}"
+)
+# No script may run in the iframe page, and any site may frame it.
+EMBED_CSP = (
+    "default-src 'none'; "
+    f"style-src 'sha256-{base64.b64encode(hashlib.sha256(EMBED_CSS.encode()).digest()).decode()}'; "
+    "frame-ancestors *; base-uri 'none'; form-action 'none'"
+)
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def to_json(document: object) -> bytes:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def tag_key(catalogue: Catalogue, tag: str) -> str | None:
+    """The key of a known tag in any spelling, or ``None``."""
+    if tag in catalogue.by_tag:
+        return tag
+    normal = normalize_tag(tag)
+    return normal.key if normal is not None and normal.key in catalogue.by_tag else None
+
+
+def sort_key(label: str) -> str:
+    return unicodedata.normalize("NFKD", label).casefold()
+
+
+def scope_label(catalogue: Catalogue, scope: str) -> str:
+    return site().settings.site_title if scope == SITE else catalogue.labels[scope]
+
+
+def feed_urls(scope: str) -> dict[str, str]:
+    return {fmt: url(feed_path(scope, fmt)) for fmt in FORMATS}
+
+
+def headline(article: Article) -> dict[str, object]:
+    entry: dict[str, object] = {
+        "title": article.title,
+        "url": url(article_path(article.slug)),
+        "date": rfc3339(article.published),
+        "updated": rfc3339(article.updated),
+        "standfirst": article.standfirst,
+    }
+    image = absolute(article.image)
+    for name, value in (("image", image), ("caption", article.caption), ("credit", article.credit)):
+        if value:
+            entry[name] = value
+    return entry
+
+
+def headlines(catalogue: Catalogue, scope: str, shown: Sequence[Article]) -> bytes:
+    return to_json(
+        {
+            "version": 1,
+            "title": scope_title(catalogue, scope),
+            "tag": None if scope == SITE else scope,
+            "label": scope_label(catalogue, scope),
+            "link": url(scope_path(scope)),
+            "site": {"name": site().settings.site_title, "url": url("/")},
+            "feeds": feed_urls(scope),
+            "items": [headline(a) for a in shown],
+        }
+    )
+
+
+def serve_headlines(scope: str) -> Response:
+    _, limit = paging_arguments()
+    count = limit or site().settings.headline_items
+
+    def render(catalogue: Catalogue) -> tuple[bytes, str, float]:
+        shown = catalogue.in_scope(scope)[:count]
+        return headlines(catalogue, scope, shown), JSON_TYPE, newest_update(shown).timestamp()
+
+    return cached(scope, ("headlines", scope, count), render)
+
+
+@blueprint.route("/headlines.json")
+def site_headlines() -> Response:
+    return serve_headlines(SITE)
+
+
+@blueprint.route("/tags/<tag>/headlines.json")
+def tag_headlines(tag: str) -> Response:
+    return serve_headlines(resolve_tag(tag, "headlines.json"))
+
+
+@blueprint.route("/embed.js")
+def widget() -> Response:
+    def render(catalogue: Catalogue) -> tuple[bytes, str, float]:
+        return WIDGET.read_bytes(), "application/javascript; charset=utf-8", WIDGET.stat().st_mtime
+
+    return cached(SITE, ("embed.js",), render)
+
+
+@blueprint.route("/embed/tags/<tag>")
+def embed_page(tag: str) -> Response:
+    """A tag's headlines as a self-contained page for an ``<iframe>``: no script at all."""
+    catalogue = site().library.current()
+    key = tag_key(catalogue, tag)
+    if key is None:
+        fail(404, f"no tag {tag!r}")
+    if key != tag:
+        query = request.query_string.decode("latin-1")
+        target = f"/embed/tags/{quote(key, safe='')}" + (f"?{query}" if query else "")
+        return redirect(target, 301)  # type: ignore[return-value]
+    _, limit = paging_arguments()
+    response = page(
+        "embed.html",
+        title=scope_title(catalogue, key),
+        label=catalogue.labels[key],
+        link=url(scope_path(key)),
+        articles=catalogue.by_tag[key][: limit or site().settings.headline_items],
+        css=EMBED_CSS,
+        article_path=article_path,
+        rfc3339=rfc3339,
+    )
+    response.headers["Content-Security-Policy"] = EMBED_CSP
+    return response
+
+
+def tag_of_page_url(catalogue: Catalogue, address: str) -> str | None:
+    """The tag whose page ``address`` is (either scheme, any spelling of the tag), or ``None``."""
+    base = urlsplit(site().settings.base_url)
+    parts = urlsplit(address.strip())
+    if parts.scheme not in ("http", "https") or parts.netloc.lower() != base.netloc.lower():
+        return None
+    prefix = base.path.rstrip("/") + "/tags/"
+    if not parts.path.startswith(prefix):
+        return None
+    name = parts.path.removeprefix(prefix).removesuffix("/")
+    return tag_key(catalogue, unquote(name)) if name and "/" not in name else None
+
+
+def dimension(name: str) -> int:
+    text = request.args.get(name, "")
+    if not text:
+        return MAX_DIMENSION
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_DIMENSION:
+        fail(400, f"{name} must be a whole number of pixels from 1 to {MAX_DIMENSION}")
+    return int(text)
+
+
+@blueprint.route("/oembed")
+def oembed() -> Response:
+    """oEmbed 1.0 for tag page URLs: a ``rich`` response whose html is the iframe."""
+    address = request.args.get("url", "")
+    if not address.strip():
+        fail(400, "url is required: the address of a tag page")
+    if request.args.get("format", "json") != "json":
+        fail(501, "only format=json is available")
+    width = min(OEMBED_WIDTH, dimension("maxwidth"))
+    height = min(OEMBED_HEIGHT, dimension("maxheight"))
+    key = tag_of_page_url(site().library.current(), address)
+    if key is None:
+        fail(404, "not the address of a tag page on this site")
+
+    def render(catalogue: Catalogue) -> tuple[bytes, str, float]:
+        settings = site().settings
+        title = scope_title(catalogue, key)
+        src = url(f"/embed/tags/{quote(key, safe='')}", limit=OEMBED_ITEMS)
+        frame = (
+            f'<iframe src="{html.escape(src)}" width="{width}" height="{height}" '
+            f'title="{html.escape(title)}" style="border:0" loading="lazy"></iframe>'
+        )
+        document = {
+            "version": "1.0",
+            "type": "rich",
+            "title": title,
+            "provider_name": settings.site_title,
+            "provider_url": url("/"),
+            "cache_age": settings.feed_max_age,
+            "html": frame,
+            "width": width,
+            "height": height,
+        }
+        return to_json(document), JSON_TYPE, newest_update(catalogue.in_scope(key)).timestamp()
+
+    return cached(key, ("oembed", key, width, height), render)
+
+
+@blueprint.route("/feeds.opml")
+def opml() -> Response:
+    """OPML 2.0: the site feed and every tag feed, or the tags asked for, as RSS."""
+    catalogue = site().library.current()
+    wanted: list[str] | None = None
+    if "tags" in request.args:
+        wanted = []
+        for name in request.args["tags"].split(","):
+            key = tag_key(catalogue, name)
+            if key is None:
+                fail(400, f"tags: no tag {name.strip()!r}")
+            if key not in wanted:
+                wanted.append(key)
+    minimum = 0
+    if "min" in request.args:
+        text = request.args["min"]
+        if not text.isascii() or not text.isdigit() or len(text) > 9:
+            fail(400, "min must be a whole number from 0")
+        minimum = int(text)
+    chosen = tuple(wanted) if wanted is not None else None
+
+    def render(catalogue: Catalogue) -> tuple[bytes, str, float]:
+        settings = site().settings
+        updated = newest_update(catalogue.articles).timestamp()
+        root = ElementTree.Element("opml", version="2.0")
+        head = ElementTree.SubElement(root, "head")
+        ElementTree.SubElement(head, "title").text = f"{settings.site_title}: feeds"
+        ElementTree.SubElement(head, "dateModified").text = formatdate(updated, usegmt=True)
+        ElementTree.SubElement(head, "ownerName").text = settings.author
+        ElementTree.SubElement(head, "docs").text = "https://opml.org/spec2.opml"
+        body = ElementTree.SubElement(root, "body")
+        # Accented letters sort with their base letter: "São Paulo" before "Syria".
+        by_label = sorted(catalogue.by_tag, key=lambda k: (sort_key(catalogue.labels[k]), k))
+        tags = chosen if chosen is not None else by_label
+        scopes = [SITE] if chosen is None else []
+        scopes += [k for k in tags if k in catalogue.by_tag and len(catalogue.by_tag[k]) >= minimum]
+        for scope in scopes:
+            label = scope_label(catalogue, scope)
+            ElementTree.SubElement(
+                body,
+                "outline",
+                type="rss",
+                text=label,
+                title=label,
+                xmlUrl=url(feed_path(scope, "rss")),
+                htmlUrl=url(scope_path(scope)),
+            )
+        ElementTree.indent(root)
+        text = '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(root, "unicode")
+        return (text + "\n").encode(), OPML_TYPE, updated
+
+    return cached(SITE, ("opml", chosen, minimum), render)
+
+
+@blueprint.route("/tags.json")
+def tags_json() -> Response:
+    """Every tag with its label, article count, newest article date and feed URLs."""
+
+    def render(catalogue: Catalogue) -> tuple[bytes, str, float]:
+        rows = sorted(catalogue.by_tag.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        tags = [
+            {
+                "key": key,
+                "label": catalogue.labels[key],
+                "count": len(articles),
+                "newest": rfc3339(articles[0].published),
+                "url": url(scope_path(key)),
+                "headlines": url(f"{scope_path(key)}headlines.json"),
+                "feeds": feed_urls(key),
+            }
+            for key, articles in rows
+        ]
+        document: dict[str, object] = {
+            "version": 1,
+            "site": {"name": site().settings.site_title, "url": url("/")},
+            "tags": tags,
+        }
+        updated = newest_update(catalogue.articles).timestamp()
+        return to_json(document), JSON_TYPE, updated
+
+    return cached(SITE, ("tags.json",), render)
