@@ -25,7 +25,9 @@ def check(directory: str) -> None:
     catalogue = library.current()
     for path, reason in catalogue.problems.items():
         click.echo(f"{path}: {reason}", err=True)
-    names = [n for n in os.listdir(directory) if is_article_file(n)] if os.path.isdir(directory) else []
+    names = (
+        [n for n in os.listdir(directory) if is_article_file(n)] if os.path.isdir(directory) else []
+    )
     click.echo(
         f"{len(names)} files, {len(catalogue.problems)} skipped, "
         f"{len(catalogue.articles)} published, {len(catalogue.by_tag)} tags"
@@ -43,7 +45,8 @@ def render(fmt: str, tag: str | None, directory: str) -> None:
 
     app = create_app({"ARTICLES_DIR": directory, "WATCH": False, **_env_settings()})
     path = f"/tags/{quote(tag, safe='')}/feed.{fmt}" if tag else f"/feed.{fmt}"
-    response = app.test_client().get(path)
+    # Another spelling of a tag ("São Paulo") is a 301 to its canonical feed: follow it.
+    response = app.test_client().get(path, follow_redirects=True)
     if response.status_code != 200:
         raise click.ClickException(response.get_data(as_text=True).strip())
     sys.stdout.buffer.write(response.get_data())
@@ -83,7 +86,6 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         blocking_threads=threads,
         log_access=False,
     ).serve()
-
 
 
 if __name__ == "__main__":

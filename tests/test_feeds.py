@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from feedsvc.app import create_app
 from feedsvc.articles import Stamp, parse_text
 from feedsvc.feeds import FeedInfo, Item, render_atom, render_json, render_rss
+from tests.conftest import WriteArticle
 
 BASE = "https://news.example.org/desk"
 SITE_AUTHOR = "The Desk"
@@ -56,7 +57,7 @@ def serve(articles_dir: Path) -> Serve:
 
 
 @pytest.fixture
-def newsroom(write_article: Callable[..., Path]) -> None:
+def newsroom(write_article: WriteArticle) -> None:
     """Three published articles, a draft and a scheduled one, sharing tags."""
     write_article(
         "alpha.txt",
@@ -187,9 +188,7 @@ def test_drafts_and_future_articles_are_in_no_feed(serve: Serve, fmt: str) -> No
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_id_survives_editing_the_text(
-    serve: Serve, write_article: Callable[..., Path], fmt: str
-) -> None:
+def test_id_survives_editing_the_text(serve: Serve, write_article: WriteArticle, fmt: str) -> None:
     """Editing an article's title and body changes its content but never its id."""
     write_article("2026-01-05-edited.txt", title="First title", body=("Original body.",))
     before = by_id(serve(), f"/feed.{fmt}")
@@ -204,7 +203,7 @@ def test_id_survives_editing_the_text(
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_id_follows_the_slug_not_the_file_name(
-    serve: Serve, write_article: Callable[..., Path], articles_dir: Path, fmt: str
+    serve: Serve, write_article: WriteArticle, articles_dir: Path, fmt: str
 ) -> None:
     """Renaming a file that names its slug in front matter keeps the item's id."""
     path = write_article("draft-name.txt", front={"slug": "kept-slug", "date": "2026-01-01"})
@@ -501,7 +500,7 @@ def test_empty_site_feed_is_valid(serve: Serve, fmt: str) -> None:
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_control_characters_never_reach_a_feed(
-    serve: Serve, write_article: Callable[..., Path], fmt: str
+    serve: Serve, write_article: WriteArticle, fmt: str
 ) -> None:
     """An article full of forbidden characters gives a valid feed with the text cleaned."""
     write_article(

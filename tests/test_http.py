@@ -80,7 +80,9 @@ def test_if_none_match_forms(server: LiveServer, header: str, expected: int) -> 
 def test_if_modified_since(server: LiveServer) -> None:
     first = server.get("/tags/beta/feed.rss")
     last_modified = parsedate_to_datetime(first.getheader("Last-Modified")).timestamp()
-    same = server.get("/tags/beta/feed.rss", {"If-Modified-Since": first.getheader("Last-Modified")})
+    same = server.get(
+        "/tags/beta/feed.rss", {"If-Modified-Since": first.getheader("Last-Modified")}
+    )
     assert same.status == 304
     earlier = formatdate(last_modified - 1, usegmt=True)
     assert server.get("/tags/beta/feed.rss", {"If-Modified-Since": earlier}).status == 200
@@ -151,9 +153,9 @@ def test_editing_one_tag_leaves_other_tags_validators(
     while server.get("/tags/alpha/feed.rss").getheader("ETag") == alpha.getheader("ETag"):
         assert time.monotonic() < deadline, "the edit never showed"
         time.sleep(0.05)
-    assert server.get(
-        "/tags/beta/feed.rss", {"If-None-Match": beta.getheader("ETag")}
-    ).status == 304
+    assert (
+        server.get("/tags/beta/feed.rss", {"If-None-Match": beta.getheader("ETag")}).status == 304
+    )
     unchanged = server.get("/tags/beta/feed.rss")
     assert unchanged.getheader("ETag") == beta.getheader("ETag")
     assert unchanged.getheader("Last-Modified") == beta.getheader("Last-Modified")
@@ -161,7 +163,16 @@ def test_editing_one_tag_leaves_other_tags_validators(
 
 @pytest.mark.parametrize(
     "query",
-    ["limit=0", "limit=abc", "limit=10000", "limit=-1", "limit=", "page=0", "page=x", "limit=%D9%A3"],
+    [
+        "limit=0",
+        "limit=abc",
+        "limit=10000",
+        "limit=-1",
+        "limit=",
+        "page=0",
+        "page=x",
+        "limit=%D9%A3",
+    ],
 )
 def test_bad_limit_or_page_is_400_plain(server: LiveServer, query: str) -> None:
     response = server.get(f"/tags/alpha/feed.rss?{query}")
@@ -281,3 +292,12 @@ def test_cached_hits_send_the_same_headers_as_first_render(
         (k.lower(), v) for k, v in second.getheaders() if k.lower() not in drop
     )
     assert os.listdir(articles_dir)  # the folder was really used
+
+
+def test_head_before_any_get_has_the_full_length(server: LiveServer) -> None:
+    """A HEAD that renders the feed (no cached copy yet) still reports the body's length."""
+    head = server.get("/tags/beta/feed.json?limit=7", method="HEAD")
+    get = server.get("/tags/beta/feed.json?limit=7")
+    assert head.status == 200 and head.body == b""
+    assert int(head.getheader("Content-Length")) == len(get.body) > 0
+    assert head.getheader("ETag") == get.getheader("ETag")

@@ -128,9 +128,7 @@ def test_scheduled_article_appears_on_time(
 ) -> None:
     release = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
     write_article("2026-01-01-now.txt", title="Now", keywords="alpha")
-    write_article(
-        "later.txt", title="Later", keywords="alpha", front={"date": release.isoformat()}
-    )
+    write_article("later.txt", title="Later", keywords="alpha", front={"date": release.isoformat()})
     server: LiveServer = live_server()
     assert titles(server) == ["Now"]
     assert server.get("/articles/later").status == 404
