@@ -12,7 +12,6 @@ import hashlib
 import html
 import json
 import unicodedata
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import formatdate
 from pathlib import Path
@@ -20,7 +19,7 @@ from urllib.parse import quote, unquote, urlsplit
 from xml.etree import ElementTree
 
 # A web-layer module like feedsvc.web, whose helpers it reuses.
-from flask import Blueprint, Response, redirect, request  # noqa: TID251
+from flask import Blueprint, Response, redirect, request
 
 from .articles import Article, normalize_tag
 from .index import SITE, Catalogue
@@ -51,17 +50,7 @@ OEMBED_HEIGHT = 460
 OEMBED_ITEMS = 5
 MAX_DIMENSION = 10_000
 
-EMBED_CSS = (
-    "body{margin:0;padding:12px 14px;font:14px/1.45 system-ui,sans-serif;color:#1d1d1f;"
-    "background:#fff}"
-    ".h{display:block;font-weight:700;font-size:15px;color:inherit;text-decoration:none;"
-    "padding-bottom:6px;border-bottom:2px solid #0b57d0}"
-    "ol{list-style:none;margin:0;padding:0}"
-    "li{padding:8px 0;border-top:1px solid #eee}li:first-child{border-top:0}"
-    "li a{color:#0b57d0;text-decoration:none;font-weight:600}a:hover{text-decoration:underline}"
-    "time{display:block;color:#666;font-size:12px;margin-top:2px}"
-    ".more{display:inline-block;margin-top:8px;color:#0b57d0;font-size:13px;text-decoration:none}"
-)
+EMBED_CSS = (Path(__file__).parent / "static" / "embed-frame.css").read_text("utf-8")
 # No script may run in the iframe page, and any site may frame it.
 EMBED_CSP = (
     "default-src 'none'; "
@@ -113,9 +102,13 @@ def headline(article: Article) -> dict[str, object]:
     return entry
 
 
-def headlines(catalogue: Catalogue, scope: str, shown: Sequence[Article]) -> bytes:
-    return to_json(
-        {
+def serve_headlines(scope: str) -> Response:
+    _, limit = paging_arguments()
+    count = limit or site().settings.headline_items
+
+    def render(catalogue: Catalogue) -> tuple[bytes, str, float]:
+        shown = catalogue.in_scope(scope)[:count]
+        document = {
             "version": 1,
             "title": scope_title(catalogue, scope),
             "tag": None if scope == SITE else scope,
@@ -125,16 +118,7 @@ def headlines(catalogue: Catalogue, scope: str, shown: Sequence[Article]) -> byt
             "feeds": feed_urls(scope),
             "items": [headline(a) for a in shown],
         }
-    )
-
-
-def serve_headlines(scope: str) -> Response:
-    _, limit = paging_arguments()
-    count = limit or site().settings.headline_items
-
-    def render(catalogue: Catalogue) -> tuple[bytes, str, float]:
-        shown = catalogue.in_scope(scope)[:count]
-        return headlines(catalogue, scope, shown), JSON_TYPE, newest_update(shown).timestamp()
+        return to_json(document), JSON_TYPE, newest_update(shown).timestamp()
 
     return cached(scope, ("headlines", scope, count), render)
 

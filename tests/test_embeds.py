@@ -345,8 +345,9 @@ def test_embed_page_limit_spellings_and_unknown(client: FlaskClient, corpus: Non
 
 def oembed(client: FlaskClient, **query: str) -> tuple[int, str, dict[str, object] | None]:
     response = client.get(f"/oembed?{urlencode(query)}")
-    is_json = response.mimetype == "application/json"
-    return response.status_code, response.mimetype, response.get_json() if is_json else None
+    mimetype = str(response.mimetype)
+    document = response.get_json() if mimetype == "application/json" else None
+    return response.status_code, mimetype, document
 
 
 def test_oembed_rich_response(client: FlaskClient, corpus: None) -> None:
@@ -530,9 +531,7 @@ def test_tags_json(client: FlaskClient, corpus: None) -> None:
 
 def test_tag_page_offers_discovery_copy_and_snippet(client: FlaskClient, corpus: None) -> None:
     page = Page(client.get("/tags/syria/").get_data(as_text=True))
-    feeds = {
-        link["type"]: link["href"] for link in page.all("link", rel="alternate") if link["type"]
-    }
+    feeds = {str(link["type"]): str(link["href"]) for link in page.all("link", rel="alternate")}
     assert feeds == {
         "application/rss+xml": f"{BASE}/tags/syria/feed.rss",
         "application/atom+xml": f"{BASE}/tags/syria/feed.atom",

@@ -10,8 +10,10 @@
   var base = new URL("./", me.src).href;
   var css =
     ":host{display:block}" +
-    ".w{all:initial;display:block;box-sizing:border-box;max-width:100%;" +
-    "font:14px/1.45 var(--feedsvc-font,system-ui,sans-serif);color:var(--feedsvc-color,#1d1d1f);" +
+    // all:initial stops inheritance from the page; inline-block stops the page's
+    // text-decoration, which propagates into descendants without being inherited.
+    ".w{all:initial;display:inline-block;vertical-align:top;box-sizing:border-box;width:100%;" +
+    "font:14px/20px var(--feedsvc-font,system-ui,sans-serif);color:var(--feedsvc-color,#1d1d1f);" +
     "background:var(--feedsvc-background,#fff);border:1px solid #ddd;border-radius:8px;padding:12px 14px}" +
     ".f{border:0;padding:0;background:none}" +
     "a{color:var(--feedsvc-link,#0b57d0);text-decoration:none}a:hover{text-decoration:underline}" +
@@ -20,7 +22,7 @@
     "ol{list-style:none;margin:0;padding:0}" +
     "li{display:flex;gap:10px;align-items:flex-start;padding:8px 0;border-top:1px solid #eee}" +
     "li:first-child{border-top:0}li a{font-weight:600}" +
-    "time{display:block;color:#666;font-size:12px;margin-top:2px}" +
+    "time{display:block;color:#666;font-size:12px;line-height:16px;margin-top:2px}" +
     "img{flex:none;width:56px;height:56px;object-fit:cover;border-radius:4px;background:#eee}" +
     ".more{display:inline-block;margin-top:8px;font-size:13px}";
 
