@@ -12,7 +12,6 @@ import hashlib
 import html
 import json
 import unicodedata
-from datetime import UTC, datetime
 from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -21,7 +20,8 @@ from xml.etree import ElementTree
 # A web-layer module like feedsvc.web, whose helpers it reuses.
 from flask import Blueprint, Response, redirect, request
 
-from .articles import Article, normalize_tag
+from .articles import Article
+from .feeds import rfc3339
 from .index import SITE, Catalogue
 from .web import (
     FORMATS,
@@ -37,6 +37,7 @@ from .web import (
     scope_path,
     scope_title,
     site,
+    tag_key,
     url,
 )
 
@@ -59,20 +60,8 @@ EMBED_CSP = (
 )
 
 
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def to_json(document: object) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def tag_key(catalogue: Catalogue, tag: str) -> str | None:
-    """The key of a known tag in any spelling, or ``None``."""
-    if tag in catalogue.by_tag:
-        return tag
-    normal = normalize_tag(tag)
-    return normal.key if normal is not None and normal.key in catalogue.by_tag else None
 
 
 def sort_key(label: str) -> str:

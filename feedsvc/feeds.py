@@ -208,7 +208,7 @@ def render_atom(items: Sequence[Item], info: FeedInfo) -> bytes:
         return bytes(fg.atom_str(pretty=False))
 
 
-def _rfc3339(moment: datetime) -> str:
+def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -237,8 +237,8 @@ def _json_item(item: Item, info: FeedInfo) -> dict[str, object]:
         "title": article.title,
         "summary": article.standfirst,
         "content_html": content_html(item),
-        "date_published": _rfc3339(article.published),
-        "date_modified": _rfc3339(article.updated),
+        "date_published": rfc3339(article.published),
+        "date_modified": rfc3339(article.updated),
         "tags": [info.label(tag.key, tag.label) for tag in article.tags],
     }
     if article.author:

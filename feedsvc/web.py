@@ -115,15 +115,20 @@ def paging_arguments() -> tuple[int, int | None]:
     return page, limit
 
 
-def known_tag(tag: str) -> str:
-    """The key of a known tag in any spelling; an unknown tag is a 404."""
-    catalogue = site().library.current()
+def tag_key(catalogue: Catalogue, tag: str) -> str | None:
+    """The key of a known tag in any spelling, or ``None``."""
     if tag in catalogue.by_tag:
         return tag
     normal = normalize_tag(tag)
-    if normal is not None and normal.key in catalogue.by_tag:
-        return normal.key
-    fail(404, f"no tag {tag!r}")
+    return normal.key if normal is not None and normal.key in catalogue.by_tag else None
+
+
+def known_tag(tag: str) -> str:
+    """The key of a known tag in any spelling; an unknown tag is a 404."""
+    key = tag_key(site().library.current(), tag)
+    if key is None:
+        fail(404, f"no tag {tag!r}")
+    return key
 
 
 def resolve_tag(tag: str, suffix: str = "") -> str:
