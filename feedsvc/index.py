@@ -377,11 +377,18 @@ class _Watcher(threading.Thread):
         self.interval = interval
         self.rescan = rescan
         self.changed: set[str] = set()
+        self.changed_lock = threading.Lock()  # events arrive on watchdog's thread
         self.wakeup = threading.Event()
 
     def note(self, *paths: str) -> None:
-        self.changed.update(p for p in paths if p)
+        with self.changed_lock:
+            self.changed.update(p for p in paths if p)
         self.wakeup.set()
+
+    def take(self) -> set[str]:
+        with self.changed_lock:
+            paths, self.changed = self.changed, set()
+        return paths
 
     def _observe(self) -> bool:
         try:
@@ -417,8 +424,7 @@ class _Watcher(threading.Thread):
                 if self.wakeup.is_set():
                     time.sleep(0.02)  # let a burst of events for one save arrive
                     self.wakeup.clear()
-                    paths, self.changed = self.changed, set()
-                    self.library.update(paths)
+                    self.library.update(self.take())
                 if time.monotonic() - last_scan >= period:
                     self.library.scan()
                     last_scan = time.monotonic()
