@@ -67,7 +67,8 @@ def create_app() -> Flask:
         chosen = [(a, b) for a, b in articles if any(t.key == tag for t in a.tags)]
         if not chosen:
             abort(404)
-        chosen.sort(key=lambda pair: pair[0].published, reverse=True)
+        # Newest first, ties by slug: the order feedsvc uses, so both show the same items.
+        chosen.sort(key=lambda pair: (-pair[0].published.timestamp(), pair[0].slug))
         label = next(t.label for t in chosen[-1][0].tags if t.key == tag)
         fg = FeedGenerator()
         fg.id(f"{base_url}/tags/{quote(tag)}/")

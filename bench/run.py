@@ -26,12 +26,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import gzip
 import http.client
+import importlib.util
+import io
 import os
+import pstats
+import pwd
 import re
+import resource
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -39,8 +46,10 @@ import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from bench.corpus import Corpus, generate
@@ -48,6 +57,8 @@ from feedsvc.articles import normalize_tag
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 0.35
+FOREIGN_LIMIT = 10.0
+"""A load run during which other processes used more than this % of a core is run again."""
 FEED_ITEMS = 20
 
 
@@ -64,7 +75,13 @@ class Processes:
     def __init__(self) -> None:
         self.running: list[subprocess.Popen[bytes]] = []
 
-    def start(self, command: list[str], logfile: Path, **kwargs: object) -> subprocess.Popen[bytes]:
+    def start(
+        self,
+        command: list[str],
+        logfile: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> subprocess.Popen[bytes]:
         with logfile.open("ab") as out:
             process = subprocess.Popen(
                 command,
@@ -72,7 +89,8 @@ class Processes:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                **kwargs,  # type: ignore[arg-type]
+                env=env,
+                cwd=cwd,
             )
         self.running.append(process)
         return process
@@ -173,8 +191,6 @@ def wait_for(port: int, path: str, process: subprocess.Popen[bytes], limit: floa
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -230,6 +246,7 @@ def start_baseline(setup: Setup, articles: Path) -> tuple[subprocess.Popen[bytes
 
 NGINX_CONF = """\
 daemon off;
+{user}
 master_process on;
 worker_processes 1;
 pid {work}/nginx.pid;
@@ -268,7 +285,9 @@ def start_nginx(setup: Setup, docroot: Path) -> tuple[subprocess.Popen[bytes], i
     port = free_port()
     (setup.work / "nginx-tmp").mkdir(exist_ok=True)
     conf = setup.work / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(work=setup.work, port=port, docroot=docroot))
+    # As root nginx would run its worker as nobody, who cannot read the private temp dir.
+    user = f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else ""
+    conf.write_text(NGINX_CONF.format(user=user, work=setup.work, port=port, docroot=docroot))
     command = ["taskset", "-c", str(setup.server_cpu), "nginx", "-p", str(setup.work)]
     command += ["-e", str(setup.work / "nginx-error.log"), "-c", str(conf)]
     process = setup.procs.start(command, setup.work / "nginx.log")
@@ -278,25 +297,66 @@ def start_nginx(setup: Setup, docroot: Path) -> tuple[subprocess.Popen[bytes], i
 # --------------------------------------------------------------------------- wrk
 
 
+def machine_busy_ticks() -> int:
+    """User + nice + system clock ticks of all CPUs (/proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[1]) + int(fields[2]) + int(fields[3])
+
+
+def process_ticks(pids: list[int]) -> int:
+    """User + system clock ticks of these processes (all their threads)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
 @dataclass
 class WrkResult:
     requests_per_s: float
     requests: int
     bytes_per_response: float
     errors: int  # non-2xx/3xx responses plus socket errors
+    foreign: float  # CPU used by other processes during the run, in % of one core
     output: str
 
 
 _UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+TICK = os.sysconf("SC_CLK_TCK")
 
 
-def wrk(setup: Setup, port: int, path: str, seconds: float, headers: dict[str, str]) -> WrkResult:
+def wrk(
+    setup: Setup,
+    port: int,
+    path: str,
+    seconds: float,
+    headers: dict[str, str],
+    server: subprocess.Popen[bytes] | None = None,
+) -> WrkResult:
+    """One wrk run; ``server`` (its process tree) is counted as ours when metering the CPU."""
     command = ["taskset", "-c", str(setup.client_cpu), "wrk", "-t1", f"-c{setup.connections}"]
     command += [f"-d{seconds:g}s", "--timeout", "5s"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     command.append(f"http://127.0.0.1:{port}{path}")
+    ours = [server.pid, *descendants(server.pid)] if server is not None else []
+    machine, mine = machine_busy_ticks(), process_ticks(ours)
+    self_before = resource.getrusage(resource.RUSAGE_SELF)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    elapsed = time.monotonic() - started
+    self_after = resource.getrusage(resource.RUSAGE_SELF)
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = (machine_busy_ticks() - machine) / TICK
+    ours_s = (process_ticks(ours) - mine) / TICK
+    for before, after in ((self_before, self_after), (children_before, children_after)):
+        ours_s += after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    foreign = max(0.0, used - ours_s) / elapsed * 100
     out = done.stdout
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     total = re.search(r"(\d+) requests in [\d.]+\w+, ([\d.]+)([KMGT]?B) read", out)
@@ -307,9 +367,10 @@ def wrk(setup: Setup, port: int, path: str, seconds: float, headers: dict[str, s
     errors = 0
     if non := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out):
         errors += int(non[1])
-    if sock := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if sock:
         errors += sum(int(sock[i]) for i in range(1, 5))
-    return WrkResult(float(rate[1]), requests, read / max(requests, 1), errors, out)
+    return WrkResult(float(rate[1]), requests, read / max(requests, 1), errors, foreign, out)
 
 
 # --------------------------------------------------------------------------- checks
@@ -447,7 +508,7 @@ class Sampler(threading.Thread):
                     if not headers:
                         etag = reply.headers.get("etag")
                         self.etags.add(etag or "")
-                except Exception as exc:  # noqa: BLE001 - every failure is a finding
+                except Exception as exc:
                     self.errors.append(f"{headers}: {type(exc).__name__}: {exc}")
             self.stop.wait(self.pause)
 
@@ -458,12 +519,13 @@ class Sampler(threading.Thread):
 def phase_throughput(
     setup: Setup,
     corpus: Corpus,
-    svc_port: int,
-    nginx_port: int,
+    servers: dict[str, tuple[subprocess.Popen[bytes], int]],
     docroot: Path,
     duration: float,
     rounds: int,
-) -> dict[str, object]:
+    retries: int,
+) -> dict[str, Any]:
+    svc_port, nginx_port = servers["feedsvc"][1], servers["nginx"][1]
     label = corpus.popular()[0]
     key = normalize_tag(label).key  # type: ignore[union-attr]
     path = f"/tags/{quote(key, safe='')}/feed.rss"
@@ -474,19 +536,27 @@ def phase_throughput(
     scenarios = prepare_scenarios(nginx_port, svc_port, path, docroot, feed)
     gz_size = len(Path(f"{docroot}{path}.gz").read_bytes())
     log(f"feed {path}: {items} items, {len(feed.body):,} B, gzip {gz_size:,} B")
-    ports = {"nginx": nginx_port, "feedsvc": svc_port}
+    foreign: list[float] = []
     for scenario in scenarios:
         for round_number in range(rounds):
             order = ["nginx", "feedsvc"] if round_number % 2 == 0 else ["feedsvc", "nginx"]
             for server in order:
-                result = wrk(setup, ports[server], path, duration, scenario.headers[server])
+                process, port = servers[server]
+                for attempt in range(retries + 1):
+                    result = wrk(setup, port, path, duration, scenario.headers[server], process)
+                    noisy = result.foreign > FOREIGN_LIMIT
+                    log(
+                        f"  {scenario.name:5} round {round_number + 1} {server:8} "
+                        f"{result.requests_per_s:10,.0f} req/s  "
+                        f"{result.bytes_per_response:8,.0f} B/resp  errors {result.errors}  "
+                        f"other processes {result.foreign:4.0f}% of a core"
+                        + ("  (noisy, again)" if noisy and attempt < retries else "")
+                    )
+                    if not noisy:
+                        break
                 scenario.rates.setdefault(server, []).append(result.requests_per_s)
                 scenario.errors += result.errors
-                log(
-                    f"  {scenario.name:5} round {round_number + 1} {server:8} "
-                    f"{result.requests_per_s:10,.0f} req/s  {result.bytes_per_response:8,.0f} B/resp"
-                    f"  errors {result.errors}"
-                )
+                foreign.append(result.foreign)
     # The bad case: the benchmarked feed's newest article edited in a loop under load.
     slug = item_slugs(feed.body)[0]
     article = Path(corpus.paths_by_slug[slug])
@@ -494,12 +564,19 @@ def phase_throughput(
     editor.start()
     sampler.start()
     try:
-        loaded = wrk(setup, svc_port, path, max(duration, 2), {})
+        loaded = wrk(setup, svc_port, path, max(duration, 2), {}, servers["feedsvc"][0])
     finally:
         editor.stop.set()
         sampler.stop.set()
         editor.join()
         sampler.join()
+    # The file is back as it was: the feed must come back to the very same bytes.
+    restored_at = time.monotonic()
+    while get(svc_port, path).body != feed.body:
+        if time.monotonic() - restored_at > 10:
+            sampler.errors.append("feed did not return to its original bytes within 10 s")
+            break
+        time.sleep(0.01)
     log(
         f"  edit loop: {editor.edits} edits, {loaded.requests_per_s:,.0f} req/s, "
         f"{loaded.errors} error responses, {sampler.samples} bodies sampled "
@@ -512,6 +589,7 @@ def phase_throughput(
         "size": len(feed.body),
         "gz_size": gz_size,
         "scenarios": scenarios,
+        "foreign": max(foreign),
         "edit": {
             "edits": editor.edits,
             "rate": loaded.requests_per_s,
@@ -524,9 +602,35 @@ def phase_throughput(
     }
 
 
+def phase_gunicorn(setup: Setup, corpus: Corpus, path: str, duration: float) -> float | None:
+    """feedsvc under gunicorn (1 sync worker), warm 200s: why ``serve`` uses granian.
+
+    Informational, and only when gunicorn is installed (it is not a dependency).
+    """
+    if importlib.util.find_spec("gunicorn") is None:
+        return None
+    port = free_port()
+    env = {
+        **clean_env(),
+        "FEEDSVC_ARTICLES_DIR": str(corpus.directory),
+        "FEEDSVC_BASE_URL": f"http://127.0.0.1:{port}",
+        "FEEDSVC_WATCH": "true",
+    }
+    command = ["taskset", "-c", str(setup.server_cpu), sys.executable, "-m", "gunicorn"]
+    command += ["--workers", "1", "--bind", f"127.0.0.1:{port}", "feedsvc.app:create_app()"]
+    process = setup.procs.start(command, setup.work / "gunicorn.log", env=env, cwd=ROOT)
+    try:
+        wait_for(port, path, process)
+        result = wrk(setup, port, path, duration, {}, process)
+    finally:
+        setup.procs.stop(process)
+    log(f"feedsvc under gunicorn, 1 sync worker: {result.requests_per_s:,.0f} req/s")
+    return result.requests_per_s
+
+
 def phase_first_render(
     setup: Setup, corpus: Corpus, svc_port: int, count: int, duration: float
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """First request of uncached tag feeds on feedsvc vs the per-request baseline."""
     tags = [t for t in corpus.popular()[1:] if corpus.tag_counts[t] >= FEED_ITEMS][:count]
     paths = [f"/tags/{quote(normalize_tag(t).key, safe='')}/feed.rss" for t in tags]  # type: ignore[union-attr]
@@ -551,7 +655,7 @@ def phase_first_render(
             base_ms.append(reply.seconds * 1000)
             same_items += item_titles(reply.body) == item_titles(svc_bodies[path])
         popular = f"/tags/{quote(normalize_tag(corpus.popular()[0]).key, safe='')}/feed.rss"  # type: ignore[union-attr]
-        loaded = wrk(setup, port, popular, duration, {})
+        loaded = wrk(setup, port, popular, duration, {}, process)
     finally:
         setup.procs.stop(process)
     result = {
@@ -566,12 +670,13 @@ def phase_first_render(
     log(
         f"first render of {len(paths)} uncached feeds: feedsvc median {result['svc_ms']:.1f} ms "
         f"(then cached {result['svc_cached_ms']:.2f} ms), baseline {result['base_ms']:.1f} ms; "
-        f"same items in {same_items}/{len(paths)}; baseline under wrk {loaded.requests_per_s:,.0f} req/s"
+        f"same items in {same_items}/{len(paths)}; "
+        f"baseline under wrk {loaded.requests_per_s:,.0f} req/s"
     )
     return result
 
 
-def phase_cold(setup: Setup, corpus: Corpus, trials: int) -> dict[str, object]:
+def phase_cold(setup: Setup, corpus: Corpus, trials: int) -> dict[str, Any]:
     """Cold start on a big corpus, memory, and edit-to-served time over HTTP."""
     label = corpus.popular()[0]
     key = normalize_tag(label).key  # type: ignore[union-attr]
@@ -579,6 +684,11 @@ def phase_cold(setup: Setup, corpus: Corpus, trials: int) -> dict[str, object]:
     started = time.monotonic()
     process, port = start_feedsvc(setup, corpus.directory, "feedsvc-cold")
     try:
+        port_open = None
+        while port_open is None and process.poll() is None:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                port_open = time.monotonic() - started
+            time.sleep(0.005)
         first = wait_for(port, path, process)
         cold = time.monotonic() - started
         check_feed(first.body)
@@ -587,7 +697,8 @@ def phase_cold(setup: Setup, corpus: Corpus, trials: int) -> dict[str, object]:
         worker_rss = sum(memory_kb(p) for p in workers) / 1024
         main_rss = memory_kb(process.pid) / 1024
         log(
-            f"cold start on {len(corpus.paths_by_slug):,} articles: first feed after {cold:.2f} s; "
+            f"cold start on {len(corpus.paths_by_slug):,} articles: port open after "
+            f"{port_open or 0:.2f} s, first feed after {cold:.2f} s; "
             f"VmRSS worker {worker_rss:.0f} MB (pids {workers}), main {main_rss:.0f} MB"
         )
         # Edit the feed's newest article and poll the feed until the edit shows.
@@ -624,6 +735,7 @@ def phase_cold(setup: Setup, corpus: Corpus, trials: int) -> dict[str, object]:
     return {
         "articles": len(corpus.paths_by_slug),
         "cold_s": cold,
+        "port_open_s": port_open or 0.0,
         "worker_mb": worker_rss,
         "worker_peak_mb": peak,
         "main_mb": main_rss,
@@ -632,7 +744,18 @@ def phase_cold(setup: Setup, corpus: Corpus, trials: int) -> dict[str, object]:
     }
 
 
-def reindex_cpu(corpus: Corpus, trials: int) -> dict[str, float]:
+def profiled(what: str, call: Callable[[], object], top: int = 15) -> None:
+    """Run ``call`` under cProfile and log its most expensive functions."""
+    profile = cProfile.Profile()
+    profile.runcall(call)
+    out = io.StringIO()
+    stats = pstats.Stats(profile, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    log(f"profile of {what}, by own time:")
+    log("\n".join(line for line in out.getvalue().splitlines() if line.strip()))
+
+
+def reindex_cpu(corpus: Corpus, trials: int, profile: bool = False) -> dict[str, float]:
     """In process: scan the corpus with feedsvc's Library, then time single-file updates."""
     from feedsvc.index import Library
 
@@ -640,6 +763,10 @@ def reindex_cpu(corpus: Corpus, trials: int) -> dict[str, float]:
     wall, cpu = time.perf_counter(), time.process_time()
     library.scan()
     scan_wall, scan_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    if profile:
+        profiled(
+            f"a full scan of {len(corpus.paths_by_slug):,} articles", Library(corpus.directory).scan
+        )
     path = Path(next(iter(corpus.files_by_tag[corpus.popular()[0]])))
     original = path.read_text()
     title = next(b for b in original.split("\n\n") if b.strip() and not b.startswith("---"))
@@ -647,8 +774,11 @@ def reindex_cpu(corpus: Corpus, trials: int) -> dict[str, float]:
     try:
         for trial in range(trials):
             path.write_text(original.replace(title, f"{title} re-index {trial}", 1))
-            library.update([str(path)])
-            costs.append(library.last_update_cpu * 1000)
+            if profile and trial == trials - 1:
+                profiled("a one-file update", lambda: library.update([str(path)]))
+            else:
+                library.update([str(path)])
+                costs.append(library.last_update_cpu * 1000)
     finally:
         path.write_text(original)
     return {
@@ -667,12 +797,20 @@ def verdict(ok: bool) -> str:
     return "meets" if ok else "**below**"
 
 
-def report(args: argparse.Namespace, tp: dict, first: dict, cold: dict, re10: dict, re100: dict) -> str:
+def report(
+    args: argparse.Namespace,
+    tp: dict[str, Any],
+    first: dict[str, Any],
+    cold: dict[str, Any],
+    re10: dict[str, Any],
+    re100: dict[str, Any],
+) -> str:
     lines = [
         f"feedsvc benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs; "
         f"{args.articles:,} articles, {args.tags:,} tags; feed {tp['path']} "
         f"({tp['size']:,} B, gzip {tp['gz_size']:,} B); wrk -t1 -c{args.connections} "
-        f"-d{args.duration:g}s, median of {args.rounds} alternating round(s)",
+        f"-d{args.duration:g}s, median of {args.rounds} alternating round(s); other processes "
+        f"used at most {tp['foreign']:.0f}% of a core during a kept run",
         "",
         "| # | test | nginx req/s | feedsvc req/s | ratio to nginx | target | result |",
         "|---|---|---:|---:|---:|---:|---|",
@@ -691,6 +829,7 @@ def report(args: argparse.Namespace, tp: dict, first: dict, cold: dict, re10: di
         "| # | test | measured | target | result |",
         "|---|---|---:|---:|---|",
         f"| 4 | cold start, {cold['articles']:,} articles: process start to first feed 200 "
+        f"(port open after {cold['port_open_s']:.2f} s) "
         f"| {cold['cold_s']:.2f} s | ≤ 5 s | {verdict(cold['cold_s'] <= 5)} |",
         f"| 4 | resident memory, granian worker (VmRSS after first feed / peak VmHWM; "
         f"main process {cold['main_mb']:.0f} MB more) "
@@ -708,10 +847,18 @@ def report(args: argparse.Namespace, tp: dict, first: dict, cold: dict, re10: di
         f"| {re100['scan_s']:.2f} / {re100['scan_cpu_s']:.2f} s | | |",
         f"| 6 | first render of an uncached 20-item tag feed, median of {first['feeds']}: "
         f"feedsvc vs baseline Flask+feedgen | {first['svc_ms']:.1f} vs {first['base_ms']:.1f} ms "
-        f"| ≤ 1.00× | {verdict(first['svc_ms'] <= first['base_ms'])} "
-        f"({first['svc_ms'] / first['base_ms']:.2f}×) |",
+        f"| ≤ 1.00x | {verdict(first['svc_ms'] <= first['base_ms'])} "
+        f"({first['svc_ms'] / first['base_ms']:.2f}x) |",
         f"| 6 | (same feed cached in feedsvc, one request; baseline under wrk) "
         f"| {first['svc_cached_ms']:.2f} ms; {first['base_rate']:,.0f} req/s | | |",
+        *(
+            [
+                f"| 1 | (warm 200, feedsvc under gunicorn 1 sync worker instead of granian; "
+                f"one run) | {first['gunicorn']:,.0f} req/s | | |"
+            ]
+            if first.get("gunicorn")
+            else []
+        ),
         f"| bad case | article of the benchmarked tag edited in a loop under wrk: "
         f"{edit['edits']} edits, {edit['requests']:,} requests ({edit['rate']:,.0f} req/s) "
         f"| {edit['errors']} error responses; {len(edit['bad'])} bad of {edit['samples']} "
@@ -732,15 +879,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="alternating rounds per test")
     parser.add_argument("--cold-articles", type=int, help="corpus size for tests 4 and 5")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--retries",
+        type=int,
+        help="times to repeat a load run during which other processes used "
+        f"more than {FOREIGN_LIMIT:g}%% of a core",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="the CI smoke test: small and fast")
+    parser.add_argument(
+        "--profile", action="store_true", help="log cProfile tops of the scan and an update"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
     defaults = (
-        {"articles": 300, "tags": 100, "duration": 1.0, "rounds": 1, "cold_articles": 2000}
+        {
+            "articles": 300,
+            "tags": 100,
+            "duration": 1.0,
+            "rounds": 1,
+            "cold_articles": 2000,
+            "retries": 0,
+        }
         if args.quick
-        else {"articles": 10_000, "tags": 2_000, "duration": 10.0, "rounds": 3,
-              "cold_articles": 100_000}
+        else {
+            "articles": 10_000,
+            "tags": 2_000,
+            "duration": 10.0,
+            "rounds": 3,
+            "cold_articles": 100_000,
+            "retries": 2,
+        }
     )
     for name, value in defaults.items():
         if getattr(args, name) is None:
@@ -767,20 +936,20 @@ def main(argv: list[str] | None = None) -> int:
         wait_for(svc_port, "/healthz", svc)
         docroot.mkdir(exist_ok=True)
         (docroot / "ping").write_text("ok")
-        wait_for(nginx_port, "/ping", nginx)
+        wait_for(nginx_port, "/ping", nginx, limit=10)
+        servers = {"feedsvc": (svc, svc_port), "nginx": (nginx, nginx_port)}
         tp = phase_throughput(
-            setup, corpus, svc_port, nginx_port, docroot, args.duration, args.rounds
+            setup, corpus, servers, docroot, args.duration, args.rounds, args.retries
         )
-        first = phase_first_render(
-            setup, corpus, svc_port, 5 if args.quick else 20, args.duration
-        )
+        first = phase_first_render(setup, corpus, svc_port, 5 if args.quick else 20, args.duration)
         procs.stop_all()
+        first["gunicorn"] = phase_gunicorn(setup, corpus, tp["path"], args.duration)
         re10 = reindex_cpu(corpus, 5)
         shutil.rmtree(corpus.directory)
         big = generate(work / "big", args.cold_articles, args.tags, args.seed)
         log(f"corpus: {args.cold_articles:,} articles, {big.total_bytes / 1e6:.1f} MB")
         cold = phase_cold(setup, big, 3 if args.quick else 5)
-        re100 = reindex_cpu(big, 5)
+        re100 = reindex_cpu(big, 6 if args.profile else 5, args.profile)
         print(report(args, tp, first, cold, re10, re100), flush=True)
     finally:
         procs.stop_all()

@@ -17,6 +17,7 @@ This module imports only the standard library and python-dateutil.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import unicodedata
@@ -50,10 +51,18 @@ _FALSE = frozenset({"false", "no", "0"})
 class ArticleError(Exception):
     """A file that cannot be served as an article, with where and why."""
 
-    def __init__(self, path: str | os.PathLike[str], reason: str, line: int | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        reason: str,
+        line: int | None = None,
+        stamp: Stamp | None = None,
+    ):
         self.path = str(path)
         self.reason = reason
         self.line = line
+        self.stamp = stamp
+        """What the file looked like when read; ``None`` when it could not be opened."""
         where = f"{self.path}:{line}" if line else self.path
         super().__init__(f"{where}: {reason}")
 
@@ -202,7 +211,9 @@ def parse_text(
     if text.lstrip(" \t").startswith("---") and (lines := text.split("\n"))[0].strip() == "---":
         meta, start = _front_matter(path, lines)
         text = "\n".join(lines[start:])
-    blocks = [b for b in _BLANK_LINES.split(text.strip("\n")) if b.strip()]
+    # Without the body, the first five blocks and "is there more" are all we need.
+    pieces = _BLANK_LINES.split(text.strip("\n"), maxsplit=0 if with_body else 5)
+    blocks = [b for b in pieces if b.strip()]
     for index, what in enumerate(("title", "standfirst", "keyword line")):
         if len(blocks) <= index:
             raise ArticleError(path, f"missing the {what}")
@@ -322,13 +333,24 @@ def read_article(
     :raises ArticleError: when it cannot be read or is not an article.
     """
     path = os.fspath(path)
+    stamp = None
     try:
         with open(path, "rb") as handle:
             stamp = stamp_of(os.fstat(handle.fileno()))
             data = handle.read()
+    except FileNotFoundError as exc:
+        raise ArticleError(path, f"cannot read: {exc.strerror}") from None  # stamp None: gone
     except OSError as exc:
-        raise ArticleError(path, f"cannot read: {exc.strerror or exc}") from None
-    return parse_text(path, data, stamp, default_tz, with_body=with_body)
+        if stamp is None:  # unreadable but there (permissions): still worth a report
+            with contextlib.suppress(OSError):
+                stamp = stamp_of(os.stat(path))
+        reason = f"cannot read: {exc.strerror or exc}"
+        raise ArticleError(path, reason, stamp=stamp or Stamp(0, 0)) from None
+    try:
+        return parse_text(path, data, stamp, default_tz, with_body=with_body)
+    except ArticleError as exc:
+        exc.stamp = stamp
+        raise
 
 
 def read_body(article: Article, default_tz: tzinfo = UTC) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ fresh even while other tags are edited.
 from __future__ import annotations
 
 import bisect
+import gc
 import logging
 import os
 import threading
@@ -123,6 +124,19 @@ class Library:
 
     def scan(self) -> None:
         """Compare the whole directory with what was read, and apply the difference."""
+        if not self._scanned:
+            # The first scan makes one object graph that lives as long as the process:
+            # collecting while it grows only re-walks it, so collect once, after.
+            gc.disable()
+            try:
+                self._scan()
+            finally:
+                gc.enable()
+                gc.freeze()
+        else:
+            self._scan()
+
+    def _scan(self) -> None:
         with self._lock:
             seen: list[str] = []
             problem = None
@@ -159,28 +173,30 @@ class Library:
     def _reread(self, path: str) -> set[str]:
         """Bring one file's state up to date; return the slugs whose claims changed."""
         old = self._files.get(path)
-        try:
-            stamp: Stamp | None = stamp_of(os.stat(path))
-        except OSError:
-            stamp = None
-        if old is not None and stamp == old.stamp:
-            return set()
         touched: set[str] = set()
         if old is not None:
+            try:
+                stamp: Stamp | None = stamp_of(os.stat(path))
+            except OSError:
+                stamp = None
+            if stamp == old.stamp:
+                return touched
             del self._files[path]
             if old.article is not None:
                 touched.add(self._unclaim(old.article.slug, path))
             else:
                 del self._errors[path]
                 touched.add("")  # a problem went away: rebuild the problem list
-        if stamp is None:
-            return touched
+            if stamp is None:
+                return touched
         self.files_read += 1
         try:
             article, _ = read_article(path, self.default_tz)
         except ArticleError as exc:
+            if exc.stamp is None:  # gone before it could be read: nothing to report
+                return touched
             log.warning("skipped %s", exc)
-            self._files[path] = _FileState(stamp, None, exc.reason)
+            self._files[path] = _FileState(exc.stamp, None, exc.reason)
             self._errors[path] = exc.reason
             touched.add("")
             return touched
@@ -244,7 +260,8 @@ class Library:
                 continue
             if previous is not None:
                 _remove(articles, previous)
-                del by_slug[slug]
+                if visible is None:  # replacing in place keeps the dict compact to copy
+                    del by_slug[slug]
                 for tag in previous.tags:
                     _remove(tag_list(tag.key), previous)
                     changed_scopes.add(tag.key)
