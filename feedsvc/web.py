@@ -162,8 +162,13 @@ def newest_update(articles: Sequence[Article]) -> datetime:
     return max((a.updated for a in articles), default=EPOCH)
 
 
-def build_feed(catalogue: Catalogue, scope: str, fmt: str, page: int, limit: int | None) -> bytes:
-    """Render one page of a scope's feed; a page past the last is a 404."""
+def build_feed(
+    catalogue: Catalogue, scope: str, fmt: str, page: int, limit: int | None
+) -> tuple[bytes, datetime]:
+    """Render one page of a scope's feed, and say when it last changed.
+
+    A page past the last is a 404.
+    """
     settings = site().settings
     articles = catalogue.in_scope(scope)
     per_page = limit or settings.feed_items
@@ -177,6 +182,8 @@ def build_feed(catalogue: Catalogue, scope: str, fmt: str, page: int, limit: int
         links["previous"] = url(path, limit=limit, page=page - 1 if page > 2 else None)
     if page < pages:
         links["next"] = url(path, limit=limit, page=page + 1)
+    # Later pages shift when anything newer changes, so they date from all of it.
+    updated = newest_update(articles[: page * per_page])
     info = FeedInfo(
         id=f"tag:{settings.id_authority}:" + ("feed" if scope == SITE else f"tags/{quote(scope)}"),
         title=scope_title(catalogue, scope),
@@ -187,14 +194,13 @@ def build_feed(catalogue: Catalogue, scope: str, fmt: str, page: int, limit: int
         self_url=url(path, limit=limit, page=page if page > 1 else None),
         language=settings.language,
         author=settings.author,
-        # Later pages shift when anything newer changes, so they date from all of it.
-        updated=newest_update(articles[: page * per_page]),
+        updated=updated,
         links=links if pages > 1 else {},
         ttl_minutes=max(1, settings.feed_max_age // 60),
         category_url=url("/tags/"),
         labels=catalogue.labels,
     )
-    return FORMATS[fmt][1](make_items(shown), info)
+    return FORMATS[fmt][1](make_items(shown), info), updated
 
 
 def send(representation: Representation) -> Response:
@@ -239,9 +245,7 @@ def serve_feed(scope: str, fmt: str) -> Response:
     page, limit = paging_arguments()
 
     def render(catalogue: Catalogue) -> tuple[bytes, str, float]:
-        per_page = limit or site().settings.feed_items
-        updated = newest_update(catalogue.in_scope(scope)[: page * per_page])
-        body = build_feed(catalogue, scope, fmt, page, limit)
+        body, updated = build_feed(catalogue, scope, fmt, page, limit)
         return body, FORMATS[fmt][0], updated.timestamp()
 
     return cached(scope, ("feed", scope, fmt, page, limit), render)
