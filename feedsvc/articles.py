@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from dateutil import parser as date_parser
 
+MIN_YEAR, MAX_YEAR = 1900, 9998
 FRONT_MATTER_KEYS = frozenset({"date", "updated", "author", "slug", "image", "lang", "draft"})
 
 # XML 1.0 forbids most C0 controls, lone surrogates and U+FFFE/U+FFFF; one of them
@@ -151,7 +152,18 @@ def parse_date(value: str, default_tz: tzinfo) -> datetime:
         parsed = _parse_other_date(value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=default_tz)
-    return parsed.astimezone(UTC)
+    return _plausible(parsed, value)
+
+
+def _plausible(moment: datetime, text: str) -> datetime:
+    """The moment in UTC, if feeds can carry it (RFC 822 wants four-digit years)."""
+    try:
+        utc = moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not MIN_YEAR <= utc.year <= MAX_YEAR:
+        raise ValueError(f"date {text!r} is outside {MIN_YEAR} to {MAX_YEAR}")
+    return utc
 
 
 def _parse_other_date(value: str) -> datetime:
@@ -275,9 +287,9 @@ def _published(
     if prefix:
         try:
             day = datetime(int(prefix[1]), int(prefix[2]), int(prefix[3]), tzinfo=default_tz)
+            return _plausible(day, prefix[0][:10])
         except ValueError:
             raise ArticleError(path, f"file name date {prefix[0][:10]!r} is not a date") from None
-        return day.astimezone(UTC)
     return datetime.fromtimestamp(stamp.mtime_ns / 1e9, UTC).replace(microsecond=0)
 
 

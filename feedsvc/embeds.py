@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote, urlsplit
 from xml.etree import ElementTree
 
 # A web-layer module like feedsvc.web, whose helpers it reuses.
-from flask import Blueprint, Response, redirect, request
+from flask import Blueprint, Response, request
 
 from .articles import Article
 from .feeds import rfc3339
@@ -30,15 +30,17 @@ from .web import (
     cached,
     fail,
     feed_path,
+    limit_argument,
+    moved,
     newest_update,
     page,
-    paging_arguments,
     resolve_tag,
     scope_path,
     scope_title,
     site,
     tag_key,
     url,
+    whole_number,
 )
 
 blueprint = Blueprint("embeds", __name__)
@@ -92,8 +94,7 @@ def headline(article: Article) -> dict[str, object]:
 
 
 def serve_headlines(scope: str) -> Response:
-    _, limit = paging_arguments()
-    count = limit or site().settings.headline_items
+    count = limit_argument() or site().settings.headline_items
 
     def render(catalogue: Catalogue) -> tuple[bytes, str, float]:
         shown = catalogue.in_scope(scope)[:count]
@@ -138,10 +139,8 @@ def embed_page(tag: str) -> Response:
     if key is None:
         fail(404, f"no tag {tag!r}")
     if key != tag:
-        query = request.query_string.decode("latin-1")
-        target = f"/embed/tags/{quote(key, safe='')}" + (f"?{query}" if query else "")
-        return redirect(target, 301)  # type: ignore[return-value]
-    _, limit = paging_arguments()
+        return moved(f"/embed/tags/{quote(key, safe='')}")
+    limit = limit_argument()
     response = page(
         "embed.html",
         title=scope_title(catalogue, key),
@@ -170,12 +169,10 @@ def tag_of_page_url(catalogue: Catalogue, address: str) -> str | None:
 
 
 def dimension(name: str) -> int:
-    text = request.args.get(name, "")
-    if not text:
+    """``maxwidth`` or ``maxheight`` in pixels; empty or absent means no limit."""
+    if not request.args.get(name):
         return MAX_DIMENSION
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_DIMENSION:
-        fail(400, f"{name} must be a whole number of pixels from 1 to {MAX_DIMENSION}")
-    return int(text)
+    return whole_number(name, 1, MAX_DIMENSION) or MAX_DIMENSION
 
 
 @blueprint.route("/oembed")
@@ -229,12 +226,7 @@ def opml() -> Response:
                 fail(400, f"tags: no tag {name.strip()!r}")
             if key not in wanted:
                 wanted.append(key)
-    minimum = 0
-    if "min" in request.args:
-        text = request.args["min"]
-        if not text.isascii() or not text.isdigit() or len(text) > 9:
-            fail(400, "min must be a whole number from 0")
-        minimum = int(text)
+    minimum = whole_number("min", 0) or 0
     chosen = tuple(wanted) if wanted is not None else None
 
     def render(catalogue: Catalogue) -> tuple[bytes, str, float]:

@@ -192,7 +192,10 @@ class Library:
         self.files_read += 1
         try:
             article, _ = read_article(path, self.default_tz)
-        except ArticleError as exc:
+        except Exception as exc:  # one bad file must never stop a scan
+            if not isinstance(exc, ArticleError):
+                log.exception("unexpected error reading %s", path)
+                exc = ArticleError(path, f"unreadable: {exc!r}", stamp=_stamp_or_none(path))
             if exc.stamp is None:  # gone before it could be read: nothing to report
                 return touched
             log.warning("skipped %s", exc)
@@ -371,6 +374,13 @@ class Library:
             if self._watcher is None:
                 self._watcher = _Watcher(self, interval, rescan)
                 self._watcher.start()
+
+
+def _stamp_or_none(path: str) -> Stamp | None:
+    try:
+        return stamp_of(os.stat(path))
+    except OSError:
+        return None
 
 
 def _label(key: str, items: Sequence[Article]) -> str:

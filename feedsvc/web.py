@@ -97,22 +97,26 @@ def fail(status: int, message: str) -> NoReturn:
     abort(Response(f"{message}\n", status, mimetype="text/plain", headers=CORS_HEADERS))
 
 
+def whole_number(name: str, low: int, high: int = 999_999_999) -> int | None:
+    """A whole-number query argument within bounds, ``None`` when absent; else a 400."""
+    text = request.args.get(name)
+    if text is None:
+        return None
+    # Length first: int() of thousands of digits is slow, and past 4,300 it raises.
+    if len(text) > 9 or not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+        upper = "" if high == 999_999_999 else f" to {high}"
+        fail(400, f"{name} must be a whole number from {low}{upper}")
+    return int(text)
+
+
+def limit_argument() -> int | None:
+    """``?limit=N``, from 1 to the configured maximum."""
+    return whole_number("limit", 1, site().settings.max_items)
+
+
 def paging_arguments() -> tuple[int, int | None]:
     """The ``page`` and ``limit`` query arguments, checked; anything else is ignored."""
-    settings = site().settings
-    limit = None
-    if "limit" in request.args:
-        text = request.args["limit"]
-        if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= settings.max_items:
-            fail(400, f"limit must be a whole number from 1 to {settings.max_items}")
-        limit = int(text)
-    page = 1
-    if "page" in request.args:
-        text = request.args["page"]
-        if not text.isascii() or not text.isdigit() or int(text) < 1 or len(text) > 9:
-            fail(400, "page must be a whole number from 1")
-        page = int(text)
-    return page, limit
+    return whole_number("page", 1) or 1, limit_argument()
 
 
 def tag_key(catalogue: Catalogue, tag: str) -> str | None:
@@ -135,7 +139,7 @@ def resolve_tag(tag: str, suffix: str = "") -> str:
     """The key of a known tag; another spelling of one is a 301 to its canonical URL."""
     key = known_tag(tag)
     if key != tag:
-        abort(_moved(f"{scope_path(key)}{suffix}"))
+        abort(moved(f"{scope_path(key)}{suffix}"))
     return key
 
 
@@ -263,17 +267,18 @@ def tag_feed(tag: str, fmt: str) -> Response:
 
 @blueprint.route("/<any(" + ", ".join(f'"{a}"' for a in FEED_ALIASES) + "):alias>")
 def site_feed_alias(alias: str) -> Response:
-    return _moved(feed_path(SITE, FEED_ALIASES[alias]))
+    return moved(feed_path(SITE, FEED_ALIASES[alias]))
 
 
 @blueprint.route("/tags/<tag>/<any(" + ", ".join(f'"{a}"' for a in FEED_ALIASES) + "):alias>")
 def tag_feed_alias(tag: str, alias: str) -> Response:
-    return _moved(feed_path(known_tag(tag), FEED_ALIASES[alias]))
+    return moved(feed_path(known_tag(tag), FEED_ALIASES[alias]))
 
 
-def _moved(path: str) -> Response:
+def moved(path: str) -> Response:
+    """A 301 to ``path`` on the public base URL, keeping the query string."""
     query = request.query_string.decode("latin-1")
-    return redirect(path + (f"?{query}" if query else ""), 301)  # type: ignore[return-value]
+    return redirect(url(path) + (f"?{query}" if query else ""), 301)  # type: ignore[return-value]
 
 
 def feed_links(scope: str) -> list[dict[str, str]]:
@@ -398,7 +403,9 @@ def plain_error(error: HTTPException) -> Response:
     code = error.code or 500
     message = f"{code} {error.name}"
     response = Response(f"{message}\n", code, mimetype="text/plain")
-    response.headers.extend(error.get_headers()[1:])  # keep Allow on a 405
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":  # keep Allow on a 405
+            response.headers[name] = value
     return response
 
 
