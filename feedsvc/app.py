@@ -38,6 +38,17 @@ DEFAULTS: dict[str, Any] = {
 """Every setting and its default; each is read from ``FEEDSVC_<NAME>`` too."""
 
 
+# Whole-number settings and their least values.
+_COUNTS = {
+    "FEED_ITEMS": 1,
+    "MAX_ITEMS": 1,
+    "HEADLINE_ITEMS": 1,
+    "FEED_MAX_AGE": 0,
+    "PAGE_MAX_AGE": 0,
+    "CACHE_ENTRIES": 1,
+}
+
+
 class SettingsError(ValueError):
     """A setting that the service cannot start with."""
 
@@ -59,6 +70,7 @@ class Settings:
     id_authority: str
     feed_max_age: int
     page_max_age: int
+    cache_entries: int
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -70,13 +82,14 @@ class Settings:
         if zone is None:
             raise SettingsError(f"TIME_ZONE {config['TIME_ZONE']!r} is not a known time zone")
         counts = {}
-        for name in ("FEED_ITEMS", "MAX_ITEMS", "HEADLINE_ITEMS", "FEED_MAX_AGE", "PAGE_MAX_AGE"):
+        for name, least in _COUNTS.items():
             value = config[name]
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise SettingsError(f"{name} must be a whole number, not {value!r}")
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise SettingsError(f"{name} must be a whole number from {least}, not {value!r}")
             counts[name.lower()] = value
-        if not 1 <= counts["feed_items"] <= counts["max_items"]:
-            raise SettingsError("FEED_ITEMS must be between 1 and MAX_ITEMS")
+        for name in ("FEED_ITEMS", "HEADLINE_ITEMS"):
+            if counts[name.lower()] > counts["max_items"]:
+                raise SettingsError(f"{name} must not be more than MAX_ITEMS")
         authority = str(config["ID_AUTHORITY"]) or f"{parts.hostname},2026"
         if not re.fullmatch(r"[A-Za-z0-9.@-]+,\d{4}(-\d{2}(-\d{2})?)?", authority):
             raise SettingsError(
@@ -116,7 +129,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     settings = Settings.from_config(app.config)
     library = Library(settings.articles_dir, settings.time_zone)
-    cache = ResponseCache(int(app.config["CACHE_ENTRIES"]))
+    cache = ResponseCache(settings.cache_entries)
     app.extensions["feedsvc"] = Site(settings, library, cache)
     library.scan()
     if app.config["WATCH"]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from urllib.parse import quote
 
 import click
+from dateutil import tz
 
+from .articles import normalize_tag
 from .index import Library, is_article_file
 
 
@@ -20,7 +23,12 @@ def main() -> None:
 @click.argument("directory", default=lambda: os.environ.get("FEEDSVC_ARTICLES_DIR", "articles"))
 def check(directory: str) -> None:
     """Parse every article in DIRECTORY; report each problem and exit 1 if any file was skipped."""
-    library = Library(directory)
+    zone_name = os.environ.get("FEEDSVC_TIME_ZONE", "UTC")
+    zone = tz.gettz(zone_name)
+    if zone is None:
+        raise click.ClickException(f"FEEDSVC_TIME_ZONE {zone_name!r} is not a known time zone")
+    logging.getLogger("feedsvc").setLevel(logging.ERROR)  # each problem is printed below
+    library = Library(directory, zone)
     library.scan()
     catalogue = library.current()
     for path, reason in catalogue.problems.items():
@@ -43,21 +51,18 @@ def render(fmt: str, tag: str | None, directory: str) -> None:
     """Write a feed to standard output, byte for byte what the service serves."""
     from .app import create_app
 
-    app = create_app({"ARTICLES_DIR": directory, "WATCH": False, **_env_settings()})
+    # Every other setting comes from the FEEDSVC_* variables, as for the service.
+    os.environ.update(FEEDSVC_ARTICLES_DIR=directory, FEEDSVC_WATCH="false")
+    app = create_app()
+    if tag is not None:
+        # Any spelling of a tag ("São Paulo") names its canonical feed.
+        normal = normalize_tag(tag)
+        tag = normal.key if normal is not None else tag
     path = f"/tags/{quote(tag, safe='')}/feed.{fmt}" if tag else f"/feed.{fmt}"
-    # Another spelling of a tag ("São Paulo") is a 301 to its canonical feed: follow it.
-    response = app.test_client().get(path, follow_redirects=True)
+    response = app.test_client().get(path)
     if response.status_code != 200:
         raise click.ClickException(response.get_data(as_text=True).strip())
     sys.stdout.buffer.write(response.get_data())
-
-
-def _env_settings() -> dict[str, object]:
-    from flask import Config
-
-    config = Config("")
-    config.from_prefixed_env("FEEDSVC")
-    return {k: v for k, v in config.items() if k != "ARTICLES_DIR"}
 
 
 @main.command()

@@ -22,7 +22,7 @@ from flask import Blueprint, Response, request
 
 from .articles import Article
 from .feeds import rfc3339
-from .index import SITE, Catalogue
+from .index import SITE, STATIC, Catalogue
 from .web import (
     FORMATS,
     absolute,
@@ -128,7 +128,7 @@ def widget() -> Response:
     def render(catalogue: Catalogue) -> tuple[bytes, str, float]:
         return WIDGET.read_bytes(), "application/javascript; charset=utf-8", WIDGET.stat().st_mtime
 
-    return cached(SITE, ("embed.js",), render)
+    return cached(STATIC, ("embed.js",), render)
 
 
 @blueprint.route("/embed/tags/<tag>")

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 SITE = ""
 """The scope key of the site-wide feed; tag keys are never empty."""
+STATIC = "\x00static"
+"""A scope no article is ever in (tag keys never hold NUL), for resources that never change."""
 
 
 def is_article_file(name: str) -> bool:
@@ -96,11 +98,13 @@ class Library:
         self._files: dict[str, _FileState] = {}
         self._claims: dict[str, list[str]] = {}  # slug -> paths claiming it, sorted
         self._errors: dict[str, str] = {}  # path -> why it is not an article
+        self._directory_problem: str | None = None
         self._contested: set[str] = set()  # slugs claimed by more than one file
         self._pending: dict[str, float] = {}  # slug -> scheduled release timestamp
         self._catalogue = Catalogue()
         self._lock = threading.RLock()
         self._bodies: OrderedDict[tuple[str, Stamp], tuple[str, ...]] = OrderedDict()
+        self._bodies_lock = threading.Lock()  # not self._lock: a rescan must not stall renders
         self._body_cache_size = body_cache_size
         self._watcher: threading.Thread | None = None
         self._scanned = False
@@ -146,7 +150,7 @@ class Library:
             except OSError as exc:
                 problem = f"cannot list the articles directory: {exc.strerror or exc}"
             gone = set(self._files) - set(seen)
-            self._update(sorted(seen) + sorted(gone), directory_problem=problem)
+            self._update(sorted(seen) + sorted(gone), problem)
             self._scanned = True
 
     def update(self, paths: Iterable[str]) -> None:
@@ -156,18 +160,18 @@ class Library:
         wanted = [p for p in wanted if is_article_file(os.path.basename(p))]
         if wanted:
             with self._lock:
-                self._update(wanted)
+                self._update(wanted, self._directory_problem)
 
     def _update(self, paths: list[str], directory_problem: str | None = None) -> None:
         started = time.process_time()
         touched: set[str] = set()
         for path in paths:
             touched.update(self._reread(path))
-        problems_changed = bool(touched) or (
-            (directory_problem is not None) != (self.directory in self._catalogue.problems)
-        )
-        if touched or problems_changed:
-            self._rebuild(touched, directory_problem)
+        if directory_problem != self._directory_problem:
+            self._directory_problem = directory_problem
+            touched.add("")  # rebuild the problem list
+        if touched:
+            self._rebuild(touched)
         self.last_update_cpu = time.process_time() - started
 
     def _reread(self, path: str) -> set[str]:
@@ -236,11 +240,11 @@ class Library:
             return None
         return winner
 
-    def _rebuild(self, slugs: Iterable[str], directory_problem: str | None = None) -> None:
+    def _rebuild(self, slugs: Iterable[str]) -> None:
         """Swap in a new catalogue that differs from the last in these slugs only."""
         slugs = {slug for slug in slugs if slug}
         if len(slugs) > 256:
-            self._rebuild_all(directory_problem)
+            self._rebuild_all()
             return
         old = self._catalogue
         now = self._clock()
@@ -280,12 +284,17 @@ class Library:
         for key in copied:
             if by_tag[key]:
                 labels[key] = _label(key, by_tag[key])
+                if labels[key] != old.labels.get(key, labels[key]):
+                    # Feeds print every tag of their items by its label: each scope that
+                    # holds an article of this tag shows the new spelling.
+                    for article in by_tag[key]:
+                        changed_scopes.update(tag.key for tag in article.tags)
             else:
                 del by_tag[key]
                 labels.pop(key, None)
-        self._swap(articles, by_slug, by_tag, labels, changed_scopes, directory_problem)
+        self._swap(articles, by_slug, by_tag, labels, changed_scopes)
 
-    def _rebuild_all(self, directory_problem: str | None) -> None:
+    def _rebuild_all(self) -> None:
         """Build the catalogue from scratch: one sort beats thousands of insertions."""
         now = self._clock()
         self._pending.clear()
@@ -298,7 +307,7 @@ class Library:
         labels = {key: _label(key, items) for key, items in by_tag.items()}
         scopes = {SITE, *by_tag, *self._catalogue.versions}
         by_slug = {a.slug: a for a in articles}
-        self._swap(articles, by_slug, by_tag, labels, scopes, directory_problem)
+        self._swap(articles, by_slug, by_tag, labels, scopes)
 
     def _swap(
         self,
@@ -307,7 +316,6 @@ class Library:
         by_tag: Mapping[str, Sequence[Article]],
         labels: dict[str, str],
         changed_scopes: set[str],
-        directory_problem: str | None,
     ) -> None:
         versions = dict(self._catalogue.versions)
         for scope in changed_scopes:
@@ -319,7 +327,7 @@ class Library:
             labels=labels,
             versions=versions,
             releases=self._releases(),
-            problems=self._problems(directory_problem),
+            problems=self._problems(),
             next_release=min(self._pending.values(), default=float("inf")),
         )
 
@@ -332,22 +340,21 @@ class Library:
                 releases[scope] = min(when, releases.get(scope, when))
         return releases
 
-    def _problems(self, directory_problem: str | None) -> dict[str, str]:
+    def _problems(self) -> dict[str, str]:
         problems = dict(self._errors)
         for slug in self._contested:
             claims = self._claims[slug]
             for path in claims[1:]:
                 problems[path] = f"slug {slug!r} is already served from {claims[0]}"
-        if directory_problem:
-            problems[self.directory] = directory_problem
+        if self._directory_problem:
+            problems[self.directory] = self._directory_problem
         return dict(sorted(problems.items()))
 
-    def body(self, article: Article) -> tuple[str, ...]:
+    def body(self, article: Article) -> tuple[str, ...] | None:
         """The body paragraphs of an article, read again from its file and cached.
 
-        If the file changed or vanished since it was indexed, the standfirst stands
-        in until the watcher re-indexes it (a moment later, which also invalidates
-        any feed rendered meanwhile).
+        ``None`` when the file changed or vanished since it was indexed (the watcher
+        re-indexes it a moment later) or cannot be read just now.
         """
         key = (article.path, article.stamp)
         body = self._bodies.get(key)
@@ -356,8 +363,8 @@ class Library:
                 body = read_body(article, self.default_tz)
             except ArticleError as exc:
                 log.warning("body unavailable: %s", exc)
-                return (article.standfirst,)
-            with self._lock:
+                return None
+            with self._bodies_lock:
                 self._bodies[key] = body
                 if len(self._bodies) > self._body_cache_size:
                     self._bodies.popitem(last=False)
@@ -427,6 +434,8 @@ class _Watcher(threading.Thread):
 
         class Handler(FileSystemEventHandler):
             def on_any_event(self, event: object) -> None:
+                if getattr(event, "event_type", "") in ("opened", "closed_no_write"):
+                    return  # reading a body opens the file: that changes nothing
                 src = getattr(event, "src_path", "")
                 dest = getattr(event, "dest_path", "")
                 watcher.note(os.fsdecode(src), os.fsdecode(dest))

@@ -21,17 +21,19 @@ from flask import (
     Response,
     abort,
     current_app,
+    g,
     redirect,
     render_template,
     request,
 )
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
 from .app import Site
 from .articles import Article, normalize_tag
 from .cache import Entry
 from .feeds import EPOCH, FeedInfo, Item, render_atom, render_json, render_rss
-from .index import SITE, Catalogue
+from .index import SITE, STATIC, Catalogue
 from .responses import CORS_HEADERS, Representation, respond
 
 log = logging.getLogger(__name__)
@@ -145,16 +147,23 @@ def resolve_tag(tag: str, suffix: str = "") -> str:
 
 def make_items(articles: Sequence[Article]) -> list[Item]:
     library = site().library
-    return [
-        Item(
-            article=a,
-            body=library.body(a),
-            url=url(article_path(a.slug)),
-            id=item_id(a.slug),
-            image=absolute(a.image),
+    items = []
+    for article in articles:
+        body = library.body(article)
+        if body is None:
+            # The standfirst stands in, and this response is not cached (see cached()).
+            g.feedsvc_incomplete = True
+            body = (article.standfirst,)
+        items.append(
+            Item(
+                article=article,
+                body=body,
+                url=url(article_path(article.slug)),
+                id=item_id(article.slug),
+                image=absolute(article.image),
+            )
         )
-        for a in articles
-    ]
+    return items
 
 
 def scope_title(catalogue: Catalogue, scope: str) -> str:
@@ -207,6 +216,17 @@ def build_feed(
     return FORMATS[fmt][1](make_items(shown), info), updated
 
 
+class ExactResponse(Response):
+    """A response whose headers go out as given.
+
+    Werkzeug drops ``Last-Modified`` from a 304; the fast path keeps it, and both
+    paths must send the same validators.
+    """
+
+    def get_wsgi_headers(self, environ: dict[str, Any]) -> Headers:
+        return Headers(self.headers)
+
+
 def send(representation: Representation) -> Response:
     """Answer through :func:`respond`, exactly as the fast path would."""
     status, headers, body = respond(
@@ -217,7 +237,7 @@ def send(representation: Representation) -> Response:
         request.headers.get("Accept-Encoding"),
         time.time(),
     )
-    response = Response(body, status)
+    response = ExactResponse(body, status)
     response.headers.clear()
     response.headers.extend(headers)
     return response
@@ -229,6 +249,8 @@ def cached(
     """Serve a scope's resource from the cache, rendering it when its version moved."""
     current = site()
     catalogue = current.library.current()
+    if scope not in (SITE, STATIC) and scope not in catalogue.by_tag:
+        fail(404, f"no tag {scope!r}")  # its last article went since the URL was resolved
     version = catalogue.version(scope)
     representation = current.cache.get(key, version)
     if representation is None:
@@ -236,10 +258,13 @@ def cached(
         representation = Representation(
             body,
             content_type,
-            last_modified,
+            # An `updated` date in the future must not make a future Last-Modified.
+            min(last_modified, time.time()),
             current.settings.feed_max_age,
             release=catalogue.release_of(scope),
         )
+        if g.get("feedsvc_incomplete"):
+            return send(representation)
     raw_request = (request.environ.get("PATH_INFO", ""), request.environ.get("QUERY_STRING", ""))
     current.cache.put(key, Entry(scope, version, representation), raw_request)
     return send(representation)
@@ -360,7 +385,7 @@ def article_page(slug: str) -> Response:
     return page(
         "article.html",
         article=article,
-        body=site().library.body(article),
+        body=site().library.body(article) or (article.standfirst,),
         image=absolute(article.image),
         feeds=feed_links(SITE),
         title=article.title,
@@ -379,7 +404,8 @@ def healthz() -> Response:
         "skipped": [{"path": p, "reason": r} for p, r in catalogue.problems.items()],
         "last_update_cpu_ms": round(site().library.last_update_cpu * 1000, 3),
     }
-    response = Response(json.dumps(report, ensure_ascii=False), mimetype="application/json")
+    # ASCII escapes, because a file name need not be valid UTF-8.
+    response = Response(json.dumps(report), mimetype="application/json")
     response.cache_control.no_store = True
     return response
 

@@ -172,6 +172,8 @@ def test_editing_one_tag_leaves_other_tags_validators(
         "page=0",
         "page=x",
         "limit=%D9%A3",
+        "limit=" + "9" * 5000,  # past int()'s digit limit: still a 400, never a 500
+        "page=" + "9" * 5000,
     ],
 )
 def test_bad_limit_or_page_is_400_plain(server: LiveServer, query: str) -> None:
@@ -301,3 +303,31 @@ def test_head_before_any_get_has_the_full_length(server: LiveServer) -> None:
     assert head.status == 200 and head.body == b""
     assert int(head.getheader("Content-Length")) == len(get.body) > 0
     assert head.getheader("ETag") == get.getheader("ETag")
+
+
+def test_304_headers_are_the_same_from_first_render_and_from_cache(server: LiveServer) -> None:
+    """A 304 rendered through Flask and one from the fast path carry the same validators."""
+    first = server.get("/tags/alpha/feed.atom?limit=4", {"If-None-Match": "*"})
+    second = server.get("/tags/alpha/feed.atom?limit=4", {"If-None-Match": "*"})
+    assert first.status == second.status == 304
+
+    def headers(response) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+        return sorted((k.lower(), v) for k, v in response.getheaders() if k.lower() != "date")
+
+    assert headers(first) == headers(second)
+    assert first.getheader("Last-Modified") and first.getheader("ETag")
+
+
+def test_future_updated_date_never_makes_a_future_last_modified(
+    write_article: WriteArticle,
+    live_server,  # type: ignore[no-untyped-def]
+) -> None:
+    write_article(
+        "odd.txt",
+        keywords="odd",
+        front={"date": "2026-01-01T00:00:00Z", "updated": "2099-01-01T00:00:00Z"},
+    )
+    server: LiveServer = live_server()
+    response = server.get("/tags/odd/feed.rss")
+    assert response.status == 200
+    assert parsedate_to_datetime(response.getheader("Last-Modified")).timestamp() <= time.time()

@@ -110,3 +110,61 @@ def test_missing_directory_is_reported_not_raised(tmp_path: Path) -> None:
     catalogue = library.current()
     assert catalogue.articles == []
     assert "cannot list" in catalogue.problems[str(tmp_path / "nowhere")]
+
+
+def test_new_label_moves_every_scope_that_prints_it(
+    articles_dir: Path, write_article: WriteArticle
+) -> None:
+    """Feeds print an item's tags by their labels, so a relabel reaches co-tagged feeds."""
+    write_article("2026-01-01-old.txt", title="Old", keywords="Climate")
+    write_article("2026-01-02-new.txt", title="New", keywords="climate, energy")
+    library = Library(articles_dir)
+    library.scan()
+    before = library.current()
+    assert before.labels["climate"] == "Climate"
+    (articles_dir / "2026-01-01-old.txt").unlink()
+    library.scan()
+    after = library.current()
+    assert after.labels["climate"] == "climate"
+    assert after.version("energy") > before.version("energy")
+
+
+def test_implausible_dates_are_reported_not_raised(
+    articles_dir: Path, write_article: WriteArticle
+) -> None:
+    write_article("early.txt", keywords="alpha", front={"date": "0001-01-01T00:00:00+01:00"})
+    write_article("0001-01-01-prefix.txt", keywords="alpha")
+    write_article("2026-01-01-fine.txt", keywords="alpha")
+    library = Library(articles_dir)
+    library.scan()
+    catalogue = library.current()
+    assert [a.slug for a in catalogue.articles] == ["fine"]
+    assert "outside 1900 to 9998" in catalogue.problems[str(articles_dir / "early.txt")]
+    assert "is not a date" in catalogue.problems[str(articles_dir / "0001-01-01-prefix.txt")]
+
+
+def test_body_of_a_file_changed_since_indexing_is_none(
+    library: Library, articles_dir: Path
+) -> None:
+    article = library.current().by_slug["a1"]
+    path = articles_dir / "2026-01-01-a1.txt"
+    text = path.read_text()
+    path.write_text(text + "\nOne more paragraph.\n")
+    assert library.body(article) is None  # never the new text under the old entry
+    library.update([str(path)])
+    fresh = library.current().by_slug["a1"]
+    assert library.body(fresh) == (
+        "The first paragraph.",
+        "The second paragraph.",
+        "One more paragraph.",
+    )
+
+
+def test_missing_directory_stays_reported_through_file_updates(tmp_path: Path) -> None:
+    library = Library(tmp_path / "nowhere")
+    library.scan()
+    library.update([str(tmp_path / "nowhere" / "a.txt")])
+    assert "cannot list" in library.current().problems[str(tmp_path / "nowhere")]
+    (tmp_path / "nowhere").mkdir()
+    library.scan()
+    assert library.current().problems == {}
