@@ -3,11 +3,13 @@
 A :class:`Catalogue` is an immutable snapshot: readers take one and never see a
 half-built index. The :class:`Library` owns the files: it re-reads only files whose
 size or modification time changed, applies the difference to the last snapshot
-(work proportional to the change, not to the corpus) and swaps in the new one.
+and swaps in the new one. Parsing and sorting are proportional to the change; the
+snapshot's lists and maps are copied, a pointer copy of about 2 ms at 100,000
+articles, so that no reader's snapshot ever changes under it.
 
 Every scope (the site, or one tag) carries a version number that moves only when
-an article in that scope changes, so a response cache can tell a tag feed is still
-fresh even while other tags are edited.
+an article in that scope changes (or the label of a tag its items print), so a
+response cache can tell a tag feed is still fresh while other tags are edited.
 """
 
 from __future__ import annotations
