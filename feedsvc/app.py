@@ -34,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "WATCH_INTERVAL": 1.0,
     "RESCAN_SECONDS": 30.0,
     "CACHE_ENTRIES": 8192,
+    "CACHE_MEGABYTES": 256,
 }
 """Every setting and its default; each is read from ``FEEDSVC_<NAME>`` too."""
 
@@ -46,6 +47,7 @@ _COUNTS = {
     "FEED_MAX_AGE": 0,
     "PAGE_MAX_AGE": 0,
     "CACHE_ENTRIES": 1,
+    "CACHE_MEGABYTES": 1,
 }
 
 
@@ -71,6 +73,7 @@ class Settings:
     feed_max_age: int
     page_max_age: int
     cache_entries: int
+    cache_megabytes: int
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -129,7 +132,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     settings = Settings.from_config(app.config)
     library = Library(settings.articles_dir, settings.time_zone)
-    cache = ResponseCache(settings.cache_entries)
+    cache = ResponseCache(settings.cache_entries, settings.cache_megabytes << 20)
     app.extensions["feedsvc"] = Site(settings, library, cache)
     library.scan()
     if app.config["WATCH"]:

@@ -31,12 +31,20 @@ class Entry:
 
 
 class ResponseCache:
-    """Rendered representations by logical key, and by raw request line for the fast path."""
+    """Rendered representations by logical key, and by raw request line for the fast path.
 
-    def __init__(self, max_entries: int = 8192) -> None:
+    Bounded by entry count and by bytes (each entry counted at twice its identity
+    body, room for its compressed variants), so no sequence of requests can make it
+    grow without limit. Raw request lines map to logical keys: an evicted entry
+    leaves only a dangling alias, which sends its next request through Flask.
+    """
+
+    def __init__(self, max_entries: int = 8192, max_bytes: int = 256 << 20) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.size = 0
         self._by_key: dict[Hashable, Entry] = {}
-        self._by_request: dict[tuple[str, str], Entry] = {}
+        self._by_request: dict[tuple[str, str], Hashable] = {}
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, version: int) -> Representation | None:
@@ -45,30 +53,35 @@ class ResponseCache:
             return entry.representation
         return None
 
-    def put(
-        self,
-        key: Hashable,
-        entry: Entry,
-        request: tuple[str, str] | None = None,
-    ) -> None:
+    def put(self, key: Hashable, entry: Entry, request: tuple[str, str] | None = None) -> None:
         """Store an entry; ``request`` (raw path, raw query) lets the fast path find it."""
         with self._lock:
-            _bounded_set(self._by_key, key, entry, self.max_entries)
+            old = self._by_key.pop(key, None)
+            if old is not None:
+                self.size -= _cost(old)
+            while self._by_key and (
+                len(self._by_key) >= self.max_entries or self.size + _cost(entry) > self.max_bytes
+            ):
+                # Oldest first: dicts keep insertion order.
+                self.size -= _cost(self._by_key.pop(next(iter(self._by_key))))
+            self._by_key[key] = entry
+            self.size += _cost(entry)
             if request is not None:
-                _bounded_set(self._by_request, request, entry, self.max_entries)
+                self._by_request.pop(request, None)
+                while len(self._by_request) >= self.max_entries:
+                    del self._by_request[next(iter(self._by_request))]
+                self._by_request[request] = key
 
     def for_request(self, path: str, query: str) -> Entry | None:
-        return self._by_request.get((path, query))
+        key = self._by_request.get((path, query))
+        return None if key is None else self._by_key.get(key)
 
     def __len__(self) -> int:
         return len(self._by_key)
 
 
-def _bounded_set(mapping: dict[Any, Entry], key: Any, entry: Entry, limit: int) -> None:
-    mapping.pop(key, None)
-    while len(mapping) >= limit:
-        del mapping[next(iter(mapping))]  # oldest first: dicts keep insertion order
-    mapping[key] = entry
+def _cost(entry: Entry) -> int:
+    return 2 * len(entry.representation.body)
 
 
 class FastPath:

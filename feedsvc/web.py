@@ -45,6 +45,10 @@ FORMATS: dict[str, tuple[str, Renderer]] = {
     "atom": ("application/atom+xml; charset=utf-8", render_atom),
     "json": ("application/feed+json; charset=utf-8", render_json),
 }
+QUERY_ARGUMENTS = frozenset(
+    {"limit", "page", "url", "format", "maxwidth", "maxheight", "tags", "min"}
+)
+"""Every query argument some endpoint reads; any other is ignored."""
 FORMAT_NAMES = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
 # URLs people and old readers guess for a feed, and the format each stands for.
 FEED_ALIASES = {
@@ -265,7 +269,14 @@ def cached(
         )
         if g.get("feedsvc_incomplete"):
             return send(representation)
-    raw_request = (request.environ.get("PATH_INFO", ""), request.environ.get("QUERY_STRING", ""))
+    raw_request = None
+    if request.args.keys() <= QUERY_ARGUMENTS:
+        # Only requests without made-up arguments get a fast-path alias: unique junk
+        # query strings must not push the hot aliases out.
+        raw_request = (
+            request.environ.get("PATH_INFO", ""),
+            request.environ.get("QUERY_STRING", ""),
+        )
     current.cache.put(key, Entry(scope, version, representation), raw_request)
     return send(representation)
 
