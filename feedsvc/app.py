@@ -138,9 +138,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if app.config["WATCH"]:
         library.watch(float(app.config["WATCH_INTERVAL"]), float(app.config["RESCAN_SECONDS"]))
 
-    from . import embeds, web
+    from . import embeds, pages, web
 
     app.register_blueprint(web.blueprint)
+    app.register_blueprint(pages.blueprint)
     app.register_blueprint(embeds.blueprint)
     app.wsgi_app = FastPath(app.wsgi_app, library, cache)  # type: ignore[method-assign]
     return app

@@ -23,6 +23,7 @@ from flask import Blueprint, Response, request
 from .articles import Article
 from .feeds import rfc3339
 from .index import SITE, STATIC, Catalogue
+from .pages import page
 from .web import (
     FORMATS,
     absolute,
@@ -33,7 +34,6 @@ from .web import (
     limit_argument,
     moved,
     newest_update,
-    page,
     resolve_tag,
     scope_path,
     scope_title,

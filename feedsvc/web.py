@@ -1,13 +1,13 @@
-"""HTTP: routes, pages, feed responses and errors.
+"""HTTP: feed routes, the URL and argument helpers every view shares, and errors.
 
 Feed bodies come from :mod:`feedsvc.feeds`, validators and compression from
 :mod:`feedsvc.responses`; this module decides what a URL means, which articles it
-shows, and caches what it rendered so the fast path can answer next time.
+shows, and caches what it rendered so the fast path can answer next time. HTML
+pages are in :mod:`feedsvc.pages`, partner endpoints in :mod:`feedsvc.embeds`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -23,7 +23,6 @@ from flask import (
     current_app,
     g,
     redirect,
-    render_template,
     request,
 )
 from werkzeug.datastructures import Headers
@@ -315,110 +314,6 @@ def moved(path: str) -> Response:
     """A 301 to ``path`` on the public base URL, keeping the query string."""
     query = request.query_string.decode("latin-1")
     return redirect(url(path) + (f"?{query}" if query else ""), 301)  # type: ignore[return-value]
-
-
-def feed_links(scope: str) -> list[dict[str, str]]:
-    """Autodiscovery and visible links to a scope's feeds, one per format."""
-    return [
-        {
-            "href": url(feed_path(scope, fmt)),
-            "type": FORMATS[fmt][0].split(";")[0],
-            "name": FORMAT_NAMES[fmt],
-        }
-        for fmt in FORMATS
-    ]
-
-
-def page(template: str, **context: Any) -> Response:
-    """An HTML page with its own validators and a shorter cache lifetime than feeds."""
-    settings = site().settings
-    html = render_template(template, settings=settings, url=url, **context)
-    response = Response(html, mimetype="text/html")
-    response.cache_control.public = True
-    response.cache_control.max_age = settings.page_max_age
-    response.add_etag()
-    response.make_conditional(request)
-    return response
-
-
-@blueprint.route("/")
-def home() -> Response:
-    catalogue = site().library.current()
-    return page(
-        "index.html",
-        articles=catalogue.articles[:30],
-        feeds=feed_links(SITE),
-        title=site().settings.site_title,
-        tag_labels=catalogue.labels,
-        article_path=article_path,
-        scope_path=scope_path,
-    )
-
-
-@blueprint.route("/tags/")
-def tags() -> Response:
-    catalogue = site().library.current()
-    rows = sorted(catalogue.by_tag.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-    return page(
-        "tags.html",
-        rows=[(key, catalogue.labels[key], len(items)) for key, items in rows],
-        feed_path=feed_path,
-        scope_path=scope_path,
-        feeds=feed_links(SITE),
-        title=f"All tags — {site().settings.site_title}",
-    )
-
-
-@blueprint.route("/tags/<tag>/")
-def tag_page(tag: str) -> Response:
-    key = resolve_tag(tag)
-    catalogue = site().library.current()
-    return page(
-        "tag.html",
-        key=key,
-        label=catalogue.labels[key],
-        articles=catalogue.by_tag[key][: site().settings.max_items],
-        count=len(catalogue.by_tag[key]),
-        feeds=feed_links(key),
-        title=scope_title(catalogue, key),
-        tag_labels=catalogue.labels,
-        article_path=article_path,
-        scope_path=scope_path,
-    )
-
-
-@blueprint.route("/articles/<slug>")
-def article_page(slug: str) -> Response:
-    catalogue = site().library.current()
-    article = catalogue.by_slug.get(slug)
-    if article is None:
-        fail(404, f"no article {slug!r}")
-    return page(
-        "article.html",
-        article=article,
-        body=site().library.body(article) or (article.standfirst,),
-        image=absolute(article.image),
-        feeds=feed_links(SITE),
-        title=article.title,
-        tag_labels=catalogue.labels,
-        scope_path=scope_path,
-    )
-
-
-@blueprint.route("/healthz")
-def healthz() -> Response:
-    catalogue = site().library.current()
-    report = {
-        "status": "ok",
-        "articles": len(catalogue.articles),
-        "tags": len(catalogue.by_tag),
-        "skipped": [{"path": p, "reason": r} for p, r in catalogue.problems.items()],
-        "last_update_cpu_ms": round(site().library.last_update_cpu * 1000, 3),
-    }
-    # ASCII escapes, because a file name need not be valid UTF-8.
-    response = Response(json.dumps(report), mimetype="application/json")
-    response.cache_control.no_store = True
-    return response
 
 
 @blueprint.after_app_request
