@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template, request
 
-from .index import SITE
+from .index import SITE, Catalogue
 from .web import (
     FORMAT_NAMES,
     FORMATS,
@@ -29,13 +29,15 @@ from .web import (
 blueprint = Blueprint("pages", __name__)
 
 
-def feed_links(scope: str) -> list[dict[str, str]]:
+def feed_links(catalogue: Catalogue, scope: str) -> list[dict[str, str]]:
     """Autodiscovery and visible links to a scope's feeds, one per format."""
+    title = scope_title(catalogue, scope)
     return [
         {
             "href": url(feed_path(scope, fmt)),
             "type": FORMATS[fmt][0].split(";")[0],
             "name": FORMAT_NAMES[fmt],
+            "title": f"{title} ({FORMAT_NAMES[fmt]})",
         }
         for fmt in FORMATS
     ]
@@ -59,7 +61,7 @@ def home() -> Response:
     return page(
         "index.html",
         articles=catalogue.articles[:30],
-        feeds=feed_links(SITE),
+        feeds=feed_links(catalogue, SITE),
         title=site().settings.site_title,
         tag_labels=catalogue.labels,
         article_path=article_path,
@@ -76,7 +78,7 @@ def tags() -> Response:
         rows=[(key, catalogue.labels[key], len(items)) for key, items in rows],
         feed_path=feed_path,
         scope_path=scope_path,
-        feeds=feed_links(SITE),
+        feeds=feed_links(catalogue, SITE),
         title=f"All tags — {site().settings.site_title}",
     )
 
@@ -85,13 +87,15 @@ def tags() -> Response:
 def tag_page(tag: str) -> Response:
     key = resolve_tag(tag)
     catalogue = site().library.current()
+    if key not in catalogue.by_tag:
+        fail(404, f"no tag {tag!r}")  # its last article went since the URL was resolved
     return page(
         "tag.html",
         key=key,
         label=catalogue.labels[key],
         articles=catalogue.by_tag[key][: site().settings.max_items],
         count=len(catalogue.by_tag[key]),
-        feeds=feed_links(key),
+        feeds=feed_links(catalogue, key),
         title=scope_title(catalogue, key),
         tag_labels=catalogue.labels,
         article_path=article_path,
@@ -110,7 +114,9 @@ def article_page(slug: str) -> Response:
         article=article,
         body=site().library.body(article) or (article.standfirst,),
         image=absolute(article.image),
-        feeds=feed_links(SITE),
+        feeds=feed_links(catalogue, SITE),
+        # Readers offered the feeds of the article's tags can follow just those topics.
+        more_feeds=[link for tag in article.tags for link in feed_links(catalogue, tag.key)],
         title=article.title,
         tag_labels=catalogue.labels,
         scope_path=scope_path,

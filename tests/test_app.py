@@ -74,3 +74,18 @@ def test_feed_rendered_while_a_file_changes_is_not_cached(
     path.write_bytes(original)
     os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # as indexed again
     assert b"Full body text." in client.get("/feed.atom").data
+
+
+def test_article_page_offers_the_feeds_of_its_tags(
+    articles_dir: Path, write_article: WriteArticle
+) -> None:
+    write_article("2026-01-01-a.txt", keywords="Climate, São Paulo")
+    client = create_app({"ARTICLES_DIR": str(articles_dir), "WATCH": False}).test_client()
+    html = client.get("/articles/a").get_data(as_text=True)
+    base = "http://127.0.0.1:8000"
+    for path, title in [
+        ("/feed.atom", "feedsvc news (Atom)"),
+        ("/tags/climate/feed.rss", "feedsvc news: Climate (RSS)"),
+        ("/tags/s%C3%A3o-paulo/feed.json", "feedsvc news: São Paulo (JSON Feed)"),
+    ]:
+        assert f'title="{title}" href="{base}{path}"' in html, path

@@ -148,13 +148,15 @@ def test_bundled_site_routes_have_their_content_types(bundled_server: LiveServer
 def test_html_pages_advertise_the_three_feeds(
     bundled_server: LiveServer, path: str, feeds: str
 ) -> None:
-    """Each HTML page carries autodiscovery links for RSS, Atom and JSON Feed, and they work."""
+    """Each HTML page carries autodiscovery links for RSS, Atom and JSON Feed, and they work.
+
+    Its own scope's feeds come first; an article page then offers its tags' feeds.
+    """
     links = page_links(get(bundled_server, path).body).links
-    alternates = {
-        link["type"]: link["href"]
-        for link in links
-        if link.get("rel") == "alternate" and link.get("type") in FEED_MEDIA
-    }
+    alternates: dict[str, str] = {}
+    for link in links:
+        if link.get("rel") == "alternate" and link.get("type") in FEED_MEDIA:
+            alternates.setdefault(link["type"], link["href"])
     assert alternates == {
         "application/rss+xml": f"{bundled_server.url}{feeds}.rss",
         "application/atom+xml": f"{bundled_server.url}{feeds}.atom",
