@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import json
 import unicodedata
 from email.utils import formatdate
 from pathlib import Path
@@ -21,7 +20,7 @@ from xml.etree import ElementTree
 from flask import Blueprint, Response, request
 
 from .articles import Article
-from .feeds import rfc3339
+from .feeds import rfc3339, to_json
 from .index import SITE, STATIC, Catalogue
 from .pages import page
 from .web import (
@@ -60,10 +59,6 @@ EMBED_CSP = (
     f"style-src 'sha256-{base64.b64encode(hashlib.sha256(EMBED_CSS.encode()).digest()).decode()}'; "
     "frame-ancestors *; base-uri 'none'; form-action 'none'"
 )
-
-
-def to_json(document: object) -> bytes:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def sort_key(label: str) -> str:
@@ -267,7 +262,6 @@ def tags_json() -> Response:
     """Every tag with its label, article count, newest article date and feed URLs."""
 
     def render(catalogue: Catalogue) -> tuple[bytes, str, float]:
-        rows = sorted(catalogue.by_tag.items(), key=lambda kv: (-len(kv[1]), kv[0]))
         tags = [
             {
                 "key": key,
@@ -278,7 +272,7 @@ def tags_json() -> Response:
                 "headlines": url(f"{scope_path(key)}headlines.json"),
                 "feeds": feed_urls(key),
             }
-            for key, articles in rows
+            for key, articles in catalogue.tags_by_count()
         ]
         document: dict[str, object] = {
             "version": 1,

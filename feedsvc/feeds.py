@@ -225,7 +225,12 @@ def render_json(items: Sequence[Item], info: FeedInfo) -> bytes:
     if "next" in info.links:
         feed["next_url"] = info.links["next"]
     feed["items"] = [_json_item(item, info) for item in items]
-    return json.dumps(feed, ensure_ascii=False, separators=(",", ":")).encode()
+    return to_json(feed)
+
+
+def to_json(document: object) -> bytes:
+    """Compact UTF-8 JSON, as every JSON document here is served."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _json_item(item: Item, info: FeedInfo) -> dict[str, object]:

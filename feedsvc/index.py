@@ -64,6 +64,10 @@ class Catalogue:
             return self.articles
         return self.by_tag.get(scope, ())
 
+    def tags_by_count(self) -> list[tuple[str, Sequence[Article]]]:
+        """Every tag key with its articles, the most used first, then by key."""
+        return sorted(self.by_tag.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+
     def version(self, scope: str) -> int:
         return self.versions.get(scope, 0)
 

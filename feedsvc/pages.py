@@ -72,10 +72,9 @@ def home() -> Response:
 @blueprint.route("/tags/")
 def tags() -> Response:
     catalogue = site().library.current()
-    rows = sorted(catalogue.by_tag.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     return page(
         "tags.html",
-        rows=[(key, catalogue.labels[key], len(items)) for key, items in rows],
+        rows=[(key, catalogue.labels[key], len(items)) for key, items in catalogue.tags_by_count()],
         feed_path=feed_path,
         scope_path=scope_path,
         feeds=feed_links(catalogue, SITE),

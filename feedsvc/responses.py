@@ -53,7 +53,6 @@ class Representation:
     max_age: int
     release: float = math.inf
     """When it changes by itself (a scheduled article): no cache may keep it longer."""
-    extra_headers: Headers = field(default_factory=list)
     _variants: dict[str, _Variant] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     digest: str = ""
@@ -72,7 +71,6 @@ class Representation:
             ("Vary", "Accept-Encoding"),
             ("X-Content-Type-Options", "nosniff"),
             *CORS_HEADERS,
-            *self.extra_headers,
         ]
         if coding != "identity":
             headers.append(("Content-Encoding", coding))
