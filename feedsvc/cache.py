@@ -5,7 +5,8 @@ rendered from. An entry is served only while that version is current, so an edit
 invalidates exactly the feeds of the tags it touches and no others, with no
 explicit purge. The fast path answers cached hits straight from WSGI; anything
 else (a miss, a stale entry, a redirect, an error) goes on to the Flask app, which
-renders, stores and answers through the same :func:`respond`.
+renders through :meth:`ResponseCache.fetch` and answers through the same
+:func:`respond`.
 """
 
 from __future__ import annotations
@@ -15,12 +16,18 @@ import time
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from .index import Library
-from .responses import Representation, respond
+from .responses import Rendered, Representation, respond
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 STATUS_LINES = {200: "200 OK", 304: "304 Not Modified"}
+
+QUERY_ARGUMENTS = frozenset(
+    {"limit", "page", "url", "format", "maxwidth", "maxheight", "tags", "min"}
+)
+"""Every query argument some endpoint reads; any other is ignored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +35,20 @@ class Entry:
     scope: str
     version: int
     representation: Representation
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLine:
+    """The raw path and query string of a request, as the fast path sees them."""
+
+    path: str
+    query: str
+
+    def aliasable(self) -> bool:
+        """Only requests without made-up arguments get a fast-path alias: unique junk
+        query strings must not push the hot aliases out."""
+        names = {name for name, _ in parse_qsl(self.query, keep_blank_values=True)}
+        return names <= QUERY_ARGUMENTS
 
 
 class ResponseCache:
@@ -44,7 +65,7 @@ class ResponseCache:
         self.max_bytes = max_bytes
         self.size = 0
         self._by_key: dict[Hashable, Entry] = {}
-        self._by_request: dict[tuple[str, str], Hashable] = {}
+        self._by_request: dict[RequestLine, Hashable] = {}
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, version: int) -> Representation | None:
@@ -53,8 +74,40 @@ class ResponseCache:
             return entry.representation
         return None
 
-    def put(self, key: Hashable, entry: Entry, request: tuple[str, str] | None = None) -> None:
-        """Store an entry; ``request`` (raw path, raw query) lets the fast path find it."""
+    def fetch(
+        self,
+        key: Hashable,
+        scope: str,
+        version: int,
+        render: Callable[[], Rendered],
+        *,
+        max_age: int,
+        release: float,
+        request: RequestLine | None = None,
+    ) -> Representation:
+        """The representation of ``key`` at ``version``: kept, or rendered now and kept.
+
+        A render that was not complete is returned but never kept.
+        """
+        representation = self.get(key, version)
+        if representation is None:
+            rendered = render()
+            representation = Representation(
+                rendered.body,
+                rendered.content_type,
+                # An `updated` date in the future must not make a future Last-Modified.
+                min(rendered.last_modified, time.time()),
+                max_age,
+                release=release,
+            )
+            if not rendered.complete:
+                return representation
+        # Stored again on a hit too, so this request line gets its fast-path alias.
+        self.put(key, Entry(scope, version, representation), request)
+        return representation
+
+    def put(self, key: Hashable, entry: Entry, request: RequestLine | None = None) -> None:
+        """Store an entry; ``request`` lets the fast path find it when it is aliasable."""
         with self._lock:
             old = self._by_key.pop(key, None)
             if old is not None:
@@ -66,14 +119,14 @@ class ResponseCache:
                 self.size -= _cost(self._by_key.pop(next(iter(self._by_key))))
             self._by_key[key] = entry
             self.size += _cost(entry)
-            if request is not None:
+            if request is not None and request.aliasable():
                 self._by_request.pop(request, None)
                 while len(self._by_request) >= self.max_entries:
                     del self._by_request[next(iter(self._by_request))]
                 self._by_request[request] = key
 
     def for_request(self, path: str, query: str) -> Entry | None:
-        key = self._by_request.get((path, query))
+        key = self._by_request.get(RequestLine(path, query))
         return None if key is None else self._by_key.get(key)
 
     def __len__(self) -> int:
@@ -85,7 +138,7 @@ def _cost(entry: Entry) -> int:
 
 
 class FastPath:
-    """WSGI middleware that answers cached GET/HEAD hits without entering Flask."""
+    """WSGI middleware that answers cached GET/HEAD hits without entering ``app``."""
 
     def __init__(self, app: WSGIApp, library: Library, cache: ResponseCache) -> None:
         self.app = app

@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -26,6 +26,9 @@ from .articles import Article
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
+RSS_TYPE = "application/rss+xml"
+ATOM_TYPE = "application/atom+xml"
+JSON_FEED_TYPE = "application/feed+json"
 PAGING_RELS = ("first", "previous", "next", "last")
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -111,7 +114,7 @@ class _PagingExtension(BaseExtension):  # type: ignore[misc]
         )
         for offset, rel in enumerate(r for r in PAGING_RELS if r in self.links):
             link = etree.Element(f"{{{ATOM_NS}}}link", href=self.links[rel], rel=rel)
-            link.set("type", "application/rss+xml")
+            link.set("type", RSS_TYPE)
             channel.insert(position + offset, link)
         return feed
 
@@ -156,7 +159,7 @@ def _generator(items: Sequence[Item], info: FeedInfo, feed_type: str) -> FeedGen
     if info.ttl_minutes:
         fg.ttl(info.ttl_minutes)
     fg.link(href=info.self_url, rel="self", type=feed_type)
-    if feed_type == "application/atom+xml":
+    if feed_type == ATOM_TYPE:
         for rel in PAGING_RELS:
             if rel in info.links:
                 fg.link(href=info.links[rel], rel=rel, type=feed_type)
@@ -195,7 +198,7 @@ def _add_entry(fg: FeedGenerator, item: Item, info: FeedInfo) -> None:
 def render_rss(items: Sequence[Item], info: FeedInfo) -> bytes:
     """An RSS 2.0 document with content:encoded, dc:creator and media:content."""
     with _render_lock:
-        fg = _generator(items, info, "application/rss+xml")
+        fg = _generator(items, info, RSS_TYPE)
         fg.register_extension("paging", _PagingExtension, _NoEntryExtension, atom=False)
         fg.paging.links = info.links
         return bytes(fg.rss_str(pretty=False))
@@ -203,7 +206,7 @@ def render_rss(items: Sequence[Item], info: FeedInfo) -> bytes:
 
 def render_atom(items: Sequence[Item], info: FeedInfo) -> bytes:
     """An Atom 1.0 (RFC 4287) document."""
-    fg = _generator(items, info, "application/atom+xml")  # Atom dates need no locale
+    fg = _generator(items, info, ATOM_TYPE)  # Atom dates need no locale
     return bytes(fg.atom_str(pretty=False))
 
 
@@ -252,3 +255,32 @@ def _json_item(item: Item, info: FeedInfo) -> dict[str, object]:
     if article.lang:
         entry["language"] = article.lang
     return entry
+
+
+Renderer = Callable[[Sequence[Item], FeedInfo], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """One feed format: its URL extension, media type, name for people and renderer."""
+
+    name: str
+    """The key and the URL extension: ``feed.<name>``."""
+    media_type: str
+    label: str
+    render: Renderer
+
+    @property
+    def content_type(self) -> str:
+        return f"{self.media_type}; charset=utf-8"
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("rss", RSS_TYPE, "RSS", render_rss),
+        Format("atom", ATOM_TYPE, "Atom", render_atom),
+        Format("json", JSON_FEED_TYPE, "JSON Feed", render_json),
+    )
+}
+"""Every format served, in the order pages list them."""

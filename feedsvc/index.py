@@ -15,7 +15,6 @@ response cache can tell a tag feed is still fresh while other tags are edited.
 from __future__ import annotations
 
 import bisect
-import gc
 import logging
 import os
 import threading
@@ -87,7 +86,7 @@ class Library:
     """Keeps a :class:`Catalogue` in step with an articles directory.
 
     ``update(paths)`` re-examines some files, ``scan()`` the whole directory;
-    :meth:`watch` starts a background thread that does both as files change.
+    :class:`feedsvc.watch.Watcher` calls both as files change.
     """
 
     def __init__(
@@ -112,7 +111,6 @@ class Library:
         self._bodies: OrderedDict[tuple[str, Stamp], tuple[str, ...]] = OrderedDict()
         self._bodies_lock = threading.Lock()  # not self._lock: a rescan must not stall renders
         self._body_cache_size = body_cache_size
-        self._watcher: threading.Thread | None = None
         self._scanned = False
         self.last_update_cpu = 0.0
         """CPU seconds the last update took, for benchmarks and /healthz."""
@@ -134,19 +132,6 @@ class Library:
 
     def scan(self) -> None:
         """Compare the whole directory with what was read, and apply the difference."""
-        if not self._scanned:
-            # The first scan makes one object graph that lives as long as the process:
-            # collecting while it grows only re-walks it, so collect once, after.
-            gc.disable()
-            try:
-                self._scan()
-            finally:
-                gc.enable()
-                gc.freeze()
-        else:
-            self._scan()
-
-    def _scan(self) -> None:
         with self._lock:
             seen: list[str] = []
             problem = None
@@ -375,20 +360,6 @@ class Library:
                 if len(self._bodies) > self._body_cache_size:
                     self._bodies.popitem(last=False)
         return body
-
-    def watch(self, interval: float = 1.0, rescan: float = 30.0) -> None:
-        """Follow the directory from a daemon thread (inotify where available).
-
-        Changes are applied within about ``interval`` seconds; a full scan every
-        ``rescan`` seconds catches anything the file-system events missed, and is
-        the only mechanism (every ``interval``) where events are unavailable.
-        """
-        from .watch import Watcher
-
-        with self._lock:
-            if self._watcher is None:
-                self._watcher = Watcher(self, interval, rescan)
-                self._watcher.start()
 
 
 def _stamp_or_none(path: str) -> Stamp | None:

@@ -35,6 +35,18 @@ _COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
 PREFERENCE = ("br", "gzip")
 
 
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """What a view rendered for a resource, before it becomes a :class:`Representation`."""
+
+    body: bytes
+    content_type: str
+    last_modified: float
+    """A Unix timestamp: when the content last changed."""
+    complete: bool = True
+    """False when a part stood in for one that could not be read: serve it, never keep it."""
+
+
 @dataclass(slots=True)
 class _Variant:
     body: bytes

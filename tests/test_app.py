@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from feedsvc.app import SettingsError, create_app
+from feedsvc.app import create_app
+from feedsvc.settings import SettingsError
 from tests.conftest import WriteArticle
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from feedsvc.cache import Entry, ResponseCache
+from feedsvc.cache import Entry, RequestLine, ResponseCache
 from feedsvc.responses import Representation
 
 
@@ -13,12 +13,12 @@ def entry(size: int, version: int = 1) -> Entry:
 def test_cache_is_bounded_by_bytes() -> None:
     cache = ResponseCache(max_entries=100, max_bytes=10_000)
     for n in range(10):
-        cache.put(("k", n), entry(1_000), ("/f", str(n)))
+        cache.put(("k", n), entry(1_000), RequestLine("/f", f"page={n}"))
     assert cache.size <= 10_000
     assert len(cache) == 5  # each counts twice its body: room for compressed variants
     assert cache.get(("k", 0), 1) is None and cache.get(("k", 9), 1) is not None
-    assert cache.for_request("/f", "0") is None  # its alias dangles, so Flask answers
-    assert cache.for_request("/f", "9") is not None
+    assert cache.for_request("/f", "page=0") is None  # its alias dangles, so Flask answers
+    assert cache.for_request("/f", "page=9") is not None
 
 
 def test_cache_is_bounded_by_entries() -> None:

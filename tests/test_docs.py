@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from feedsvc.app import DEFAULTS
+from feedsvc.settings import DEFAULTS
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

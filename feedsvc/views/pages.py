@@ -7,60 +7,35 @@ validators and a shorter cache lifetime than feeds.
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response
 
-from .index import SITE, Catalogue
-from .web import (
-    FORMAT_NAMES,
-    FORMATS,
+from ..index import SITE
+from .kit import (
     absolute,
     article_path,
     fail,
+    feed_links,
     feed_path,
+    page,
     resolve_tag,
     scope_path,
     scope_title,
     site,
-    url,
+    snapshot,
 )
 
 blueprint = Blueprint("pages", __name__)
 
-
-def feed_links(catalogue: Catalogue, scope: str) -> list[dict[str, str]]:
-    """Autodiscovery and visible links to a scope's feeds, one per format."""
-    title = scope_title(catalogue, scope)
-    return [
-        {
-            "href": url(feed_path(scope, fmt)),
-            "type": FORMATS[fmt][0].split(";")[0],
-            "name": FORMAT_NAMES[fmt],
-            "title": f"{title} ({FORMAT_NAMES[fmt]})",
-        }
-        for fmt in FORMATS
-    ]
-
-
-def page(template: str, **context: Any) -> Response:
-    """An HTML page with its own validators and a shorter cache lifetime than feeds."""
-    settings = site().settings
-    html = render_template(template, settings=settings, url=url, **context)
-    response = Response(html, mimetype="text/html")
-    response.cache_control.public = True
-    response.cache_control.max_age = settings.page_max_age
-    response.add_etag()
-    response.make_conditional(request)
-    return response
+HOME_ITEMS = 30
 
 
 @blueprint.route("/")
 def home() -> Response:
-    catalogue = site().library.current()
+    catalogue = snapshot()
     return page(
         "index.html",
-        articles=catalogue.articles[:30],
+        articles=catalogue.articles[:HOME_ITEMS],
         feeds=feed_links(catalogue, SITE),
         title=site().settings.site_title,
         tag_labels=catalogue.labels,
@@ -71,7 +46,7 @@ def home() -> Response:
 
 @blueprint.route("/tags/")
 def tags() -> Response:
-    catalogue = site().library.current()
+    catalogue = snapshot()
     return page(
         "tags.html",
         rows=[(key, catalogue.labels[key], len(items)) for key, items in catalogue.tags_by_count()],
@@ -84,10 +59,8 @@ def tags() -> Response:
 
 @blueprint.route("/tags/<tag>/")
 def tag_page(tag: str) -> Response:
-    key = resolve_tag(tag)
-    catalogue = site().library.current()
-    if key not in catalogue.by_tag:
-        fail(404, f"no tag {tag!r}")  # its last article went since the URL was resolved
+    catalogue = snapshot()
+    key = resolve_tag(catalogue, tag)
     return page(
         "tag.html",
         key=key,
@@ -104,7 +77,7 @@ def tag_page(tag: str) -> Response:
 
 @blueprint.route("/articles/<slug>")
 def article_page(slug: str) -> Response:
-    catalogue = site().library.current()
+    catalogue = snapshot()
     article = catalogue.by_slug.get(slug)
     if article is None:
         fail(404, f"no article {slug!r}")
@@ -124,7 +97,7 @@ def article_page(slug: str) -> Response:
 
 @blueprint.route("/healthz")
 def healthz() -> Response:
-    catalogue = site().library.current()
+    catalogue = snapshot()
     report = {
         "status": "ok",
         "articles": len(catalogue.articles),

@@ -1,7 +1,7 @@
 """Partner embeds and discovery: headlines JSON, the widget, the iframe page, oEmbed, OPML.
 
 Everything here is public and read-only. Scope-versioned resources go through
-:func:`feedsvc.web.cached`, so they get the feeds' validators, compression, 304s,
+:func:`feedsvc.views.kit.cached`, so they get the feeds' validators, compression, 304s,
 CORS headers and the fast path; the iframe page is an HTML page like the others.
 """
 
@@ -16,27 +16,29 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 from xml.etree import ElementTree
 
-# A web-layer module like feedsvc.web, whose helpers it reuses.
 from flask import Blueprint, Response, request
 
-from .articles import Article
-from .feeds import rfc3339, to_json
-from .index import SITE, STATIC, Catalogue
-from .pages import page
-from .web import (
-    FORMATS,
+from ..articles import Article
+from ..feeds import rfc3339, to_json
+from ..index import SITE, STATIC, Catalogue
+from ..responses import Rendered
+from .kit import (
     absolute,
     article_path,
     cached,
     fail,
     feed_path,
+    feed_urls,
     limit_argument,
     moved,
     newest_update,
+    page,
     resolve_tag,
+    scope_label,
     scope_path,
     scope_title,
     site,
+    snapshot,
     tag_key,
     url,
     whole_number,
@@ -44,7 +46,8 @@ from .web import (
 
 blueprint = Blueprint("embeds", __name__)
 
-WIDGET = Path(__file__).parent / "static" / "embed.js"
+STATIC_DIR = Path(__file__).parent.parent / "static"
+WIDGET = STATIC_DIR / "embed.js"
 JSON_TYPE = "application/json; charset=utf-8"
 OPML_TYPE = "text/x-opml; charset=utf-8"
 OEMBED_WIDTH = 400
@@ -52,7 +55,7 @@ OEMBED_HEIGHT = 460
 OEMBED_ITEMS = 5
 MAX_DIMENSION = 10_000
 
-EMBED_CSS = (Path(__file__).parent / "static" / "embed-frame.css").read_text("utf-8")
+EMBED_CSS = (STATIC_DIR / "embed-frame.css").read_text("utf-8")
 # No script may run in the iframe page, and any site may frame it.
 EMBED_CSP = (
     "default-src 'none'; "
@@ -63,14 +66,6 @@ EMBED_CSP = (
 
 def sort_key(label: str) -> str:
     return unicodedata.normalize("NFKD", label).casefold()
-
-
-def scope_label(catalogue: Catalogue, scope: str) -> str:
-    return site().settings.site_title if scope == SITE else catalogue.labels[scope]
-
-
-def feed_urls(scope: str) -> dict[str, str]:
-    return {fmt: url(feed_path(scope, fmt)) for fmt in FORMATS}
 
 
 def headline(article: Article) -> dict[str, object]:
@@ -88,10 +83,10 @@ def headline(article: Article) -> dict[str, object]:
     return entry
 
 
-def serve_headlines(scope: str) -> Response:
+def serve_headlines(catalogue: Catalogue, scope: str) -> Response:
     count = limit_argument() or site().settings.headline_items
 
-    def render(catalogue: Catalogue) -> tuple[bytes, str, float]:
+    def render() -> Rendered:
         shown = catalogue.in_scope(scope)[:count]
         document = {
             "version": 1,
@@ -103,33 +98,35 @@ def serve_headlines(scope: str) -> Response:
             "feeds": feed_urls(scope),
             "items": [headline(a) for a in shown],
         }
-        return to_json(document), JSON_TYPE, newest_update(shown).timestamp()
+        return Rendered(to_json(document), JSON_TYPE, newest_update(shown).timestamp())
 
-    return cached(scope, ("headlines", scope, count), render)
+    return cached(catalogue, scope, ("headlines", scope, count), render)
 
 
 @blueprint.route("/headlines.json")
 def site_headlines() -> Response:
-    return serve_headlines(SITE)
+    return serve_headlines(snapshot(), SITE)
 
 
 @blueprint.route("/tags/<tag>/headlines.json")
 def tag_headlines(tag: str) -> Response:
-    return serve_headlines(resolve_tag(tag, "headlines.json"))
+    catalogue = snapshot()
+    return serve_headlines(catalogue, resolve_tag(catalogue, tag, "headlines.json"))
 
 
 @blueprint.route("/embed.js")
 def widget() -> Response:
-    def render(catalogue: Catalogue) -> tuple[bytes, str, float]:
-        return WIDGET.read_bytes(), "application/javascript; charset=utf-8", WIDGET.stat().st_mtime
+    def render() -> Rendered:
+        body = WIDGET.read_bytes()
+        return Rendered(body, "application/javascript; charset=utf-8", WIDGET.stat().st_mtime)
 
-    return cached(STATIC, ("embed.js",), render)
+    return cached(snapshot(), STATIC, ("embed.js",), render)
 
 
 @blueprint.route("/embed/tags/<tag>")
 def embed_page(tag: str) -> Response:
     """A tag's headlines as a self-contained page for an ``<iframe>``: no script at all."""
-    catalogue = site().library.current()
+    catalogue = snapshot()
     key = tag_key(catalogue, tag)
     if key is None:
         fail(404, f"no tag {tag!r}")
@@ -180,11 +177,12 @@ def oembed() -> Response:
         fail(501, "only format=json is available")
     width = min(OEMBED_WIDTH, dimension("maxwidth"))
     height = min(OEMBED_HEIGHT, dimension("maxheight"))
-    key = tag_of_page_url(site().library.current(), address)
+    catalogue = snapshot()
+    key = tag_of_page_url(catalogue, address)
     if key is None:
         fail(404, "not the address of a tag page on this site")
 
-    def render(catalogue: Catalogue) -> tuple[bytes, str, float]:
+    def render() -> Rendered:
         settings = site().settings
         title = scope_title(catalogue, key)
         src = url(f"/embed/tags/{quote(key, safe='')}", limit=OEMBED_ITEMS)
@@ -203,15 +201,16 @@ def oembed() -> Response:
             "width": width,
             "height": height,
         }
-        return to_json(document), JSON_TYPE, newest_update(catalogue.in_scope(key)).timestamp()
+        updated = newest_update(catalogue.in_scope(key)).timestamp()
+        return Rendered(to_json(document), JSON_TYPE, updated)
 
-    return cached(key, ("oembed", key, width, height), render)
+    return cached(catalogue, key, ("oembed", key, width, height), render)
 
 
 @blueprint.route("/feeds.opml")
 def opml() -> Response:
     """OPML 2.0: the site feed and every tag feed, or the tags asked for, as RSS."""
-    catalogue = site().library.current()
+    catalogue = snapshot()
     wanted: list[str] | None = None
     if "tags" in request.args:
         wanted = []
@@ -224,7 +223,7 @@ def opml() -> Response:
     minimum = whole_number("min", 0) or 0
     chosen = tuple(wanted) if wanted is not None else None
 
-    def render(catalogue: Catalogue) -> tuple[bytes, str, float]:
+    def render() -> Rendered:
         settings = site().settings
         updated = newest_update(catalogue.articles).timestamp()
         root = ElementTree.Element("opml", version="2.0")
@@ -252,16 +251,18 @@ def opml() -> Response:
             )
         ElementTree.indent(root)
         text = '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(root, "unicode")
-        return (text + "\n").encode(), OPML_TYPE, updated
+        return Rendered((text + "\n").encode(), OPML_TYPE, updated)
 
-    return cached(SITE, ("opml", chosen, minimum), render)
+    return cached(catalogue, SITE, ("opml", chosen, minimum), render)
 
 
 @blueprint.route("/tags.json")
 def tags_json() -> Response:
     """Every tag with its label, article count, newest article date and feed URLs."""
 
-    def render(catalogue: Catalogue) -> tuple[bytes, str, float]:
+    catalogue = snapshot()
+
+    def render() -> Rendered:
         tags = [
             {
                 "key": key,
@@ -280,6 +281,6 @@ def tags_json() -> Response:
             "tags": tags,
         }
         updated = newest_update(catalogue.articles).timestamp()
-        return to_json(document), JSON_TYPE, updated
+        return Rendered(to_json(document), JSON_TYPE, updated)
 
-    return cached(SITE, ("tags.json",), render)
+    return cached(catalogue, SITE, ("tags.json",), render)

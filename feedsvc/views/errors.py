@@ -1,0 +1,42 @@
+"""App-wide answers: plain-text errors for every route, and CORS on every response.
+
+The factory registers these on the app itself, so no blueprint's errors depend on
+another blueprint being registered.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Response, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+def allow_cross_origin(response: Response) -> Response:
+    """Everything here is public and read-only: any page may read it, no credentials."""
+    response.headers.setdefault("Access-Control-Allow-Origin", "*")
+    if request.method == "OPTIONS":
+        response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "If-None-Match, If-Modified-Since"
+        response.headers["Access-Control-Max-Age"] = "86400"
+    return response
+
+
+def plain_error(error: HTTPException) -> Response:
+    """Errors are one short line of plain text, never an HTML page or a traceback."""
+    if error.response is not None:
+        return error.response  # type: ignore[return-value]
+    code = error.code or 500
+    message = f"{code} {error.name}"
+    response = Response(f"{message}\n", code, mimetype="text/plain")
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":  # keep Allow on a 405
+            response.headers[name] = value
+    return response
+
+
+def internal_error(error: Exception) -> Response:
+    log.exception("unhandled error on %s", request.path)
+    return Response("500 Internal Server Error\n", 500, mimetype="text/plain")

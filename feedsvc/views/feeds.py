@@ -1,0 +1,125 @@
+"""Feed routes: the site's and each tag's feeds in every format, paged, and their aliases.
+
+Bodies come from :mod:`feedsvc.feeds`; this module decides which articles a URL
+shows, what the feed says about itself, and hands the result to the cache.
+"""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import quote
+
+from flask import Blueprint, Response
+
+from ..feeds import FORMATS, FeedInfo, Format
+from ..index import SITE, Catalogue
+from ..responses import Rendered
+from .kit import (
+    cached,
+    fail,
+    feed_path,
+    known_tag,
+    limit_argument,
+    make_items,
+    moved,
+    newest_update,
+    resolve_tag,
+    scope_path,
+    scope_title,
+    site,
+    snapshot,
+    url,
+    whole_number,
+)
+
+blueprint = Blueprint("feeds", __name__)
+
+# URLs people and old readers guess for a feed, and the format each stands for.
+FEED_ALIASES = {
+    "feed": "rss",
+    "feed/": "rss",
+    "rss": "rss",
+    "rss.xml": "rss",
+    "feed.xml": "rss",
+    "index.xml": "rss",
+    "atom": "atom",
+    "atom.xml": "atom",
+    "feed.jsonfeed": "json",
+}
+_ALIAS_RULE = "<any(" + ", ".join(f'"{a}"' for a in FEED_ALIASES) + "):alias>"
+_FORMAT_RULE = "feed.<any(" + ", ".join(FORMATS) + "):fmt>"
+
+
+def render_feed(
+    catalogue: Catalogue, scope: str, fmt: Format, page: int, limit: int | None
+) -> Rendered:
+    """Render one page of a scope's feed, dated by when its items last changed.
+
+    A page past the last is a 404.
+    """
+    settings = site().settings
+    articles = catalogue.in_scope(scope)
+    per_page = limit or settings.feed_items
+    pages = max(1, math.ceil(len(articles) / per_page))
+    if page > pages:
+        fail(404, f"page {page} is past the last page, {pages}")
+    shown = articles[(page - 1) * per_page : page * per_page]
+    path = feed_path(scope, fmt.name)
+    links = {"first": url(path, limit=limit), "last": url(path, limit=limit, page=pages)}
+    if page > 1:
+        links["previous"] = url(path, limit=limit, page=page - 1 if page > 2 else None)
+    if page < pages:
+        links["next"] = url(path, limit=limit, page=page + 1)
+    # Later pages shift when anything newer changes, so they date from all of it.
+    updated = newest_update(articles[: page * per_page])
+    info = FeedInfo(
+        id=f"tag:{settings.id_authority}:" + ("feed" if scope == SITE else f"tags/{quote(scope)}"),
+        title=scope_title(catalogue, scope),
+        description=settings.site_description
+        if scope == SITE
+        else f"Articles tagged {catalogue.labels[scope]}",
+        home_url=url(scope_path(scope)),
+        self_url=url(path, limit=limit, page=page if page > 1 else None),
+        language=settings.language,
+        author=settings.author,
+        updated=updated,
+        links=links if pages > 1 else {},
+        ttl_minutes=max(1, settings.feed_max_age // 60),
+        category_url=url("/tags/"),
+        labels=catalogue.labels,
+    )
+    items, complete = make_items(shown)
+    return Rendered(fmt.render(items, info), fmt.content_type, updated.timestamp(), complete)
+
+
+def serve_feed(catalogue: Catalogue, scope: str, name: str) -> Response:
+    page = whole_number("page", 1) or 1
+    limit = limit_argument()
+    fmt = FORMATS[name]
+    return cached(
+        catalogue,
+        scope,
+        ("feed", scope, name, page, limit),
+        lambda: render_feed(catalogue, scope, fmt, page, limit),
+    )
+
+
+@blueprint.route(f"/{_FORMAT_RULE}")
+def site_feed(fmt: str) -> Response:
+    return serve_feed(snapshot(), SITE, fmt)
+
+
+@blueprint.route(f"/tags/<tag>/{_FORMAT_RULE}")
+def tag_feed(tag: str, fmt: str) -> Response:
+    catalogue = snapshot()
+    return serve_feed(catalogue, resolve_tag(catalogue, tag, f"feed.{fmt}"), fmt)
+
+
+@blueprint.route(f"/{_ALIAS_RULE}")
+def site_feed_alias(alias: str) -> Response:
+    return moved(feed_path(SITE, FEED_ALIASES[alias]))
+
+
+@blueprint.route(f"/tags/<tag>/{_ALIAS_RULE}")
+def tag_feed_alias(tag: str, alias: str) -> Response:
+    return moved(feed_path(known_tag(snapshot(), tag), FEED_ALIASES[alias]))

@@ -1,0 +1,253 @@
+"""What every view needs: the site, URL builders, tag resolution, query arguments, answers.
+
+A view takes one catalogue snapshot with :func:`snapshot` and passes it down, so
+the tag it resolved is the tag it renders. Cacheable resources go through
+:func:`cached`, which renders (or reuses) a :class:`Representation` and answers
+through :func:`respond`, exactly as the fast path in front of Flask would.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NoReturn
+from urllib.parse import quote, urlencode
+
+from flask import Response, abort, current_app, redirect, render_template, request
+from werkzeug.datastructures import Headers
+
+from ..articles import Article, normalize_tag
+from ..cache import RequestLine, ResponseCache
+from ..feeds import EPOCH, FORMATS, Item
+from ..index import SITE, Catalogue, Library
+from ..responses import CORS_HEADERS, Rendered, Representation, respond
+from ..settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """What the views need, kept in ``app.extensions["feedsvc"]`` by the factory."""
+
+    settings: Settings
+    library: Library
+    cache: ResponseCache
+
+
+def site() -> Site:
+    found: Site = current_app.extensions["feedsvc"]
+    return found
+
+
+def snapshot() -> Catalogue:
+    """The catalogue this request works from: take it once, pass it down."""
+    return site().library.current()
+
+
+# URLs ----------------------------------------------------------------------
+
+
+def url(path: str, **query: object) -> str:
+    """An absolute URL on the configured public base URL."""
+    given = {k: v for k, v in query.items() if v is not None}
+    return site().settings.base_url + path + (f"?{urlencode(given)}" if given else "")
+
+
+def scope_path(scope: str) -> str:
+    return "/" if scope == SITE else f"/tags/{quote(scope, safe='')}/"
+
+
+def feed_path(scope: str, fmt: str) -> str:
+    return f"{scope_path(scope)}feed.{fmt}"
+
+
+def article_path(slug: str) -> str:
+    return f"/articles/{quote(slug, safe='')}"
+
+
+def item_id(slug: str) -> str:
+    # A tag URI (RFC 4151): it names the article, not where it is served from, so
+    # it survives a move to another host or to https.
+    return f"tag:{site().settings.id_authority}:articles/{quote(slug, safe='')}"
+
+
+def absolute(link: str | None) -> str | None:
+    if link and link.startswith("/"):
+        return site().settings.base_url + link
+    return link
+
+
+def feed_urls(scope: str) -> dict[str, str]:
+    return {name: url(feed_path(scope, name)) for name in FORMATS}
+
+
+def feed_links(catalogue: Catalogue, scope: str) -> list[dict[str, str]]:
+    """Autodiscovery and visible links to a scope's feeds, one per format."""
+    title = scope_title(catalogue, scope)
+    return [
+        {
+            "href": url(feed_path(scope, fmt.name)),
+            "type": fmt.media_type,
+            "name": fmt.label,
+            "title": f"{title} ({fmt.label})",
+        }
+        for fmt in FORMATS.values()
+    ]
+
+
+# What a scope says about itself ---------------------------------------------
+
+
+def scope_title(catalogue: Catalogue, scope: str) -> str:
+    title = site().settings.site_title
+    return title if scope == SITE else f"{title}: {catalogue.labels[scope]}"
+
+
+def scope_label(catalogue: Catalogue, scope: str) -> str:
+    return site().settings.site_title if scope == SITE else catalogue.labels[scope]
+
+
+def newest_update(articles: Sequence[Article]) -> datetime:
+    return max((a.updated for a in articles), default=EPOCH)
+
+
+def make_items(articles: Sequence[Article]) -> tuple[list[Item], bool]:
+    """Items ready to render, and whether every body could be read.
+
+    A body that cannot be read just now (the file is being replaced) is stood in
+    for by the standfirst; the caller must not keep such a render.
+    """
+    library = site().library
+    items = []
+    complete = True
+    for article in articles:
+        body = library.body(article)
+        if body is None:
+            complete = False
+            body = (article.standfirst,)
+        items.append(
+            Item(
+                article=article,
+                body=body,
+                url=url(article_path(article.slug)),
+                id=item_id(article.slug),
+                image=absolute(article.image),
+            )
+        )
+    return items, complete
+
+
+# Requests --------------------------------------------------------------------
+
+
+def fail(status: int, message: str) -> NoReturn:
+    abort(Response(f"{message}\n", status, mimetype="text/plain", headers=CORS_HEADERS))
+
+
+def whole_number(name: str, low: int, high: int = 999_999_999) -> int | None:
+    """A whole-number query argument within bounds, ``None`` when absent; else a 400."""
+    text = request.args.get(name)
+    if text is None:
+        return None
+    # Length first: int() of thousands of digits is slow, and past 4,300 it raises.
+    if len(text) > 9 or not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+        upper = "" if high == 999_999_999 else f" to {high}"
+        fail(400, f"{name} must be a whole number from {low}{upper}")
+    return int(text)
+
+
+def limit_argument() -> int | None:
+    """``?limit=N``, from 1 to the configured maximum."""
+    return whole_number("limit", 1, site().settings.max_items)
+
+
+def tag_key(catalogue: Catalogue, tag: str) -> str | None:
+    """The key of a known tag in any spelling, or ``None``."""
+    if tag in catalogue.by_tag:
+        return tag
+    normal = normalize_tag(tag)
+    return normal.key if normal is not None and normal.key in catalogue.by_tag else None
+
+
+def known_tag(catalogue: Catalogue, tag: str) -> str:
+    """The key of a known tag in any spelling; an unknown tag is a 404."""
+    key = tag_key(catalogue, tag)
+    if key is None:
+        fail(404, f"no tag {tag!r}")
+    return key
+
+
+def resolve_tag(catalogue: Catalogue, tag: str, suffix: str = "") -> str:
+    """The key of a known tag; another spelling of one is a 301 to its canonical URL."""
+    key = known_tag(catalogue, tag)
+    if key != tag:
+        abort(moved(f"{scope_path(key)}{suffix}"))
+    return key
+
+
+def moved(path: str) -> Response:
+    """A 301 to ``path`` on the public base URL, keeping the query string."""
+    query = request.query_string.decode("latin-1")
+    return redirect(url(path) + (f"?{query}" if query else ""), 301)  # type: ignore[return-value]
+
+
+# Answers -----------------------------------------------------------------------
+
+
+class ExactResponse(Response):
+    """A response whose headers go out as given.
+
+    Werkzeug drops ``Last-Modified`` from a 304; the fast path keeps it, and both
+    paths must send the same validators.
+    """
+
+    def get_wsgi_headers(self, environ: dict[str, Any]) -> Headers:
+        return Headers(self.headers)
+
+
+def send(representation: Representation) -> Response:
+    """Answer through :func:`respond`, exactly as the fast path would."""
+    status, headers, body = respond(
+        representation,
+        "GET",  # Werkzeug drops the body of a HEAD response itself
+        request.headers.get("If-None-Match"),
+        request.headers.get("If-Modified-Since"),
+        request.headers.get("Accept-Encoding"),
+        time.time(),
+    )
+    response = ExactResponse(body, status)
+    response.headers.clear()
+    response.headers.extend(headers)
+    return response
+
+
+def cached(
+    catalogue: Catalogue, scope: str, key: Hashable, render: Callable[[], Rendered]
+) -> Response:
+    """Serve a scope's resource from the cache, rendering it when its version moved."""
+    current = site()
+    representation = current.cache.fetch(
+        key,
+        scope,
+        catalogue.version(scope),
+        render,
+        max_age=current.settings.feed_max_age,
+        release=catalogue.release_of(scope),
+        request=RequestLine(
+            request.environ.get("PATH_INFO", ""), request.environ.get("QUERY_STRING", "")
+        ),
+    )
+    return send(representation)
+
+
+def page(template: str, **context: Any) -> Response:
+    """An HTML page with its own validators and a shorter cache lifetime than feeds."""
+    settings = site().settings
+    html = render_template(template, settings=settings, url=url, **context)
+    response = Response(html, mimetype="text/html")
+    response.cache_control.public = True
+    response.cache_control.max_age = settings.page_max_age
+    response.add_etag()
+    response.make_conditional(request)
+    return response
