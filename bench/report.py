@@ -27,8 +27,8 @@ def verdict(ok: bool) -> str:
 def header(results: Results) -> str:
     s, feed = results.settings, results.throughput.feed
     return (
-        f"feedsvc benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs; "
-        f"{s.articles:,} articles, {s.tags:,} tags; feed {feed.path} ({feed.items} "
+        f"feedsvc benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs; {s.corpus} "
+        f"corpus, {s.articles:,} articles, {s.tags:,} tags; feed {feed.path} ({feed.items} "
         f"items, {feed.size:,} B, gzip {feed.gz_size:,} B); wrk -t1 -c{s.connections} "
         f"-d{s.duration:g}s, median of {s.rounds} alternating round(s); other processes "
         f"used at most {results.throughput.foreign:.0f}% of a core during a kept run"

@@ -8,11 +8,14 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
+from bench.corpus import CorpusKind
+
 
 @dataclass(frozen=True)
 class RunSettings:
     """The arguments a run was made with, as the report's header states them."""
 
+    corpus: CorpusKind
     articles: int
     tags: int
     connections: int

@@ -2,7 +2,8 @@
 
 ``python -m bench.run`` (from the repository root) does, in one run:
 
-1. generates a corpus (``bench.corpus``, deterministic seed) in a temporary folder;
+1. generates a corpus (``bench.corpus``, deterministic seed; ``--corpus realistic``
+   by default, or ``easy``) in a temporary folder;
 2. starts ``feedsvc serve`` (granian, 1 worker, file watching on) pinned to CPU 0,
    takes the RSS feed of the most used tag, and writes its bytes (identity and
    gzip) into a docroot served by a real nginx (1 worker, ``gzip_static``, ETag),
@@ -39,7 +40,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from bench.client import wait_for
-from bench.corpus import generate
+from bench.corpus import CORPUS_KINDS, generate
 from bench.first_render import phase_first_render
 from bench.load import Client
 from bench.phases import FOREIGN_LIMIT, Load, phase_edit_loop, phase_gunicorn, phase_throughput
@@ -70,6 +71,7 @@ QUICK = Sizes(articles=300, tags=100, duration=1.0, rounds=1, cold_articles=2_00
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="feedsvc vs nginx benchmark")
+    parser.add_argument("--corpus", choices=CORPUS_KINDS, default="realistic")
     parser.add_argument("--articles", type=int)
     parser.add_argument("--tags", type=int)
     parser.add_argument("--duration", type=float, help="seconds per wrk run")
@@ -105,7 +107,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def measure(args: argparse.Namespace, setup: Setup) -> Results:
     """Every phase, in order; servers are stopped as soon as their phases are done."""
     work = setup.work
-    corpus = generate(work / "articles", args.articles, args.tags, args.seed)
+    corpus = generate(work / "articles", args.articles, args.tags, args.seed, args.corpus)
     logger.info(f"corpus: {args.articles:,} articles, {corpus.total_bytes / 1e6:.1f} MB")
     docroot = work / "docroot"
     svc = start_feedsvc(setup, corpus.directory, "feedsvc")
@@ -122,14 +124,16 @@ def measure(args: argparse.Namespace, setup: Setup) -> Results:
     gunicorn = phase_gunicorn(setup, corpus, throughput.feed.path, args.duration)
     small = phase_reindex(corpus, 5)
     shutil.rmtree(corpus.directory)
-    big = generate(work / "big", args.cold_articles, args.tags, args.seed)
+    big = generate(work / "big", args.cold_articles, args.tags, args.seed, args.corpus)
     logger.info(f"corpus: {args.cold_articles:,} articles, {big.total_bytes / 1e6:.1f} MB")
     cold, edit_served = phase_cold(setup, big, 3 if args.quick else 5)
     variant = None
     if args.variant_serve_args:
         variant = phase_cold_variant(setup, big, shlex.split(args.variant_serve_args))
     large = phase_reindex(big, 6 if args.profile else 5, args.profile)
-    settings = RunSettings(args.articles, args.tags, args.connections, args.duration, args.rounds)
+    settings = RunSettings(
+        args.corpus, args.articles, args.tags, args.connections, args.duration, args.rounds
+    )
     return Results(
         settings, throughput, edit_loop, first, gunicorn, cold, variant, edit_served, small, large
     )
