@@ -33,7 +33,6 @@ import random
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from email.utils import format_datetime
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -45,9 +44,6 @@ CORPUS_KINDS: tuple[CorpusKind, ...] = get_args(CorpusKind)
 
 START = datetime(2022, 1, 1, tzinfo=UTC)
 SPAN_SECONDS = 4 * 365 * 24 * 3600
-MONTHS = (  # noqa: SIM905
-    "January February March April May June July August September October November December"
-).split()
 OFFSET_MINUTES = (0, 0, 60, 120, -300, -240, 330, 540)
 
 
@@ -154,25 +150,14 @@ def _write_easy(corpus: Corpus, rng: random.Random, articles: int, tags: int) ->
         corpus.add(name, slug, chosen, text)
 
 
-def date_text(moment: datetime, form: int, offset: timedelta) -> str:
-    """``moment`` in form 0 (ISO 8601), 1 (RFC 2822) or 2 ("March 5, 2024 14:05 GMT")."""
-    local = moment.astimezone(timezone(offset))
-    if form == 0:
-        return local.isoformat(timespec="seconds")
-    if form == 1:
-        return format_datetime(local)
-    utc = moment.astimezone(UTC)
-    return f"{MONTHS[utc.month - 1]} {utc.day}, {utc.year} {utc:%H:%M} GMT"
-
-
 def _realistic_front(rng: random.Random, form: int) -> tuple[dict[str, str], datetime]:
     """Front matter with a date in the given form; also the local date for a name prefix."""
     moment = START + timedelta(seconds=rng.randrange(SPAN_SECONDS))
     offset = timedelta(minutes=rng.choice(OFFSET_MINUTES))
-    front = {"date": date_text(moment, form, offset)}
+    front = {"date": prose.date_text(moment, form, offset)}
     if rng.random() < 0.25:
         later = moment + timedelta(minutes=rng.randint(10, 72 * 60))
-        front["updated"] = date_text(later, form, offset)
+        front["updated"] = prose.date_text(later, form, offset)
     if rng.random() < 0.8:
         front["author"] = prose.author(rng)
     if rng.random() < 0.05:
@@ -180,16 +165,6 @@ def _realistic_front(rng: random.Random, form: int) -> tuple[dict[str, str], dat
     if rng.random() < 0.05:
         front["source"] = rng.choice(("Wire", "Staff", "Partner feed"))
     return front, moment.astimezone(timezone(offset))
-
-
-def _keyword_line(rng: random.Random, labels: list[str]) -> str:
-    """The labels as an author types them: a stray case, space or trailing comma."""
-    typed = []
-    for label in labels:
-        roll = rng.random()
-        typed.append(label.lower() if roll < 0.04 else f" {label}  " if roll < 0.07 else label)
-    line = rng.choice((", ", ", ", ",", " ,  ")).join(typed)
-    return line + "," if rng.random() < 0.05 else line
 
 
 def _body(rng: random.Random, sentences: list[str]) -> list[str]:
@@ -233,7 +208,7 @@ def _write_realistic(corpus: Corpus, rng: random.Random, articles: int, tags: in
             front["image"] = f"/images/{slug}.jpg"
         name = _file_name(rng, number, slug, front, day)
         standfirst = " ".join(rng.choice(sentences) for _ in range(2))
-        keyword_line = _keyword_line(rng, chosen)
+        keyword_line = prose.keyword_line(rng, chosen)
         title = prose.title(rng, plain)
         text = article_text(title, standfirst, keyword_line, body, caption, front)
         corpus.add(name, slug, chosen, text)

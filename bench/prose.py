@@ -1,4 +1,4 @@
-"""Words, names, tag labels and sentences for the generated corpora (``bench.corpus``).
+"""Words, names, tag labels, sentences, dates and keyword lines for ``bench.corpus``.
 
 Everything draws from the ``random.Random`` it is given, so a seed gives the same text.
 The "easy" helpers (``word``, ``vocabulary``, ``easy_tag_labels``, ``sentence``) are
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import random
 import unicodedata
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import format_datetime
 
 SYLLABLES = (  # noqa: SIM905
     "ba be bi bo bu ca ce ci co cu da de di do du fa fe fi fo fu ga ge gi go "
@@ -55,6 +57,9 @@ ACCENTS = {"a": "áàâã", "e": "éèêë", "i": "íï", "o": "óôöø", "u": 
 UNITS = ("km", "%", "million", "kg", "°C", "people", "MW")
 CONTROLS = "\x0b\x1f\x0c\x1b"
 NBSP = "\u00a0"
+MONTHS = (  # noqa: SIM905
+    "January February March April May June July August September October November December"
+).split()
 # Typographic marks, escaped so the source shows which is which.
 LSQUO, RSQUO, LDQUO, RDQUO = "\u2018", "\u2019", "\u201c", "\u201d"
 EN_DASH, EM_DASH, ELLIPSIS = "\u2013", "\u2014", "\u2026"
@@ -201,3 +206,24 @@ def wrapped(paragraph: str, width: int = 72) -> str:
         else:
             line = f"{line} {piece}" if line else piece
     return "\n".join([*lines, line])
+
+
+def date_text(moment: datetime, form: int, offset: timedelta) -> str:
+    """``moment`` in form 0 (ISO 8601), 1 (RFC 2822) or 2 ("March 5, 2024 14:05 GMT")."""
+    local = moment.astimezone(timezone(offset))
+    if form == 0:
+        return local.isoformat(timespec="seconds")
+    if form == 1:
+        return format_datetime(local)
+    utc = moment.astimezone(UTC)
+    return f"{MONTHS[utc.month - 1]} {utc.day}, {utc.year} {utc:%H:%M} GMT"
+
+
+def keyword_line(rng: random.Random, labels: list[str]) -> str:
+    """The labels as an author types them: a stray case, space or trailing comma."""
+    typed = []
+    for label in labels:
+        roll = rng.random()
+        typed.append(label.lower() if roll < 0.04 else f" {label}  " if roll < 0.07 else label)
+    line = rng.choice((", ", ", ", ",", " ,  ")).join(typed)
+    return line + "," if rng.random() < 0.05 else line
