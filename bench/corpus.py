@@ -1,11 +1,19 @@
-"""A deterministic corpus of article files for the benchmark.
+"""A deterministic corpus of article files for the benchmark, in two kinds.
 
-``python -m bench.corpus OUTDIR --articles 10000 --tags 2000 --seed 1`` writes
-OUTDIR/*.txt in the project's article format (see ``feedsvc/articles.py``):
+``python -m bench.corpus OUTDIR --articles 10000 --tags 2000 --seed 1 [--corpus easy]``
+writes OUTDIR/*.txt in the project's article format (see ``feedsvc/articles.py``).
+Both kinds draw tags from a Zipf-like distribution (weight ``1 / rank``) over the
+tag vocabulary, so a few tags are on thousands of articles and most on a handful.
 
-* tags are drawn from a Zipf-like distribution (weight ``1 / rank``) over the
-  tag vocabulary, 3 to 6 distinct tags per article, so a few tags are on
-  thousands of articles and most on a handful;
+``realistic`` (the default, ``bench.realistic``) looks like a newsroom's export:
+every file has front matter, dates in ISO 8601, RFC 2822 and the long English
+form in equal shares, 8 to 25 keywords per article (places with accents, names
+with punctuation), curly quotes, dashes, no-break spaces and the odd control
+character in titles and bodies, some hard-wrapped paragraphs.
+
+``easy`` is the first generator, kept as a second case:
+
+* 3 to 6 distinct tags per article, one-word or two-word syllable labels;
 * dates are spread evenly over four past years (2022-2025);
 * about 85% of the files carry their date as a ``YYYY-MM-DD-slug.txt`` name
   prefix, the rest use front matter with ISO 8601 dates (some with an
@@ -24,38 +32,27 @@ import os
 import random
 import sys
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Literal, get_args
 
-SYLLABLES = (  # noqa: SIM905
-    "ba be bi bo bu ca ce ci co cu da de di do du fa fe fi fo fu ga ge gi go "
-    "gu ha he hi ho hu la le li lo lu ma me mi mo mu na ne ni no nu pa pe pi "
-    "po pu ra re ri ro ru sa se si so su ta te ti to tu va ve vi vo vu za ze "
-    "zi zo zu bar ber cor dan del fen gar hol kin lam mar nor pel ran sen tor "
-    "val wen"
-).split()
-COMMON = (  # noqa: SIM905
-    "the of and to in a is that for on with as by at from it was said has "
-    "have which were will would are its their this after over more than about "
-    "into new government city council report year week people officials "
-    "minister market plan local region company research study team workers "
-    "water energy project"
-).split()
-FIRST_NAMES = (  # noqa: SIM905
-    "Ana Ben Chloe David Elena Farid Grace Hugo Ines Jonas Kemi Liam Maria"
-).split()
-LAST_NAMES = (  # noqa: SIM905
-    "Silva Okafor Dubois Novak Tanaka Rossi Keller Haddad Larsen Moreau"
-).split()
+from bench import prose
+from bench.prose import FIRST_NAMES, LAST_NAMES, easy_tag_labels, sentence, vocabulary
+
+CorpusKind = Literal["realistic", "easy"]
+CORPUS_KINDS: tuple[CorpusKind, ...] = get_args(CorpusKind)
+
 START = datetime(2022, 1, 1, tzinfo=UTC)
 SPAN_SECONDS = 4 * 365 * 24 * 3600
+OFFSET_MINUTES = (0, 0, 60, 120, -300, -240, 330, 540)
 
 
 @dataclass
 class Corpus:
-    """What was written: the tag keys by popularity and which files carry each."""
+    """What was written: the tag labels by popularity and which files carry each."""
 
     directory: Path
+    kind: CorpusKind
     tag_labels: list[str]
     tag_counts: dict[str, int] = field(default_factory=dict)
     files_by_tag: dict[str, list[str]] = field(default_factory=dict)
@@ -66,54 +63,31 @@ class Corpus:
         """Tag labels, most articles first (ties by label)."""
         return sorted(self.tag_counts, key=lambda t: (-self.tag_counts[t], t))
 
-
-def _word(rng: random.Random, low: int = 2, high: int = 4) -> str:
-    return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(low, high)))
-
-
-def _vocabulary(rng: random.Random, size: int) -> list[str]:
-    words = {_word(rng, 1, 3) for _ in range(size * 2)}
-    return sorted(words)[:size]
-
-
-def _tag_labels(rng: random.Random, count: int) -> list[str]:
-    """``count`` tag labels whose keys (casefolded, punctuation as '-') are distinct."""
-    labels: list[str] = []
-    keys: set[str] = set()
-    while len(labels) < count:
-        words = [_word(rng, 2, 3) for _ in range(1 if rng.random() < 0.7 else 2)]
-        label = " ".join(w.capitalize() if rng.random() < 0.4 else w for w in words)
-        key = "-".join(label.casefold().split())
-        if key not in keys:
-            keys.add(key)
-            labels.append(label)
-    return labels
+    def add(self, name: str, slug: str, labels: list[str], text: str) -> None:
+        """Write one article file and record it."""
+        path = self.directory / name
+        data = text.encode()
+        path.write_bytes(data)
+        self.total_bytes += len(data)
+        self.paths_by_slug[slug] = str(path)
+        for label in labels:
+            self.tag_counts[label] = self.tag_counts.get(label, 0) + 1
+            self.files_by_tag.setdefault(label, []).append(str(path))
 
 
-def _sentence(rng: random.Random, vocabulary: list[str]) -> str:
-    words = [
-        rng.choice(COMMON) if rng.random() < 0.45 else rng.choice(vocabulary)
-        for _ in range(rng.randint(8, 22))
-    ]
-    if rng.random() < 0.15:
-        words.insert(rng.randrange(len(words)), f"{rng.randint(2, 9999):,}")
-    text = " ".join(words)
-    return text[0].upper() + text[1:] + rng.choice(".....?!")
-
-
-class _Sampler:
+class ZipfSampler:
     """Zipf-like draws: tag at rank r has weight 1/r."""
 
     def __init__(self, count: int) -> None:
-        weights = [1.0 / rank for rank in range(1, count + 1)]
         total = 0.0
-        self.cumulative = []
-        for weight in weights:
-            total += weight
+        self.cumulative: list[float] = []
+        for rank in range(1, count + 1):
+            total += 1.0 / rank
             self.cumulative.append(total)
         self.count = count
 
     def draw(self, rng: random.Random, k: int) -> list[int]:
+        """``k`` distinct ranks (fewer if there are fewer tags)."""
         chosen: list[int] = []
         while len(chosen) < min(k, self.count):
             index = rng.choices(range(self.count), cum_weights=self.cumulative)[0]
@@ -125,7 +99,7 @@ class _Sampler:
 def article_text(
     title: str,
     standfirst: str,
-    keywords: list[str],
+    keyword_line: str,
     body: list[str],
     caption: str | None = None,
     front: dict[str, str] | None = None,
@@ -133,28 +107,21 @@ def article_text(
     blocks = []
     if front:
         blocks.append("---\n" + "".join(f"{k}: {v}\n" for k, v in front.items()) + "---")
-    blocks += [title, standfirst, ", ".join(keywords)]
+    blocks += [title, standfirst, keyword_line]
     if caption:
         blocks.append(caption)
     blocks += body
     return "\n\n".join(blocks) + "\n"
 
 
-def generate(
-    outdir: str | os.PathLike[str], articles: int = 10_000, tags: int = 2_000, seed: int = 1
-) -> Corpus:
-    """Write the corpus into ``outdir`` (created if needed) and describe it."""
-    rng = random.Random(seed)
-    directory = Path(outdir)
-    directory.mkdir(parents=True, exist_ok=True)
-    vocabulary = _vocabulary(rng, 3000)
+def _write_easy(corpus: Corpus, rng: random.Random, articles: int, tags: int) -> None:
+    words = vocabulary(rng, 3000)
     # A pool of sentences keeps generation fast at 100,000 articles.
-    sentences = [_sentence(rng, vocabulary) for _ in range(4000)]
-    labels = _tag_labels(rng, tags)
-    sampler = _Sampler(tags)
-    corpus = Corpus(directory, labels)
+    sentences = [sentence(rng, words) for _ in range(4000)]
+    labels = corpus.tag_labels = easy_tag_labels(rng, tags)
+    sampler = ZipfSampler(tags)
     for number in range(articles):
-        title_words = [rng.choice(vocabulary) for _ in range(rng.randint(5, 10))]
+        title_words = [rng.choice(words) for _ in range(rng.randint(5, 10))]
         title = " ".join(title_words).capitalize() + f" {number}"
         slug = "-".join(title_words[:6]) + f"-{number}"
         standfirst = " ".join(rng.choice(sentences) for _ in range(2))
@@ -179,14 +146,90 @@ def generate(
                 front["updated"] = later.strftime("%Y-%m-%dT%H:%M:%S") + "+00:00"
             if rng.random() < 0.5:
                 front["author"] = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
-        text = article_text(title, standfirst, chosen, paragraphs, caption, front)
-        data = text.encode()
-        (directory / name).write_bytes(data)
-        corpus.total_bytes += len(data)
-        corpus.paths_by_slug[slug] = str(directory / name)
-        for label in chosen:
-            corpus.tag_counts[label] = corpus.tag_counts.get(label, 0) + 1
-            corpus.files_by_tag.setdefault(label, []).append(str(directory / name))
+        text = article_text(title, standfirst, ", ".join(chosen), paragraphs, caption, front)
+        corpus.add(name, slug, chosen, text)
+
+
+def _realistic_front(rng: random.Random, form: int) -> tuple[dict[str, str], datetime]:
+    """Front matter with a date in the given form; also the local date for a name prefix."""
+    moment = START + timedelta(seconds=rng.randrange(SPAN_SECONDS))
+    offset = timedelta(minutes=rng.choice(OFFSET_MINUTES))
+    front = {"date": prose.date_text(moment, form, offset)}
+    if rng.random() < 0.25:
+        later = moment + timedelta(minutes=rng.randint(10, 72 * 60))
+        front["updated"] = prose.date_text(later, form, offset)
+    if rng.random() < 0.8:
+        front["author"] = prose.author(rng)
+    if rng.random() < 0.05:
+        front["lang"] = rng.choice(("en-GB", "en-US", "pt-BR"))
+    if rng.random() < 0.05:
+        front["source"] = rng.choice(("Wire", "Staff", "Partner feed"))
+    return front, moment.astimezone(timezone(offset))
+
+
+def _body(rng: random.Random, sentences: list[str]) -> list[str]:
+    """4-8 paragraphs of 1-3 sentences; one file in five hard-wrapped at 72 columns."""
+    paragraphs = [
+        " ".join(rng.choice(sentences) for _ in range(rng.randint(1, 3)))
+        for _ in range(rng.randint(4, 8))
+    ]
+    return [prose.wrapped(p) for p in paragraphs] if rng.random() < 0.2 else paragraphs
+
+
+def _caption(rng: random.Random, sentences: list[str]) -> str | None:
+    if rng.random() >= 0.6:
+        return None
+    return f"{rng.choice(sentences).rstrip('.?!' + prose.ELLIPSIS)} | Image: {prose.credit(rng)}"
+
+
+def _file_name(
+    rng: random.Random, number: int, slug: str, front: dict[str, str], day: datetime
+) -> str:
+    """Mostly the slug; one in ten names differ, the slug in front matter; 40% date-prefixed."""
+    stem = slug
+    if rng.random() < 0.1:
+        front["slug"], stem = slug, f"story-{number:06d}"
+    return f"{day:%Y-%m-%d}-{stem}.txt" if rng.random() < 0.4 else f"{stem}.txt"
+
+
+def _write_realistic(corpus: Corpus, rng: random.Random, articles: int, tags: int) -> None:
+    words = vocabulary(rng, 3000)
+    sentences = [prose.dressed(rng, sentence(rng, words)) for _ in range(4000)]
+    labels = corpus.tag_labels = prose.realistic_tag_labels(rng, tags)
+    sampler = ZipfSampler(tags)
+    for number in range(articles):
+        plain = [rng.choice(words) for _ in range(rng.randint(5, 12))]
+        slug = "-".join(plain[:6]) + f"-{number}"
+        front, day = _realistic_front(rng, number % 3)  # the three date forms in turn
+        chosen = [labels[i] for i in sampler.draw(rng, rng.randint(8, 25))]
+        body = _body(rng, sentences)
+        caption = _caption(rng, sentences)
+        if caption and rng.random() < 0.5:
+            front["image"] = f"/images/{slug}.jpg"
+        name = _file_name(rng, number, slug, front, day)
+        standfirst = " ".join(rng.choice(sentences) for _ in range(2))
+        keyword_line = prose.keyword_line(rng, chosen)
+        title = prose.title(rng, plain)
+        text = article_text(title, standfirst, keyword_line, body, caption, front)
+        corpus.add(name, slug, chosen, text)
+
+
+def generate(
+    outdir: str | os.PathLike[str],
+    articles: int = 10_000,
+    tags: int = 2_000,
+    seed: int = 1,
+    kind: CorpusKind = "realistic",
+) -> Corpus:
+    """Write the corpus into ``outdir`` (created if needed) and describe it."""
+    rng = random.Random(seed)
+    directory = Path(outdir)
+    directory.mkdir(parents=True, exist_ok=True)
+    corpus = Corpus(directory, kind, [])
+    if kind == "easy":
+        _write_easy(corpus, rng, articles, tags)
+    else:
+        _write_realistic(corpus, rng, articles, tags)
     return corpus
 
 
@@ -196,11 +239,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--articles", type=int, default=10_000)
     parser.add_argument("--tags", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--corpus", choices=CORPUS_KINDS, default="realistic")
     args = parser.parse_args(argv)
-    corpus = generate(args.outdir, args.articles, args.tags, args.seed)
+    corpus = generate(args.outdir, args.articles, args.tags, args.seed, args.corpus)
     top = corpus.popular()[:5]
     print(
-        f"wrote {args.articles} articles ({corpus.total_bytes / 1e6:.1f} MB), "
+        f"wrote {args.articles} {args.corpus} articles ({corpus.total_bytes / 1e6:.1f} MB), "
         f"{len(corpus.tag_counts)} tags in use; most used: "
         + ", ".join(f"{t} ({corpus.tag_counts[t]})" for t in top)
     )

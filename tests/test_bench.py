@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.corpus import generate
+from bench.corpus import CORPUS_KINDS, CorpusKind, generate
 from feedsvc.index import Library
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,23 +25,52 @@ def digest(folder: Path) -> str:
     return h.hexdigest()
 
 
-def test_corpus_is_deterministic_and_valid(tmp_path: Path) -> None:
-    first = generate(tmp_path / "a", articles=200, tags=50, seed=7)
-    generate(tmp_path / "b", articles=200, tags=50, seed=7)
+DATE_FORMS = {
+    "ISO 8601": re.compile(r"^date: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$", re.M),
+    "RFC 2822": re.compile(r"^date: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}$", re.M),
+    "long": re.compile(r"^date: [A-Z][a-z]+ \d{1,2}, \d{4} \d\d:\d\d GMT$", re.M),
+}
+
+
+@pytest.mark.parametrize("kind", CORPUS_KINDS)
+def test_corpus_is_deterministic_and_valid(tmp_path: Path, kind: CorpusKind) -> None:
+    first = generate(tmp_path / "a", articles=200, tags=200, seed=7, kind=kind)
+    generate(tmp_path / "b", articles=200, tags=200, seed=7, kind=kind)
     assert digest(tmp_path / "a") == digest(tmp_path / "b")
-    assert digest(tmp_path / "a") != digest(generate(tmp_path / "c", 200, 50, seed=8).directory)
+    other = generate(tmp_path / "c", 200, 200, seed=8, kind=kind)
+    assert digest(tmp_path / "a") != digest(other.directory)
 
     library = Library(tmp_path / "a")
     library.scan()
     catalogue = library.current()
     assert not catalogue.problems
     assert len(catalogue.articles) == 200
+    assert set(first.paths_by_slug) == set(catalogue.by_slug)
     names = [p.name for p in (tmp_path / "a").iterdir()]
     assert any(n[:4].isdigit() for n in names)  # date-prefixed names
     assert any(not n[:4].isdigit() for n in names)  # front matter dates
     counts = sorted((len(v) for v in catalogue.by_tag.values()), reverse=True)
+    assert len(counts) == len(first.tag_counts)  # one key per label
     assert counts[0] == first.tag_counts[first.popular()[0]]
     assert counts[0] > 5 * counts[len(counts) // 2]  # Zipf-like: a head and a long tail
+
+
+def test_realistic_corpus_looks_like_real_copy(tmp_path: Path) -> None:
+    generate(tmp_path, articles=300, tags=200, seed=3)  # realistic is the default
+    texts = [p.read_text() for p in sorted(tmp_path.iterdir())]
+    assert all(t.startswith("---\n") for t in texts)  # every file has front matter
+    shares = [sum(bool(form.search(t)) for t in texts) for form in DATE_FORMS.values()]
+    assert shares == [100, 100, 100], dict(zip(DATE_FORMS, shares, strict=True))
+    everything = "".join(texts)
+    for mark in ("\x0b", "\x1f", "\u201c", "\u2019", "\u2014", "\u2026", "\u00a0", "São Paulo"):
+        assert mark in everything, repr(mark)
+    library = Library(tmp_path)
+    library.scan()
+    articles = library.current().articles
+    assert len(articles) == 300
+    assert all(8 <= len(a.tags) <= 25 for a in articles)
+    assert any(a.author and not a.author.isascii() for a in articles)
+    assert not any("\x0b" in a.title + a.standfirst for a in articles)  # cleaned on reading
 
 
 @pytest.mark.skipif(

@@ -1,0 +1,127 @@
+"""Starting, pinning and stopping processes; what /proc says about their memory and CPU."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+TICK = os.sysconf("SC_CLK_TCK")
+"""Clock ticks per second, the unit of the CPU times in /proc."""
+
+
+class Processes:
+    """Every process the benchmark starts, each in its own session, all stopped at exit."""
+
+    def __init__(self) -> None:
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        self,
+        command: Sequence[str],
+        logfile: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> subprocess.Popen[bytes]:
+        with logfile.open("ab") as out:
+            process = subprocess.Popen(
+                list(command),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+                cwd=cwd,
+            )
+        self.running.append(process)
+        return process
+
+    def stop(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGTERM the process group (the server and its workers), then SIGKILL."""
+        if process in self.running:
+            self.running.remove(process)
+        for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+            try:
+                process.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        # Workers that outlived their parent still carry its process group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+    def stop_all(self) -> None:
+        for process in reversed(list(self.running)):
+            self.stop(process)
+
+
+def pinned(cpu: int, command: Sequence[str]) -> list[str]:
+    """``command`` run by taskset on one CPU."""
+    return ["taskset", "-c", str(cpu), *command]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def descendants(pid: int) -> list[int]:
+    """Child processes, recursively (from /proc/*/stat)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        current = frontier.pop()
+        children = [p for p, parent in parents.items() if parent == current]
+        found += children
+        frontier += children
+    return found
+
+
+def memory_kb(pid: int, field_name: str = "VmRSS") -> int:
+    """A memory figure of /proc/PID/status in kB (0 when the process is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def memory_mb(pids: Sequence[int], field_name: str = "VmRSS") -> float:
+    """The sum of one /proc/PID/status memory figure over processes, in MB."""
+    return sum(memory_kb(pid, field_name) for pid in pids) / 1024
+
+
+def machine_busy_ticks() -> int:
+    """User + nice + system clock ticks of all CPUs (/proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[1]) + int(fields[2]) + int(fields[3])
+
+
+def process_ticks(pids: Sequence[int]) -> int:
+    """User + system clock ticks of these processes (all their threads)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total
