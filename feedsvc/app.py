@@ -39,9 +39,9 @@ def create_app(
     settings = Settings.from_mapping(given)
     library = Library(settings.articles_dir, settings.time_zone, clock=clock or time.time)
     cache = ResponseCache(settings.cache_entries, settings.cache_megabytes << 20)
-    library.scan()
-    if settings.watch:
+    if settings.watch:  # watching first: a change made during the scan is not missed
         Watcher(library, settings.watch_interval, settings.rescan_seconds).start()
+    library.scan()
 
     app = Flask(__name__)
     app.extensions["feedsvc"] = Site(settings, library, cache)

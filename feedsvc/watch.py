@@ -30,6 +30,8 @@ class Watcher(threading.Thread):
         self.changed: set[str] = set()
         self.changed_lock = threading.Lock()  # events arrive on watchdog's thread
         self.wakeup = threading.Event()
+        self.events = False
+        """Whether file-system events arrive; without them, scans every ``interval``."""
 
     def note(self, *paths: str) -> None:
         with self.changed_lock:
@@ -67,9 +69,13 @@ class Watcher(threading.Thread):
             return False
         return True
 
+    def start(self) -> None:
+        """Begin observing before returning, so no change made after this call is missed."""
+        self.events = self._observe()
+        super().start()
+
     def run(self) -> None:
-        events = self._observe()
-        period = self.rescan if events else self.interval
+        period = self.rescan if self.events else self.interval
         last_scan = time.monotonic()
         while True:
             self.wakeup.wait(timeout=min(period, self.interval * 5))

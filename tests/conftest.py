@@ -2,6 +2,9 @@
 
 ``live_server`` runs the real production server (``feedsvc serve``, granian) in a
 subprocess on a free loopback port, so HTTP behaviour is tested as users see it.
+Tests that only read share one server per module (a module-scoped fixture fills a
+``shared_articles_dir`` once and runs ``serving`` on it); a test that changes files
+or needs settings of its own starts its own server with ``live_server``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,12 +60,11 @@ def articles_dir(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def write_article(articles_dir: Path) -> WriteArticle:
-    """Write ``name`` into the articles folder, from raw ``text`` or from article_text() fields."""
+def article_writer(folder: Path) -> WriteArticle:
+    """A function writing ``name`` into ``folder``, from raw ``text`` or article_text() fields."""
 
     def write(name: str, text: str | bytes | None = None, **fields: Any) -> Path:
-        path = articles_dir / name
+        path = folder / name
         content = article_text(**fields) if text is None else text
         if isinstance(content, str):
             path.write_text(content, encoding="utf-8", newline="")
@@ -70,6 +73,30 @@ def write_article(articles_dir: Path) -> WriteArticle:
         return path
 
     return write
+
+
+@pytest.fixture
+def write_article(articles_dir: Path) -> WriteArticle:
+    """Write ``name`` into the articles folder, from raw ``text`` or from article_text() fields."""
+    return article_writer(articles_dir)
+
+
+def shared_articles_dir(factory: pytest.TempPathFactory, name: str = "shared") -> Path:
+    """A new, empty articles folder, for a module-scoped fixture to fill once."""
+    folder = factory.mktemp(name) / "articles"
+    folder.mkdir()
+    return folder
+
+
+def wait_until(check: Callable[[], object], timeout: float, what: str = "the condition") -> float:
+    """Poll ``check()`` until it is true; return the seconds it took, failing at the deadline."""
+    started = time.monotonic()
+    deadline = started + timeout
+    while not check():
+        if time.monotonic() >= deadline:
+            pytest.fail(f"{what} did not hold within {timeout} s")
+        time.sleep(0.02)
+    return time.monotonic() - started
 
 
 @pytest.fixture
@@ -158,11 +185,23 @@ def live_server(articles_dir: Path, tmp_path: Path) -> Iterator[Callable[..., Li
         stop_server(server)
 
 
+@contextmanager
+def serving(articles: Path, **settings: str) -> Iterator[LiveServer]:
+    """The real server on ``articles`` (filled first) for a ``with`` block.
+
+    For module- or session-scoped fixtures: the tests sharing it must only read.
+    """
+    server = start_server(articles, articles.parent / "server.log", **settings)
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
 @pytest.fixture(scope="session")
 def bundled_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The real server on a copy of the bundled articles, shared by read-only tests."""
     folder = tmp_path_factory.mktemp("bundled") / "articles"
     shutil.copytree(BUNDLED_ARTICLES, folder)
-    server = start_server(folder, folder.parent / "server.log")
-    yield server
-    stop_server(server)
+    with serving(folder) as server:
+        yield server

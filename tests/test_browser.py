@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,7 +19,7 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
-from tests.conftest import ROOT, LiveServer, WriteArticle, stop_server
+from tests.conftest import ROOT, LiveServer, article_writer, free_port, serving, shared_articles_dir
 
 OUTPUT = ROOT / "test-output"
 WIDGET = ROOT / "feedsvc" / "static" / "embed.js"
@@ -75,10 +75,10 @@ class QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def partner(tmp_path: Path) -> Iterator[Partner]:
-    folder = tmp_path / "partner"
-    folder.mkdir()
+@pytest.fixture(scope="module")
+def partner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Partner]:
+    """One partner site for the module; each test writes pages of its own names."""
+    folder = tmp_path_factory.mktemp("partner")
     (folder / "thumb.svg").write_text(THUMBNAIL)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=folder))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -98,11 +98,14 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture
-def service(
-    partner: Partner, write_article: WriteArticle, live_server: Callable[..., LiveServer]
-) -> LiveServer:
-    """Syria (two articles, one with a thumbnail) and Climate (two); both titles hostile."""
+@pytest.fixture(scope="module")
+def service(partner: Partner, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """Syria (two articles, one with a thumbnail) and Climate (two); both titles hostile.
+
+    One server for the module: no test here changes an article.
+    """
+    folder = shared_articles_dir(tmp_path_factory, "browser")
+    write_article = article_writer(folder)
     write_article(
         "palmyra.txt",
         title=SCRIPT_TITLE,
@@ -125,7 +128,8 @@ def service(
         front={"date": "2025-12-01T10:00:00Z"},
     )
     OUTPUT.mkdir(exist_ok=True)
-    return live_server()
+    with serving(folder) as running:
+        yield running
 
 
 def widgets(service: LiveServer, tag_two: str = "climate") -> str:
@@ -266,13 +270,10 @@ def test_two_widgets_on_a_hostile_partner_page(
 
 
 def test_fallback_link_when_the_service_is_down_or_refuses(
-    browser: Browser,
-    partner: Partner,
-    service: LiveServer,
-    live_server: Callable[..., LiveServer],
+    browser: Browser, partner: Partner, service: LiveServer
 ) -> None:
-    down = live_server()
-    stop_server(down)
+    # A service that is down: a loopback port nothing listens on refuses every request.
+    down = f"http://127.0.0.1:{free_port()}"
     context = browser.new_context()
     page = context.new_page()
 
@@ -281,19 +282,15 @@ def test_fallback_link_when_the_service_is_down_or_refuses(
     def cached_script(route: Route) -> None:
         route.fulfill(body=WIDGET.read_bytes(), content_type="application/javascript")
 
-    page.route(f"{down.url}/embed.js", cached_script)
+    page.route(f"{down}/embed.js", cached_script)
     failed: list[str] = []
     page.on("requestfailed", lambda request: failed.append(request.url))
-    body = (
-        f'<div id="w1" data-feedsvc-tag="syria"></div><script src="{down.url}/embed.js"></script>'
-    )
+    body = f'<div id="w1" data-feedsvc-tag="syria"></div><script src="{down}/embed.js"></script>'
     page.goto(partner.page("down.html", body, AGGRESSIVE_CSS))
     page.wait_for_load_state("networkidle")
-    assert failed == [f"{down.url}/tags/syria/headlines.json"]
+    assert failed == [f"{down}/tags/syria/headlines.json"]
     widget = page.evaluate(READ_WIDGET, "w1")
-    assert widget["links"] == [
-        {"text": "Latest headlines: syria", "href": f"{down.url}/tags/syria/"}
-    ]
+    assert widget["links"] == [{"text": "Latest headlines: syria", "href": f"{down}/tags/syria/"}]
     assert widget["items"] == []
     assert page.locator("#w1 a").is_visible()
 

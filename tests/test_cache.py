@@ -1,9 +1,21 @@
-"""The response cache stays bounded, and junk query strings cannot flush hot entries."""
+"""The response cache stays bounded, junk query strings cannot flush hot entries, and a
+cached hit is answered by the fast path without entering Flask."""
 
 from __future__ import annotations
 
-from feedsvc.cache import Entry, RequestLine, ResponseCache
+import gzip
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.test import Client
+
+from feedsvc.app import create_app
+from feedsvc.cache import Entry, FastPath, RequestLine, ResponseCache
 from feedsvc.responses import Representation
+from tests.conftest import WriteArticle
 
 
 def entry(size: int, version: int = 1) -> Entry:
@@ -34,10 +46,77 @@ def test_stale_version_is_a_miss() -> None:
     assert cache.get("k", 2) is None
 
 
-def test_made_up_query_arguments_get_no_fast_path_alias(client, write_article) -> None:  # type: ignore[no-untyped-def]
-    write_article("2026-01-01-a.txt", keywords="alpha")
-    cache = client.application.extensions["feedsvc"].cache
+class CountingApp:
+    """A WSGI app that counts the requests it passes on to another."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.calls = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        self.calls += 1
+        return self.app(environ, start_response)
+
+
+def count_flask(app: Flask) -> tuple[Client, CountingApp]:
+    """A client for the app, and a count of the requests that got past the fast path."""
+    fast = app.wsgi_app
+    assert isinstance(fast, FastPath)
+    flask = CountingApp(fast.app)
+    fast.app = flask
+    return Client(fast), flask
+
+
+@pytest.fixture
+def two_tags(write_article: WriteArticle, articles_dir: Path) -> Flask:
+    write_article("2026-01-01-a.txt", title="Alpha", keywords="alpha")
+    write_article("2026-01-02-b.txt", title="Beta", keywords="beta")
+    return create_app({"ARTICLES_DIR": str(articles_dir), "WATCH": False})
+
+
+def test_cached_hits_never_enter_flask(two_tags: Flask, write_article: WriteArticle) -> None:
+    client, flask = count_flask(two_tags)
+    first = client.get("/tags/alpha/feed.rss")
+    assert first.status_code == 200 and b"Alpha" in first.data
+    assert flask.calls == 1  # rendered through Flask
+    beta = client.get("/tags/beta/feed.rss")
+    assert flask.calls == 2
+
+    again = client.get("/tags/alpha/feed.rss")
+    conditional = client.get(
+        "/tags/alpha/feed.rss", headers={"If-None-Match": first.headers["ETag"]}
+    )
+    zipped = client.get("/tags/alpha/feed.rss", headers={"Accept-Encoding": "gzip"})
+    head = client.head("/tags/alpha/feed.rss")
+    assert flask.calls == 2  # none of these entered Flask
+    assert again.status_code == 200 and again.data == first.data
+    assert sorted(again.headers.items()) == sorted(first.headers.items())
+    assert conditional.status_code == 304 and conditional.data == b""
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(zipped.data) == first.data
+    assert head.status_code == 200 and head.data == b""
+    assert head.headers["Content-Length"] == first.headers["Content-Length"]
+
+    # An edit makes a new version of alpha: its next request renders again, once.
+    write_article("2026-01-01-a.txt", title="Alpha, edited", keywords="alpha")
+    two_tags.extensions["feedsvc"].library.scan()
+    edited = client.get("/tags/alpha/feed.rss")
+    assert flask.calls == 3
+    assert b"Alpha, edited" in edited.data and edited.headers["ETag"] != first.headers["ETag"]
+    assert client.get("/tags/alpha/feed.rss").data == edited.data
+    # Beta's version did not move: it is still answered without Flask.
+    assert client.get("/tags/beta/feed.rss").data == beta.data
+    assert flask.calls == 3
+
+
+def test_made_up_query_arguments_get_no_fast_path_alias(two_tags: Flask) -> None:
+    client, flask = count_flask(two_tags)
+    cache = two_tags.extensions["feedsvc"].cache
     assert client.get("/feed.rss?utm_source=x").status_code == 200
     assert cache.for_request("/feed.rss", "utm_source=x") is None
+    assert client.get("/feed.rss?utm_source=x").status_code == 200
+    assert flask.calls == 2  # no alias: every such request goes through Flask
     assert client.get("/feed.rss?limit=5").status_code == 200
     assert cache.for_request("/feed.rss", "limit=5") is not None
+    assert client.get("/feed.rss?limit=5").status_code == 200
+    assert flask.calls == 3  # the second one came from the fast path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Iterator
 from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -18,17 +18,16 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from feedsvc.app import create_app
-from tests.conftest import LiveServer, WriteArticle
+from tests.conftest import LiveServer, WriteArticle, article_writer, serving, shared_articles_dir
 
 BASE = "http://127.0.0.1:8000"  # the default BASE_URL of the test client's app
 WIDGET = Path(__file__).resolve().parent.parent / "feedsvc" / "static" / "embed.js"
 SCRIPT_TITLE = "Forces enter <script>window.pwned=1</script> Palmyra"
 
 
-@pytest.fixture
-def corpus(write_article: WriteArticle) -> None:
+def write_corpus(write: WriteArticle) -> None:
     """Syria (2 articles), Climate and São Paulo (1 each), Briefs (12): 15 articles."""
-    write_article(
+    write(
         "palmyra.txt",
         title=SCRIPT_TITLE,
         standfirst="Troops reach the ancient city.",
@@ -36,21 +35,27 @@ def corpus(write_article: WriteArticle) -> None:
         caption="The ruins of Palmyra | Image: F. Bandarin/UNESCO",
         front={"date": "2026-03-01T09:30:00Z", "image": "/static/palmyra.jpg"},
     )
-    write_article(
+    write(
         "aleppo.txt",
         title="Aleppo souk reopens",
         keywords="Syria",
         caption=None,
         front={"date": "2026-02-01T08:00:00Z", "updated": "2026-02-05T08:00:00Z"},
     )
-    write_article(
+    write(
         "ice.txt",
         title="Sea ice at a winter low",
         keywords="Climate, São Paulo",
         front={"date": "2026-01-15T12:00:00Z"},
     )
     for n in range(12):
-        write_article(f"2025-05-{n + 1:02d}-brief-{n}.txt", title=f"Brief {n}", keywords="Briefs")
+        write(f"2025-05-{n + 1:02d}-brief-{n}.txt", title=f"Brief {n}", keywords="Briefs")
+
+
+@pytest.fixture
+def corpus(write_article: WriteArticle) -> None:
+    """The corpus in the test's own articles folder."""
+    write_corpus(write_article)
 
 
 @pytest.fixture
@@ -59,9 +64,13 @@ def app(corpus: None, articles_dir: Path) -> Flask:
     return create_app({"ARTICLES_DIR": str(articles_dir), "WATCH": False})
 
 
-@pytest.fixture
-def server(corpus: None, live_server: Callable[..., LiveServer]) -> LiveServer:
-    return live_server()
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The corpus on one real server, shared by the tests over HTTP: none writes a file."""
+    folder = shared_articles_dir(tmp_path_factory, "embeds")
+    write_corpus(article_writer(folder))
+    with serving(folder) as running:
+        yield running
 
 
 def get_json(client: FlaskClient, path: str) -> dict[str, object]:
@@ -184,7 +193,11 @@ def test_conditional_get_and_caching_match_the_feeds(server: LiveServer, path: s
     assert first.getheader("Cache-Control") == "public, max-age=300"
     assert first.getheader("Vary") == "Accept-Encoding"
     assert first.getheader("Last-Modified")
-    for _ in range(2):  # the first render, then the fast path
+    # The first reply was rendered through Flask (this is the first test to ask the
+    # shared server for these paths): the CORS test below may see only cached copies.
+    assert first.getheader("Access-Control-Allow-Origin") == "*"
+    assert first.getheader("Access-Control-Allow-Credentials") is None
+    for _ in range(2):  # both from the cache the first reply filled
         again = server.get(
             path, {"Accept-Encoding": "gzip", "If-None-Match": first.getheader("ETag")}
         )

@@ -1,8 +1,13 @@
-"""Live reload and scheduled publishing, observed over HTTP on the real server."""
+"""Live reload, observed over HTTP on the real server, and scheduled publishing.
+
+Scheduled publishing runs in-process on a clock the test moves, so it never waits
+for the real one.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import time
@@ -12,8 +17,10 @@ from pathlib import Path
 
 import feedparser
 import pytest
+from flask.testing import FlaskClient
 
-from tests.conftest import LiveServer, WriteArticle, article_text
+from feedsvc.app import create_app
+from tests.conftest import LiveServer, WriteArticle, article_text, wait_until
 
 BOUND = 2.0  # seconds within which a change must show, as promised to users
 
@@ -29,12 +36,12 @@ def titles(server: LiveServer, path: str = "/feed.atom") -> list[str]:
 
 def wait_for(check: Callable[[], bool], bound: float = BOUND) -> float:
     """Poll until ``check()`` holds; return how long it took, failing past the bound."""
-    started = time.monotonic()
-    while not check():
-        elapsed = time.monotonic() - started
-        assert elapsed < bound, f"not seen within {bound} s"
-        time.sleep(0.05)
-    return time.monotonic() - started
+    return wait_until(check, bound, "the change showing")
+
+
+def skipped(server: LiveServer) -> list[dict[str, str]]:
+    found: list[dict[str, str]] = json.loads(server.get("/healthz").body)["skipped"]
+    return found
 
 
 @pytest.fixture
@@ -96,7 +103,8 @@ def test_half_written_file_is_picked_up_when_complete(
     with path.open("wb") as handle:
         handle.write(text[:10])
         handle.flush()
-        time.sleep(0.5)  # long enough for the watcher to read the partial file
+        # The watcher reads the partial file (and skips it) while it is still open.
+        wait_for(lambda: [s["path"] for s in skipped(server)] == [str(path)])
         handle.write(text[10:])
     wait_for(lambda: "Slowly written" in titles(server))
     assert json.loads(server.get("/healthz").body)["skipped"] == []
@@ -122,23 +130,46 @@ def test_unrelated_tag_feed_keeps_its_etag_across_changes(
     assert server.get("/tags/beta/feed.rss", {"If-None-Match": beta}).status == 304
 
 
-def test_scheduled_article_appears_on_time(
-    write_article: WriteArticle,
-    live_server,  # type: ignore[no-untyped-def]
-) -> None:
-    release = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
+def client_titles(client: FlaskClient, path: str = "/feed.atom") -> list[str]:
+    response = client.get(path)
+    if response.status_code != 200:
+        return []
+    parsed = feedparser.parse(response.data)
+    assert not parsed.bozo, parsed.bozo_exception
+    return [entry.title for entry in parsed.entries]
+
+
+def max_age(cache_control: str) -> int:
+    found = re.fullmatch(r"public, max-age=(\d+)", cache_control)
+    assert found is not None, cache_control
+    return int(found[1])
+
+
+def test_scheduled_article_appears_on_time(articles_dir: Path, write_article: WriteArticle) -> None:
+    """A future-dated article goes live when the library's clock reaches its date."""
+    clock = [time.time()]
+    release = datetime.fromtimestamp(clock[0], UTC).replace(microsecond=0) + timedelta(minutes=2)
     write_article("2026-01-01-now.txt", title="Now", keywords="alpha")
     write_article("later.txt", title="Later", keywords="alpha", front={"date": release.isoformat()})
-    server: LiveServer = live_server()
-    assert titles(server) == ["Now"]
-    assert server.get("/articles/later").status == 404
-    # No cache may hold the feed past the release.
-    feed = server.get("/tags/alpha/feed.rss")
-    max_age = int(re.search(r"max-age=(\d+)", feed.getheader("Cache-Control"))[1])  # type: ignore[index]
-    assert 0 <= max_age <= 4
-    assert datetime.now(UTC) < release
-    wait_for(lambda: titles(server) == ["Later", "Now"], bound=4 + BOUND)
-    assert datetime.now(UTC) >= release
-    assert server.get("/articles/later").status == 200
-    assert titles(server, "/tags/alpha/feed.atom") == ["Later", "Now"]
-    assert server.get("/tags/alpha/feed.rss").getheader("Cache-Control") == "public, max-age=300"
+    app = create_app({"ARTICLES_DIR": str(articles_dir), "WATCH": False}, clock=lambda: clock[0])
+    client = app.test_client()
+    assert client_titles(client) == ["Now"]
+    assert client_titles(client, "/tags/alpha/feed.atom") == ["Now"]
+    assert client.get("/articles/later").status_code == 404
+    # No cache may hold a feed past the release: max-age is the seconds left until it
+    # (counted on the real clock, when the response is made), less than the usual 300.
+    for path in ("/tags/alpha/feed.rss", "/feed.rss"):
+        before = time.time()
+        feed = client.get(path)
+        after = time.time()
+        due = release.timestamp()
+        age = max_age(feed.headers["Cache-Control"])
+        assert math.ceil(due - after) <= age <= math.ceil(due - before) < 300, path
+    clock[0] = release.timestamp() - 1  # a second early: still pending
+    assert client_titles(client) == ["Now"]
+    assert client.get("/articles/later").status_code == 404
+    clock[0] = release.timestamp()
+    assert client_titles(client) == ["Later", "Now"]
+    assert client.get("/articles/later").status_code == 200
+    assert client_titles(client, "/tags/alpha/feed.atom") == ["Later", "Now"]
+    assert client.get("/tags/alpha/feed.rss").headers["Cache-Control"] == "public, max-age=300"
