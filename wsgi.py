@@ -2,4 +2,4 @@
 
 from feedsvc.app import create_app
 
-app = create_app()
+app = create_app(background=True)

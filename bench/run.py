@@ -112,7 +112,7 @@ def measure(args: argparse.Namespace, setup: Setup) -> Results:
     docroot = work / "docroot"
     svc = start_feedsvc(setup, corpus.directory, "feedsvc")
     nginx = start_nginx(setup, docroot)
-    wait_for(svc.port, "/healthz", svc.process)
+    wait_for(svc.port, "/feed.rss", svc.process)  # 503 until the index is built
     docroot.mkdir(exist_ok=True)
     (docroot / "ping").write_text("ok")
     wait_for(nginx.port, "/ping", nginx.process, limit=10)

@@ -10,6 +10,7 @@ import pstats
 import shlex
 import socket
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -128,16 +129,25 @@ class InProcessIndex:
 
 
 def open_index(directory: Path) -> InProcessIndex:
-    """The one place the benchmark uses feedsvc's index API directly."""
-    from feedsvc.index import Library
+    """The one place the benchmark uses feedsvc's index API directly.
 
-    library = Library(directory, UTC)
+    ``scan`` is a first build into a fresh state directory beside the corpus.
+    """
+    from feedsvc.indexer import Indexer
+    from feedsvc.store import Store
+
+    state = tempfile.mkdtemp(prefix="feedsvc-bench-state-", dir=directory.parent)
+    indexer = Indexer(str(directory), state, UTC)
 
     def update(path: Path) -> float:
-        library.update([str(path)])
-        return library.last_update_cpu
+        indexer.update([str(path)])
+        return indexer.last_update_cpu
 
-    return InProcessIndex(library.scan, update, lambda: len(library.current().problems))
+    def problems() -> int:
+        with Store(state).reading() as view:
+            return len(view.problems())
+
+    return InProcessIndex(lambda: indexer.catch_up(rebuild=True), update, problems)
 
 
 def profiled(what: str, call: Callable[[], object], top: int = 15) -> None:

@@ -1,4 +1,4 @@
-"""The application factory: settings, the article library, its watcher, the cache, the routes.
+"""The application factory: settings, the store, its indexer and watcher, the cache, the routes.
 
 Nothing imports this module but ``wsgi.py``, the package's lazy ``create_app`` and
 the command line. Importing or creating the app changes nothing process-wide: no
@@ -8,7 +8,9 @@ serve`` does those, see :mod:`feedsvc.cli`).
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,38 +19,103 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 
 from .cache import FastPath, ResponseCache
-from .index import Library
+from .indexer import Indexer, claim, log_progress
 from .settings import Settings, from_environment
+from .store import NotReady, Store, StoreError
 from .views import embeds, errors, feeds, pages
-from .views.kit import Site
+from .views.kit import Site, end_snapshot
 from .watch import Watcher
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
     test_config: Mapping[str, Any] | None = None,
     *,
     clock: Callable[[], float] | None = None,
+    background: bool = False,
 ) -> Flask:
     """Create the service.
 
     :param test_config: settings (names without the ``FEEDSVC_`` prefix) used instead
         of the environment's.
     :param clock: the time source for scheduled publishing, for tests.
+    :param background: build or reconcile the index in a thread and answer at once
+        (``feedsvc serve``); by default the factory returns once the index is current.
+    :raises StoreError: when the state directory cannot be used.
     """
     given = from_environment(os.environ) if test_config is None else test_config
     settings = Settings.from_mapping(given)
-    library = Library(settings.articles_dir, settings.time_zone, clock=clock or time.time)
+    try:
+        os.makedirs(settings.state_dir, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the state directory {settings.state_dir}: {exc.strerror}"
+        ) from None
+    if not os.access(settings.state_dir, os.W_OK):
+        raise StoreError(f"the state directory {settings.state_dir} is not writable")
+    store = Store(settings.state_dir)
+    indexer = start_indexer(settings, clock or time.time, background)
     cache = ResponseCache(settings.cache_entries, settings.cache_megabytes << 20)
-    if settings.watch:  # watching first: a change made during the scan is not missed
-        Watcher(library, settings.watch_interval, settings.rescan_seconds).start()
-    library.scan()
 
-    app = Flask(__name__)
-    app.extensions["feedsvc"] = Site(settings, library, cache)
+    app = Flask(__name__, static_folder=None)
+    app.extensions["feedsvc"] = Site(settings, store, indexer, cache)
     for blueprint in (feeds.blueprint, pages.blueprint, embeds.blueprint):
         app.register_blueprint(blueprint)
+    app.register_error_handler(NotReady, errors.not_ready)
     app.register_error_handler(HTTPException, errors.plain_error)
     app.register_error_handler(Exception, errors.internal_error)
     app.after_request(errors.allow_cross_origin)
-    app.wsgi_app = FastPath(app.wsgi_app, library, cache)  # type: ignore[method-assign]
+    app.teardown_request(end_snapshot)
+
+    def version(scope: str) -> int:
+        if indexer is not None:
+            indexer.release_due()
+        return store.version(scope)
+
+    app.wsgi_app = FastPath(app.wsgi_app, version, cache)  # type: ignore[method-assign]
     return app
+
+
+def start_indexer(
+    settings: Settings, clock: Callable[[], float], background: bool
+) -> Indexer | None:
+    """Become the writer if no other process is; build or reconcile; follow the folder."""
+    indexer, new = claim(
+        settings.state_dir,
+        lambda: Indexer(
+            settings.articles_dir,
+            settings.state_dir,
+            settings.time_zone,
+            clock=clock,
+            max_bytes=settings.max_article_bytes,
+            workers=settings.index_workers or None,
+            id_authority=settings.id_authority,
+        ),
+    )
+    if indexer is None:
+        log.info("another process indexes %s; this one reads the index", settings.articles_dir)
+        return None
+    indexer.clock = clock
+    if not new:  # another app of this process made it: bring it up to date, as at a start
+        indexer.catch_up()
+        return indexer
+    indexer.open()
+    watcher = Watcher(indexer, settings.watch_interval, settings.rescan_seconds)
+    if settings.watch:  # watching first: a change made during the scan is not missed
+        watcher.observe()
+
+    def run() -> None:
+        try:
+            indexer.catch_up(log_progress)
+        except Exception:
+            log.exception("indexing %s failed", settings.articles_dir)
+            raise
+        if settings.watch:
+            watcher.start()
+
+    if background:
+        threading.Thread(target=run, name="feedsvc-indexer", daemon=True).start()
+    else:
+        run()
+    return indexer

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from .index import Library
 from .responses import Rendered, Representation, respond
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -85,10 +84,7 @@ class ResponseCache:
         release: float,
         request: RequestLine | None = None,
     ) -> Representation:
-        """The representation of ``key`` at ``version``: kept, or rendered now and kept.
-
-        A render that was not complete is returned but never kept.
-        """
+        """The representation of ``key`` at ``version``: kept, or rendered now and kept."""
         representation = self.get(key, version)
         if representation is None:
             rendered = render()
@@ -100,8 +96,6 @@ class ResponseCache:
                 max_age,
                 release=release,
             )
-            if not rendered.complete:
-                return representation
         # Stored again on a hit too, so this request line gets its fast-path alias.
         self.put(key, Entry(scope, version, representation), request)
         return representation
@@ -140,9 +134,10 @@ def _cost(entry: Entry) -> int:
 class FastPath:
     """WSGI middleware that answers cached GET/HEAD hits without entering ``app``."""
 
-    def __init__(self, app: WSGIApp, library: Library, cache: ResponseCache) -> None:
+    def __init__(self, app: WSGIApp, version: Callable[[str], int], cache: ResponseCache) -> None:
         self.app = app
-        self.library = library
+        self.version = version
+        """The current version of a scope: an entry of an older one is stale."""
         self.cache = cache
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -151,7 +146,7 @@ class FastPath:
             entry = self.cache.for_request(
                 environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
             )
-            if entry is not None and entry.version == self.library.current().version(entry.scope):
+            if entry is not None and entry.version == self.version(entry.scope):
                 status, headers, body = respond(
                     entry.representation,
                     method,

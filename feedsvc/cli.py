@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import click
-from dateutil import tz
 
 from .articles import normalize_tag
-from .index import Library, is_article_file
-from .settings import from_environment
+from .indexer import Indexer, WriterLock, is_article_file
+from .settings import Settings, SettingsError, from_environment
+from .store import SITE, Progress, Store, StoreError
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -46,7 +46,7 @@ def worker_app_plain_gc() -> Flask:
     from .app import create_app
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    return create_app()
+    return create_app(background=True)
 
 
 @click.group()
@@ -54,28 +54,93 @@ def main() -> None:
     """Serve articles on disk as RSS, Atom and JSON feeds."""
 
 
+def load_settings(directory: str | None = None) -> Settings:
+    """The settings from the environment, the articles folder maybe given on the line."""
+    given = from_environment(os.environ)
+    if directory is not None:
+        given["ARTICLES_DIR"] = directory
+    try:
+        return Settings.from_mapping(given)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def show_progress(progress: Progress) -> None:
+    """One line, redrawn in place on a terminal: files done, rate and time left."""
+    if not sys.stderr.isatty() and progress.phase != "ready":
+        return
+    share = f"{100 * progress.done / progress.total:3.0f}%" if progress.total else ""
+    eta = f"  ETA {progress.eta:.0f} s" if progress.eta is not None else ""
+    line = (
+        f"{progress.phase}: {progress.done:,}/{progress.total:,} files {share}"
+        f"  {progress.rate:,.0f} files/s{eta}"
+    )
+    end = "\n" if progress.phase == "ready" else ""
+    click.echo(f"\r{line:<78}", err=True, nl=False)
+    if end:
+        click.echo("", err=True)
+
+
+def bring_up_to_date(settings: Settings, *, rebuild: bool = False) -> Store:
+    """Build or reconcile the index as its writer, or read it while a service writes it."""
+    os.makedirs(settings.state_dir, exist_ok=True)
+    lock = WriterLock(settings.state_dir)
+    if not lock.acquire():
+        if rebuild:
+            raise click.ClickException(
+                f"another process writes {settings.state_dir}; stop it before --rebuild"
+            )
+        click.echo("another process keeps the index current; reading it", err=True)
+        return Store(settings.state_dir)
+    indexer = Indexer(
+        settings.articles_dir,
+        settings.state_dir,
+        settings.time_zone,
+        max_bytes=settings.max_article_bytes,
+        workers=settings.index_workers or None,
+        id_authority=settings.id_authority,
+    )
+    indexer.lock = lock
+    try:
+        indexer.open()
+        indexer.catch_up(show_progress, rebuild=rebuild)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        indexer.close()
+    return Store(settings.state_dir)
+
+
 @main.command()
 @click.argument("directory", default=lambda: os.environ.get("FEEDSVC_ARTICLES_DIR", "articles"))
 def check(directory: str) -> None:
     """Parse every article in DIRECTORY; report each problem and exit 1 if any file was skipped."""
-    zone_name = os.environ.get("FEEDSVC_TIME_ZONE", "UTC")
-    zone = tz.gettz(zone_name)
-    if zone is None:
-        raise click.ClickException(f"FEEDSVC_TIME_ZONE {zone_name!r} is not a known time zone")
+    settings = load_settings(directory)
     logging.getLogger("feedsvc").setLevel(logging.ERROR)  # each problem is printed below
-    library = Library(directory, zone)
-    library.scan()
-    catalogue = library.current()
-    for path, reason in catalogue.problems.items():
+    store = bring_up_to_date(settings)
+    with store.reading() as view:
+        problems = view.problems()
+        published, tags = view.count(SITE), len(view.tags_by_count())
+    for path, reason in problems.items():
         click.echo(f"{path}: {reason}", err=True)
-    names = (
-        [n for n in os.listdir(directory) if is_article_file(n)] if os.path.isdir(directory) else []
-    )
-    click.echo(
-        f"{len(names)} files, {len(catalogue.problems)} skipped, "
-        f"{len(catalogue.articles)} published, {len(catalogue.by_tag)} tags"
-    )
-    sys.exit(1 if catalogue.problems else 0)
+    folder = settings.articles_dir
+    names = [n for n in os.listdir(folder) if is_article_file(n)] if os.path.isdir(folder) else []
+    click.echo(f"{len(names)} files, {len(problems)} skipped, {published} published, {tags} tags")
+    sys.exit(1 if problems else 0)
+
+
+@main.command()
+@click.option("--rebuild", is_flag=True, help="Build the index anew from the folder.")
+@click.argument("directory", default=lambda: os.environ.get("FEEDSVC_ARTICLES_DIR", "articles"))
+def index(rebuild: bool, directory: str) -> None:
+    """Build or bring up to date the index of DIRECTORY in the state directory."""
+    settings = load_settings(directory)
+    store = bring_up_to_date(settings, rebuild=rebuild)
+    with store.reading() as view:
+        click.echo(
+            f"{view.count(SITE)} published, {len(view.tags_by_count())} tags, "
+            f"{len(view.problems())} skipped; index in {settings.state_dir}"
+        )
 
 
 @main.command()

@@ -43,8 +43,6 @@ class Rendered:
     content_type: str
     last_modified: float
     """A Unix timestamp: when the content last changed."""
-    complete: bool = True
-    """False when a part stood in for one that could not be read: serve it, never keep it."""
 
 
 @dataclass(slots=True)

@@ -7,6 +7,7 @@ Plain data, no Flask: the factory, the command line and the benchmark all build 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ PREFIX = "FEEDSVC_"
 
 DEFAULTS: dict[str, Any] = {
     "ARTICLES_DIR": "articles",
+    "STATE_DIR": "",
     "BASE_URL": "http://127.0.0.1:8000",
     "SITE_TITLE": "feedsvc news",
     "SITE_DESCRIPTION": "The latest articles, as RSS, Atom and JSON Feed, site-wide and per tag.",
@@ -37,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "RESCAN_SECONDS": 30.0,
     "CACHE_ENTRIES": 8192,
     "CACHE_MEGABYTES": 256,
+    "MAX_ARTICLE_BYTES": 1 << 20,
+    "INDEX_WORKERS": 0,
 }
 """Every setting and its default; each is read from ``FEEDSVC_<NAME>`` too."""
 
@@ -49,6 +53,8 @@ _COUNTS = {
     "PAGE_MAX_AGE": 0,
     "CACHE_ENTRIES": 1,
     "CACHE_MEGABYTES": 1,
+    "MAX_ARTICLE_BYTES": 1,
+    "INDEX_WORKERS": 0,
 }
 
 
@@ -73,6 +79,8 @@ class Settings:
     """The settings, checked and typed once at start-up."""
 
     articles_dir: str
+    state_dir: str
+    """Where the index lives; by default ``.feedsvc-state/<folder name>`` beside the folder."""
     base_url: str
     site_title: str
     site_description: str
@@ -90,6 +98,9 @@ class Settings:
     watch: bool
     watch_interval: float
     rescan_seconds: float
+    max_article_bytes: int
+    index_workers: int
+    """Processes that read files in a first build; 0: one per core."""
 
     @classmethod
     def from_mapping(cls, given: Mapping[str, Any]) -> Settings:
@@ -116,8 +127,13 @@ class Settings:
             raise SettingsError(
                 f"ID_AUTHORITY {authority!r} is not a tag URI authority such as 'example.org,2026'"
             )
+        articles_dir = os.path.abspath(str(config["ARTICLES_DIR"]))
+        state_dir = str(config["STATE_DIR"]) or os.path.join(
+            os.path.dirname(articles_dir), ".feedsvc-state", os.path.basename(articles_dir)
+        )
         return cls(
-            articles_dir=str(config["ARTICLES_DIR"]),
+            articles_dir=articles_dir,
+            state_dir=os.path.abspath(state_dir),
             base_url=base_url,
             site_title=str(config["SITE_TITLE"]),
             site_description=str(config["SITE_DESCRIPTION"]),

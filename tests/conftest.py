@@ -9,6 +9,7 @@ or needs settings of its own starts its own server with ``live_server``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -27,6 +28,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from feedsvc.app import create_app
+from feedsvc.indexer import Indexer
+from feedsvc.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_ARTICLES = ROOT / "articles"
@@ -109,6 +112,16 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+def build_index(articles: Path, state: Path | None = None, **options: Any) -> Store:
+    """Index a folder in this process (into ``state``, by default beside the folder)."""
+    state = state or articles.parent / f".{articles.name}-state"
+    indexer = Indexer(str(articles), str(state), **options)
+    indexer.open()
+    indexer.catch_up()
+    indexer.close()
+    return Store(str(state))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -154,10 +167,13 @@ def start_server(articles: Path, log: Path, **settings: str) -> LiveServer:
         if process.poll() is not None:
             raise RuntimeError(f"feedsvc serve exited: {log.read_text()}")
         try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
-                return LiveServer(url, articles, process, log)
+            # It answers at once; the index is current once /healthz says "ready".
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as health:
+                if json.load(health)["index"] == "ready":
+                    return LiveServer(url, articles, process, log)
         except OSError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.05)
     process.kill()
     raise RuntimeError(f"feedsvc serve did not answer: {log.read_text()}")
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from bench.corpus import CORPUS_KINDS, CorpusKind, generate
-from feedsvc.index import Library
+from feedsvc.store import SITE
+from tests.conftest import build_index
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,16 +41,17 @@ def test_corpus_is_deterministic_and_valid(tmp_path: Path, kind: CorpusKind) -> 
     other = generate(tmp_path / "c", 200, 200, seed=8, kind=kind)
     assert digest(tmp_path / "a") != digest(other.directory)
 
-    library = Library(tmp_path / "a")
-    library.scan()
-    catalogue = library.current()
-    assert not catalogue.problems
-    assert len(catalogue.articles) == 200
-    assert set(first.paths_by_slug) == set(catalogue.by_slug)
+    with build_index(tmp_path / "a").reading() as view:
+        problems = view.problems()
+        articles = view.newest(SITE, 1000)
+        tags = view.tags_by_count()
+    assert not problems
+    assert len(articles) == 200
+    assert set(first.paths_by_slug) == {a.slug for a in articles}
     names = [p.name for p in (tmp_path / "a").iterdir()]
     assert any(n[:4].isdigit() for n in names)  # date-prefixed names
     assert any(not n[:4].isdigit() for n in names)  # front matter dates
-    counts = sorted((len(v) for v in catalogue.by_tag.values()), reverse=True)
+    counts = [tag.count for tag in tags]
     assert len(counts) == len(first.tag_counts)  # one key per label
     assert counts[0] == first.tag_counts[first.popular()[0]]
     assert counts[0] > 5 * counts[len(counts) // 2]  # Zipf-like: a head and a long tail
@@ -64,9 +66,8 @@ def test_realistic_corpus_looks_like_real_copy(tmp_path: Path) -> None:
     everything = "".join(texts)
     for mark in ("\x0b", "\x1f", "\u201c", "\u2019", "\u2014", "\u2026", "\u00a0", "São Paulo"):
         assert mark in everything, repr(mark)
-    library = Library(tmp_path)
-    library.scan()
-    articles = library.current().articles
+    with build_index(tmp_path).reading() as view:
+        articles = view.newest(SITE, 1000)
     assert len(articles) == 300
     assert all(8 <= len(a.tags) <= 25 for a in articles)
     assert any(a.author and not a.author.isascii() for a in articles)

@@ -99,7 +99,7 @@ def test_cached_hits_never_enter_flask(two_tags: Flask, write_article: WriteArti
 
     # An edit makes a new version of alpha: its next request renders again, once.
     write_article("2026-01-01-a.txt", title="Alpha, edited", keywords="alpha")
-    two_tags.extensions["feedsvc"].library.scan()
+    two_tags.extensions["feedsvc"].indexer.scan()
     edited = client.get("/tags/alpha/feed.rss")
     assert flask.calls == 3
     assert b"Alpha, edited" in edited.data and edited.headers["ETag"] != first.headers["ETag"]

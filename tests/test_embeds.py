@@ -166,7 +166,7 @@ def test_headlines_change_when_an_article_is_added(
     client = app.test_client()
     before = client.get("/tags/syria/headlines.json")
     write_article("new.txt", title="Fresh from Syria", keywords="Syria")
-    app.extensions["feedsvc"].library.scan()
+    app.extensions["feedsvc"].indexer.scan()
     after = client.get("/tags/syria/headlines.json")
     assert after.headers["ETag"] != before.headers["ETag"]
     assert items(after.get_json())[0]["title"] == "Fresh from Syria"
@@ -437,7 +437,7 @@ def test_oembed_escapes_the_title_in_its_html(
     app: Flask, client: FlaskClient, write_article: WriteArticle
 ) -> None:
     write_article("odd.txt", keywords='Fish & "Chips" <b>')
-    app.extensions["feedsvc"].library.scan()
+    app.extensions["feedsvc"].indexer.scan()
     status, _, document = oembed(client, url=f"{BASE}/tags/fish-chips-b/")
     assert status == 200 and document is not None
     assert document["title"] == 'feedsvc news: Fish & "Chips" <b>'

@@ -1,170 +1,246 @@
-"""The catalogue and the library: incremental updates, versions, duplicates, drafts."""
+"""The index: incremental updates, versions, duplicates, drafts, schedules, restarts."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from feedsvc.index import SITE, Library
+from feedsvc.indexer import Indexer
+from feedsvc.store import SITE, Snapshot, Store
 from tests.conftest import WriteArticle
 
 
+@dataclass
+class Index:
+    """An indexer over the test folder and a store reading what it wrote."""
+
+    indexer: Indexer
+    store: Store
+
+    def view(self) -> Snapshot:
+        """A snapshot that stays open until the test ends (closed by the fixture)."""
+        view = self.store.begin()
+        opened.append(view)
+        return view
+
+    def titles(self, scope: str = SITE) -> list[str]:
+        with self.store.reading() as view:
+            return [a.title for a in view.newest(scope, 100)]
+
+
+opened: list[Snapshot] = []
+
+
 @pytest.fixture
-def library(articles_dir: Path, write_article: WriteArticle) -> Library:
+def make_index(articles_dir: Path, tmp_path: Path) -> Iterator[Callable[..., Index]]:
+    def make(clock: Callable[[], float] | None = None, folder: Path = articles_dir) -> Index:
+        indexer = Indexer(
+            str(folder), str(tmp_path / "state"), **({"clock": clock} if clock else {})
+        )
+        indexer.open()
+        indexer.catch_up()
+        return Index(indexer, Store(str(tmp_path / "state")))
+
+    yield make
+    while opened:
+        opened.pop().close()
+
+
+@pytest.fixture
+def index(make_index: Callable[..., Index], write_article: WriteArticle) -> Index:
     write_article("2026-01-01-a1.txt", title="A1", keywords="alpha")
     write_article("2026-01-02-a2.txt", title="A2", keywords="alpha, shared")
     write_article("2026-01-03-b1.txt", title="B1", keywords="Beta, shared")
-    library = Library(articles_dir)
-    library.scan()
-    return library
+    return make_index()
 
 
-def test_catalogue_lists_newest_first_by_scope(library: Library) -> None:
-    catalogue = library.current()
-    assert [a.title for a in catalogue.articles] == ["B1", "A2", "A1"]
-    assert [a.title for a in catalogue.in_scope("alpha")] == ["A2", "A1"]
-    assert [a.title for a in catalogue.in_scope("shared")] == ["B1", "A2"]
-    assert catalogue.labels["beta"] == "Beta"
+def test_index_lists_newest_first_by_scope(index: Index) -> None:
+    assert index.titles() == ["B1", "A2", "A1"]
+    assert index.titles("alpha") == ["A2", "A1"]
+    assert index.titles("shared") == ["B1", "A2"]
+    assert index.view().label("beta") == "Beta"
 
 
-def test_unchanged_files_are_not_read_again(library: Library, articles_dir: Path) -> None:
-    reads = library.files_read
-    library.scan()
-    assert library.files_read == reads
+def test_unchanged_files_are_not_read_again(index: Index, articles_dir: Path) -> None:
+    reads = index.indexer.files_read
+    index.indexer.scan()
+    assert index.indexer.files_read == reads
     os.utime(articles_dir / "2026-01-01-a1.txt", ns=(1, 1))
-    library.scan()
-    assert library.files_read == reads + 1
+    index.indexer.scan()
+    assert index.indexer.files_read == reads + 1
 
 
 def test_edit_moves_only_the_versions_of_its_scopes(
-    library: Library, write_article: WriteArticle
+    index: Index, write_article: WriteArticle
 ) -> None:
-    before = library.current()
+    before = index.view()
+    versions = {scope: before.version(scope) for scope in ("alpha", SITE, "beta", "shared")}
     path = write_article("2026-01-01-a1.txt", title="A1 edited", keywords="alpha")
-    library.update([str(path)])
-    after = library.current()
-    assert after.version("alpha") > before.version("alpha")
-    assert after.version(SITE) > before.version(SITE)
-    assert after.version("beta") == before.version("beta")
-    assert after.version("shared") == before.version("shared")
-    assert before.in_scope("alpha")[1].title == "A1"  # the old snapshot is untouched
+    index.indexer.update([str(path)])
+    after = index.view()
+    assert after.version("alpha") > versions["alpha"]
+    assert after.version(SITE) > versions[SITE]
+    assert after.version("beta") == versions["beta"]
+    assert after.version("shared") == versions["shared"]
+    assert index.store.version("alpha") == after.version("alpha")  # every worker's view
+    assert before.newest("alpha", 10)[1].title == "A1"  # the old snapshot is untouched
 
 
-def test_moving_an_article_between_tags(library: Library, write_article: WriteArticle) -> None:
+def test_same_bytes_under_a_new_stamp_move_no_version(index: Index, articles_dir: Path) -> None:
+    path = articles_dir / "2026-01-02-a2.txt"
+    version = index.view().version("alpha")
+    path.write_bytes(path.read_bytes())  # rewritten: new times, same bytes
+    index.indexer.update([str(path)])
+    assert index.view().version("alpha") == version
+
+
+def test_moving_an_article_between_tags(index: Index, write_article: WriteArticle) -> None:
     path = write_article("2026-01-01-a1.txt", title="A1", keywords="gamma")
-    library.update([str(path)])
-    catalogue = library.current()
-    assert [a.title for a in catalogue.in_scope("alpha")] == ["A2"]
-    assert [a.title for a in catalogue.in_scope("gamma")] == ["A1"]
+    index.indexer.update([str(path)])
+    assert index.titles("alpha") == ["A2"]
+    assert index.titles("gamma") == ["A1"]
 
 
-def test_last_article_of_a_tag_removes_the_tag(library: Library, articles_dir: Path) -> None:
+def test_last_article_of_a_tag_removes_the_tag(index: Index, articles_dir: Path) -> None:
     (articles_dir / "2026-01-03-b1.txt").unlink()
-    library.scan()
-    catalogue = library.current()
-    assert "beta" not in catalogue.by_tag
-    assert "beta" not in catalogue.labels
+    index.indexer.scan()
+    view = index.view()
+    assert not view.has_tag("beta")
+    assert "beta" not in {tag.key for tag in view.tags_by_count()}
 
 
 def test_duplicate_slug_serves_first_file_name_and_reports_the_other(
-    library: Library, write_article: WriteArticle, articles_dir: Path
+    index: Index, write_article: WriteArticle, articles_dir: Path
 ) -> None:
     write_article("x-copy.txt", title="Copy", keywords="alpha", front={"slug": "a1"})
-    library.scan()
-    catalogue = library.current()
-    assert catalogue.by_slug["a1"].title == "A1"  # "2026-…" sorts before "x-copy.txt"
-    assert "already served from" in catalogue.problems[str(articles_dir / "x-copy.txt")]
+    index.indexer.scan()
+    view = index.view()
+    article = view.article("a1")
+    assert article is not None and article.title == "A1"  # "2026-…" sorts before "x-copy"
+    assert "already served from" in view.problems()[str(articles_dir / "x-copy.txt")]
     (articles_dir / "2026-01-01-a1.txt").unlink()
-    library.scan()
-    catalogue = library.current()
-    assert catalogue.by_slug["a1"].title == "Copy"
-    assert catalogue.problems == {}
+    index.indexer.scan()
+    view = index.view()
+    article = view.article("a1")
+    assert article is not None and article.title == "Copy"
+    assert view.problems() == {}
 
 
-def test_drafts_are_not_published(library: Library, write_article: WriteArticle) -> None:
+def test_duplicate_slug_in_a_first_build(
+    make_index: Callable[..., Index], write_article: WriteArticle, articles_dir: Path
+) -> None:
+    write_article("2026-01-01-a1.txt", title="A1", keywords="alpha")
+    write_article("x-copy.txt", title="Copy", keywords="beta", front={"slug": "a1"})
+    view = make_index().view()
+    article = view.article("a1")
+    assert article is not None and article.title == "A1"
+    assert list(view.problems()) == [str(articles_dir / "x-copy.txt")]
+    assert not view.has_tag("beta")
+
+
+def test_drafts_are_not_published(index: Index, write_article: WriteArticle) -> None:
     write_article("d.txt", title="Draft", keywords="alpha", front={"draft": "true"})
-    library.scan()
-    assert "d" not in library.current().by_slug
+    index.indexer.scan()
+    assert index.view().article("d") is None
 
 
 def test_scheduled_article_is_released_by_the_clock(
-    articles_dir: Path, write_article: WriteArticle
+    make_index: Callable[..., Index], write_article: WriteArticle
 ) -> None:
     now = [1_700_000_000.0]
     write_article("s.txt", title="Soon", keywords="alpha", front={"date": "2023-11-14T22:15:00Z"})
-    library = Library(articles_dir, clock=lambda: now[0])
-    library.scan()
+    index = make_index(clock=lambda: now[0])
     release = 1_700_000_100.0  # 2023-11-14T22:15:00Z
-    assert library.current().by_slug == {}
-    assert library.current().release_of("alpha") == release
+    view = index.view()
+    assert view.article("s") is None
+    assert view.release_of("alpha") == release == view.release_of(SITE)
+    assert index.indexer.next_release == release
+    index.indexer.release_due()
+    assert index.titles("alpha") == []  # not yet
     now[0] = release
-    assert [a.title for a in library.current().in_scope("alpha")] == ["Soon"]
-    assert library.current().release_of("alpha") == float("inf")
+    index.indexer.release_due()
+    assert index.titles("alpha") == ["Soon"]
+    assert index.view().release_of("alpha") == float("inf")
 
 
-def test_missing_directory_is_reported_not_raised(tmp_path: Path) -> None:
-    library = Library(tmp_path / "nowhere")
-    library.scan()
-    catalogue = library.current()
-    assert catalogue.articles == []
-    assert "cannot list" in catalogue.problems[str(tmp_path / "nowhere")]
+def test_missing_directory_is_reported_not_raised(
+    make_index: Callable[..., Index], tmp_path: Path
+) -> None:
+    view = make_index(folder=tmp_path / "nowhere").view()
+    assert view.count(SITE) == 0
+    assert "cannot list" in view.problems()[str(tmp_path / "nowhere")]
 
 
 def test_new_label_moves_every_scope_that_prints_it(
-    articles_dir: Path, write_article: WriteArticle
+    make_index: Callable[..., Index], write_article: WriteArticle, articles_dir: Path
 ) -> None:
     """Feeds print an item's tags by their labels, so a relabel reaches co-tagged feeds."""
     write_article("2026-01-01-old.txt", title="Old", keywords="Climate")
     write_article("2026-01-02-new.txt", title="New", keywords="climate, energy")
-    library = Library(articles_dir)
-    library.scan()
-    before = library.current()
-    assert before.labels["climate"] == "Climate"
+    index = make_index()
+    before = index.view()
+    assert before.label("climate") == "Climate"
+    version = before.version("energy")
     (articles_dir / "2026-01-01-old.txt").unlink()
-    library.scan()
-    after = library.current()
-    assert after.labels["climate"] == "climate"
-    assert after.version("energy") > before.version("energy")
+    index.indexer.scan()
+    after = index.view()
+    assert after.label("climate") == "climate"
+    assert after.version("energy") > version
 
 
 def test_implausible_dates_are_reported_not_raised(
-    articles_dir: Path, write_article: WriteArticle
+    make_index: Callable[..., Index], articles_dir: Path, write_article: WriteArticle
 ) -> None:
     write_article("early.txt", keywords="alpha", front={"date": "0001-01-01T00:00:00+01:00"})
     write_article("0001-01-01-prefix.txt", keywords="alpha")
     write_article("2026-01-01-fine.txt", keywords="alpha")
-    library = Library(articles_dir)
-    library.scan()
-    catalogue = library.current()
-    assert [a.slug for a in catalogue.articles] == ["fine"]
-    assert "outside 1900 to 9998" in catalogue.problems[str(articles_dir / "early.txt")]
-    assert "is not a date" in catalogue.problems[str(articles_dir / "0001-01-01-prefix.txt")]
+    view = make_index().view()
+    assert [a.slug for a in view.newest(SITE, 10)] == ["fine"]
+    problems = view.problems()
+    assert "outside 1900 to 9998" in problems[str(articles_dir / "early.txt")]
+    assert "is not a date" in problems[str(articles_dir / "0001-01-01-prefix.txt")]
 
 
-def test_body_of_a_file_changed_since_indexing_is_none(
-    library: Library, articles_dir: Path
-) -> None:
-    article = library.current().by_slug["a1"]
+def test_body_comes_from_the_indexed_reading(index: Index, articles_dir: Path) -> None:
+    """A body is the one read with its title and dates: never newer text under an old entry."""
     path = articles_dir / "2026-01-01-a1.txt"
-    text = path.read_text()
-    path.write_text(text + "\nOne more paragraph.\n")
-    assert library.body(article) is None  # never the new text under the old entry
-    library.update([str(path)])
-    fresh = library.current().by_slug["a1"]
-    assert library.body(fresh) == (
+    path.write_text(path.read_text() + "\nOne more paragraph.\n")
+    assert index.view().body("a1") == ("The first paragraph.", "The second paragraph.")
+    index.indexer.update([str(path)])
+    assert index.view().body("a1") == (
         "The first paragraph.",
         "The second paragraph.",
         "One more paragraph.",
     )
 
 
-def test_missing_directory_stays_reported_through_file_updates(tmp_path: Path) -> None:
-    library = Library(tmp_path / "nowhere")
-    library.scan()
-    library.update([str(tmp_path / "nowhere" / "a.txt")])
-    assert "cannot list" in library.current().problems[str(tmp_path / "nowhere")]
+def test_missing_directory_stays_reported_through_file_updates(
+    make_index: Callable[..., Index], tmp_path: Path
+) -> None:
+    index = make_index(folder=tmp_path / "nowhere")
+    index.indexer.update([str(tmp_path / "nowhere" / "a.txt")])
+    assert "cannot list" in index.view().problems()[str(tmp_path / "nowhere")]
     (tmp_path / "nowhere").mkdir()
-    library.scan()
-    assert library.current().problems == {}
+    index.indexer.scan()
+    assert index.view().problems() == {}
+
+
+def test_restart_reads_only_what_changed_while_stopped(
+    make_index: Callable[..., Index], write_article: WriteArticle, articles_dir: Path
+) -> None:
+    """A second start over the same state reconciles: new, changed and deleted files."""
+    write_article("2026-01-01-keep.txt", title="Keep", keywords="alpha")
+    write_article("2026-01-02-edit.txt", title="Edit", keywords="alpha")
+    write_article("2026-01-03-gone.txt", title="Gone", keywords="alpha")
+    make_index().indexer.close()
+    write_article("2026-01-02-edit.txt", title="Edited", keywords="alpha")
+    (articles_dir / "2026-01-03-gone.txt").unlink()
+    write_article("2026-01-04-new.txt", title="New", keywords="beta")
+    again = make_index()
+    assert again.indexer.files_read == 2  # the edited and the new file, no other
+    assert again.titles() == ["New", "Edited", "Keep"]
+    assert again.titles("beta") == ["New"]

@@ -19,9 +19,9 @@ from xml.etree import ElementTree
 from flask import Blueprint, Response, request
 
 from ..articles import Article
-from ..feeds import rfc3339, to_json
-from ..index import SITE, STATIC, Catalogue
+from ..feeds import EPOCH, rfc3339, to_json
 from ..responses import Rendered
+from ..store import SITE, STATIC, Snapshot
 from .kit import (
     absolute,
     article_path,
@@ -83,16 +83,16 @@ def headline(article: Article) -> dict[str, object]:
     return entry
 
 
-def serve_headlines(catalogue: Catalogue, scope: str) -> Response:
+def serve_headlines(view: Snapshot, scope: str) -> Response:
     count = limit_argument() or site().settings.headline_items
 
     def render() -> Rendered:
-        shown = catalogue.in_scope(scope)[:count]
+        shown = view.newest(scope, count)
         document = {
             "version": 1,
-            "title": scope_title(catalogue, scope),
+            "title": scope_title(view, scope),
             "tag": None if scope == SITE else scope,
-            "label": scope_label(catalogue, scope),
+            "label": scope_label(view, scope),
             "link": url(scope_path(scope)),
             "site": {"name": site().settings.site_title, "url": url("/")},
             "feeds": feed_urls(scope),
@@ -100,7 +100,7 @@ def serve_headlines(catalogue: Catalogue, scope: str) -> Response:
         }
         return Rendered(to_json(document), JSON_TYPE, newest_update(shown).timestamp())
 
-    return cached(catalogue, scope, ("headlines", scope, count), render)
+    return cached(view, scope, ("headlines", scope, count), render)
 
 
 @blueprint.route("/headlines.json")
@@ -110,8 +110,8 @@ def site_headlines() -> Response:
 
 @blueprint.route("/tags/<tag>/headlines.json")
 def tag_headlines(tag: str) -> Response:
-    catalogue = snapshot()
-    return serve_headlines(catalogue, resolve_tag(catalogue, tag, "headlines.json"))
+    view = snapshot()
+    return serve_headlines(view, resolve_tag(view, tag, "headlines.json"))
 
 
 @blueprint.route("/embed.js")
@@ -126,8 +126,8 @@ def widget() -> Response:
 @blueprint.route("/embed/tags/<tag>")
 def embed_page(tag: str) -> Response:
     """A tag's headlines as a self-contained page for an ``<iframe>``: no script at all."""
-    catalogue = snapshot()
-    key = tag_key(catalogue, tag)
+    view = snapshot()
+    key = tag_key(view, tag)
     if key is None:
         fail(404, f"no tag {tag!r}")
     if key != tag:
@@ -135,10 +135,10 @@ def embed_page(tag: str) -> Response:
     limit = limit_argument()
     response = page(
         "embed.html",
-        title=scope_title(catalogue, key),
-        label=catalogue.labels[key],
+        title=scope_title(view, key),
+        label=view.label(key),
         link=url(scope_path(key)),
-        articles=catalogue.by_tag[key][: limit or site().settings.headline_items],
+        articles=view.newest(key, limit or site().settings.headline_items),
         css=EMBED_CSS,
         article_path=article_path,
         rfc3339=rfc3339,
@@ -147,7 +147,7 @@ def embed_page(tag: str) -> Response:
     return response
 
 
-def tag_of_page_url(catalogue: Catalogue, address: str) -> str | None:
+def tag_of_page_url(view: Snapshot, address: str) -> str | None:
     """The tag whose page ``address`` is (either scheme, any spelling of the tag), or ``None``."""
     base = urlsplit(site().settings.base_url)
     parts = urlsplit(address.strip())
@@ -157,7 +157,7 @@ def tag_of_page_url(catalogue: Catalogue, address: str) -> str | None:
     if not parts.path.startswith(prefix):
         return None
     name = parts.path.removeprefix(prefix).removesuffix("/")
-    return tag_key(catalogue, unquote(name)) if name and "/" not in name else None
+    return tag_key(view, unquote(name)) if name and "/" not in name else None
 
 
 def dimension(name: str) -> int:
@@ -177,14 +177,14 @@ def oembed() -> Response:
         fail(501, "only format=json is available")
     width = min(OEMBED_WIDTH, dimension("maxwidth"))
     height = min(OEMBED_HEIGHT, dimension("maxheight"))
-    catalogue = snapshot()
-    key = tag_of_page_url(catalogue, address)
+    view = snapshot()
+    key = tag_of_page_url(view, address)
     if key is None:
         fail(404, "not the address of a tag page on this site")
 
     def render() -> Rendered:
         settings = site().settings
-        title = scope_title(catalogue, key)
+        title = scope_title(view, key)
         src = url(f"/embed/tags/{quote(key, safe='')}", limit=OEMBED_ITEMS)
         frame = (
             f'<iframe src="{html.escape(src)}" width="{width}" height="{height}" '
@@ -201,21 +201,21 @@ def oembed() -> Response:
             "width": width,
             "height": height,
         }
-        updated = newest_update(catalogue.in_scope(key)).timestamp()
+        updated = (view.newest_update(key) or EPOCH).timestamp()
         return Rendered(to_json(document), JSON_TYPE, updated)
 
-    return cached(catalogue, key, ("oembed", key, width, height), render)
+    return cached(view, key, ("oembed", key, width, height), render)
 
 
 @blueprint.route("/feeds.opml")
 def opml() -> Response:
     """OPML 2.0: the site feed and every tag feed, or the tags asked for, as RSS."""
-    catalogue = snapshot()
+    view = snapshot()
     wanted: list[str] | None = None
     if "tags" in request.args:
         wanted = []
         for name in request.args["tags"].split(","):
-            key = tag_key(catalogue, name)
+            key = tag_key(view, name)
             if key is None:
                 fail(400, f"tags: no tag {name.strip()!r}")
             if key not in wanted:
@@ -225,7 +225,7 @@ def opml() -> Response:
 
     def render() -> Rendered:
         settings = site().settings
-        updated = newest_update(catalogue.articles).timestamp()
+        updated = (view.newest_update(SITE) or EPOCH).timestamp()
         root = ElementTree.Element("opml", version="2.0")
         head = ElementTree.SubElement(root, "head")
         ElementTree.SubElement(head, "title").text = f"{settings.site_title}: feeds"
@@ -234,12 +234,13 @@ def opml() -> Response:
         ElementTree.SubElement(head, "docs").text = "https://opml.org/spec2.opml"
         body = ElementTree.SubElement(root, "body")
         # Accented letters sort with their base letter: "São Paulo" before "Syria".
-        by_label = sorted(catalogue.by_tag, key=lambda k: (sort_key(catalogue.labels[k]), k))
+        summaries = {tag.key: tag for tag in view.tags_by_count()}
+        by_label = sorted(summaries, key=lambda k: (sort_key(summaries[k].label), k))
         tags = chosen if chosen is not None else by_label
         scopes = [SITE] if chosen is None else []
-        scopes += [k for k in tags if k in catalogue.by_tag and len(catalogue.by_tag[k]) >= minimum]
+        scopes += [k for k in tags if k in summaries and summaries[k].count >= minimum]
         for scope in scopes:
-            label = scope_label(catalogue, scope)
+            label = scope_label(view, scope)
             ElementTree.SubElement(
                 body,
                 "outline",
@@ -253,34 +254,34 @@ def opml() -> Response:
         text = '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(root, "unicode")
         return Rendered((text + "\n").encode(), OPML_TYPE, updated)
 
-    return cached(catalogue, SITE, ("opml", chosen, minimum), render)
+    return cached(view, SITE, ("opml", chosen, minimum), render)
 
 
 @blueprint.route("/tags.json")
 def tags_json() -> Response:
     """Every tag with its label, article count, newest article date and feed URLs."""
 
-    catalogue = snapshot()
+    view = snapshot()
 
     def render() -> Rendered:
         tags = [
             {
-                "key": key,
-                "label": catalogue.labels[key],
-                "count": len(articles),
-                "newest": rfc3339(articles[0].published),
-                "url": url(scope_path(key)),
-                "headlines": url(f"{scope_path(key)}headlines.json"),
-                "feeds": feed_urls(key),
+                "key": tag.key,
+                "label": tag.label,
+                "count": tag.count,
+                "newest": rfc3339(tag.newest),
+                "url": url(scope_path(tag.key)),
+                "headlines": url(f"{scope_path(tag.key)}headlines.json"),
+                "feeds": feed_urls(tag.key),
             }
-            for key, articles in catalogue.tags_by_count()
+            for tag in view.tags_by_count()
         ]
         document: dict[str, object] = {
             "version": 1,
             "site": {"name": site().settings.site_title, "url": url("/")},
             "tags": tags,
         }
-        updated = newest_update(catalogue.articles).timestamp()
+        updated = (view.newest_update(SITE) or EPOCH).timestamp()
         return Rendered(to_json(document), JSON_TYPE, updated)
 
-    return cached(catalogue, SITE, ("tags.json",), render)
+    return cached(view, SITE, ("tags.json",), render)

@@ -37,6 +37,22 @@ def plain_error(error: HTTPException) -> Response:
     return response
 
 
+RETRY_AFTER = 5
+"""Seconds a client is asked to wait while the first build runs."""
+
+
+def not_ready(error: Exception) -> Response:
+    """Before the first build completes, never an empty feed a reader would take as
+    "everything was deleted": a 503 that says when to come back."""
+    response = Response(
+        "503 Service Unavailable: the index is being built; see /healthz\n",
+        503,
+        mimetype="text/plain",
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER)
+    return response
+
+
 def internal_error(error: Exception) -> Response:
     log.exception("unhandled error on %s", request.path)
     return Response("500 Internal Server Error\n", 500, mimetype="text/plain")

@@ -11,9 +11,9 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response
 
-from ..feeds import FORMATS, FeedInfo, Format
-from ..index import SITE, Catalogue
+from ..feeds import EPOCH, FORMATS, FeedInfo, Format
 from ..responses import Rendered
+from ..store import SITE, Snapshot
 from .kit import (
     cached,
     fail,
@@ -22,12 +22,12 @@ from .kit import (
     limit_argument,
     make_items,
     moved,
-    newest_update,
     resolve_tag,
     scope_path,
     scope_title,
     site,
     snapshot,
+    tag_labels,
     url,
     whole_number,
 )
@@ -50,20 +50,17 @@ _ALIAS_RULE = "<any(" + ", ".join(f'"{a}"' for a in FEED_ALIASES) + "):alias>"
 _FORMAT_RULE = "feed.<any(" + ", ".join(FORMATS) + "):fmt>"
 
 
-def render_feed(
-    catalogue: Catalogue, scope: str, fmt: Format, page: int, limit: int | None
-) -> Rendered:
+def render_feed(view: Snapshot, scope: str, fmt: Format, page: int, limit: int | None) -> Rendered:
     """Render one page of a scope's feed, dated by when its items last changed.
 
     A page past the last is a 404.
     """
     settings = site().settings
-    articles = catalogue.in_scope(scope)
     per_page = limit or settings.feed_items
-    pages = max(1, math.ceil(len(articles) / per_page))
+    pages = max(1, math.ceil(view.count(scope) / per_page))
     if page > pages:
         fail(404, f"page {page} is past the last page, {pages}")
-    shown = articles[(page - 1) * per_page : page * per_page]
+    shown = view.newest(scope, per_page, (page - 1) * per_page)
     path = feed_path(scope, fmt.name)
     links = {"first": url(path, limit=limit), "last": url(path, limit=limit, page=pages)}
     if page > 1:
@@ -71,13 +68,13 @@ def render_feed(
     if page < pages:
         links["next"] = url(path, limit=limit, page=page + 1)
     # Later pages shift when anything newer changes, so they date from all of it.
-    updated = newest_update(articles[: page * per_page])
+    updated = view.newest_update(scope, page * per_page) or EPOCH
     info = FeedInfo(
         id=f"tag:{settings.id_authority}:" + ("feed" if scope == SITE else f"tags/{quote(scope)}"),
-        title=scope_title(catalogue, scope),
+        title=scope_title(view, scope),
         description=settings.site_description
         if scope == SITE
-        else f"Articles tagged {catalogue.labels[scope]}",
+        else f"Articles tagged {view.label(scope)}",
         home_url=url(scope_path(scope)),
         self_url=url(path, limit=limit, page=page if page > 1 else None),
         language=settings.language,
@@ -86,21 +83,21 @@ def render_feed(
         links=links if pages > 1 else {},
         ttl_minutes=max(1, settings.feed_max_age // 60),
         category_url=url("/tags/"),
-        labels=catalogue.labels,
+        labels=tag_labels(view, shown),
     )
-    items, complete = make_items(shown)
-    return Rendered(fmt.render(items, info), fmt.content_type, updated.timestamp(), complete)
+    items = make_items(view, shown)
+    return Rendered(fmt.render(items, info), fmt.content_type, updated.timestamp())
 
 
-def serve_feed(catalogue: Catalogue, scope: str, name: str) -> Response:
+def serve_feed(view: Snapshot, scope: str, name: str) -> Response:
     page = whole_number("page", 1) or 1
     limit = limit_argument()
     fmt = FORMATS[name]
     return cached(
-        catalogue,
+        view,
         scope,
         ("feed", scope, name, page, limit),
-        lambda: render_feed(catalogue, scope, fmt, page, limit),
+        lambda: render_feed(view, scope, fmt, page, limit),
     )
 
 
@@ -111,8 +108,8 @@ def site_feed(fmt: str) -> Response:
 
 @blueprint.route(f"/tags/<tag>/{_FORMAT_RULE}")
 def tag_feed(tag: str, fmt: str) -> Response:
-    catalogue = snapshot()
-    return serve_feed(catalogue, resolve_tag(catalogue, tag, f"feed.{fmt}"), fmt)
+    view = snapshot()
+    return serve_feed(view, resolve_tag(view, tag, f"feed.{fmt}"), fmt)
 
 
 @blueprint.route(f"/{_ALIAS_RULE}")

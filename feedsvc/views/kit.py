@@ -1,7 +1,8 @@
 """What every view needs: the site, URL builders, tag resolution, query arguments, answers.
 
-A view takes one catalogue snapshot with :func:`snapshot` and passes it down, so
-the tag it resolved is the tag it renders. Cacheable resources go through
+A view takes one snapshot of the index with :func:`snapshot` (a read transaction,
+ended when the request is) and passes it down, so the tag it resolved is the tag
+it renders. Cacheable resources go through
 :func:`cached`, which renders (or reuses) a :class:`Representation` and answers
 through :func:`respond`, exactly as the fast path in front of Flask would.
 """
@@ -15,15 +16,16 @@ from datetime import datetime
 from typing import Any, NoReturn
 from urllib.parse import quote, urlencode
 
-from flask import Response, abort, current_app, redirect, render_template, request
+from flask import Response, abort, current_app, g, redirect, render_template, request
 from werkzeug.datastructures import Headers
 
 from ..articles import Article, normalize_tag
 from ..cache import RequestLine, ResponseCache
 from ..feeds import EPOCH, FORMATS, Item
-from ..index import SITE, Catalogue, Library
+from ..indexer import Indexer
 from ..responses import CORS_HEADERS, Rendered, Representation, respond
 from ..settings import Settings
+from ..store import SITE, Snapshot, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +33,9 @@ class Site:
     """What the views need, kept in ``app.extensions["feedsvc"]`` by the factory."""
 
     settings: Settings
-    library: Library
+    store: Store
+    indexer: Indexer | None
+    """Present in the one process that writes the index."""
     cache: ResponseCache
 
 
@@ -40,9 +44,25 @@ def site() -> Site:
     return found
 
 
-def snapshot() -> Catalogue:
-    """The catalogue this request works from: take it once, pass it down."""
-    return site().library.current()
+def snapshot() -> Snapshot:
+    """The index as this request sees it: take it once, pass it down.
+
+    :raises NotReady: before the first build completes (answered 503).
+    """
+    found: Snapshot | None = g.get("feedsvc_snapshot")
+    if found is None:
+        current = site()
+        if current.indexer is not None:
+            current.indexer.release_due()
+        found = g.feedsvc_snapshot = current.store.begin()
+    return found
+
+
+def end_snapshot(error: BaseException | None = None) -> None:
+    """End the request's read transaction (registered as a teardown)."""
+    found: Snapshot | None = g.pop("feedsvc_snapshot", None)
+    if found is not None:
+        found.close()
 
 
 # URLs ----------------------------------------------------------------------
@@ -82,9 +102,9 @@ def feed_urls(scope: str) -> dict[str, str]:
     return {name: url(feed_path(scope, name)) for name in FORMATS}
 
 
-def feed_links(catalogue: Catalogue, scope: str) -> list[dict[str, str]]:
+def feed_links(view: Snapshot, scope: str) -> list[dict[str, str]]:
     """Autodiscovery and visible links to a scope's feeds, one per format."""
-    title = scope_title(catalogue, scope)
+    title = scope_title(view, scope)
     return [
         {
             "href": url(feed_path(scope, fmt.name)),
@@ -99,43 +119,36 @@ def feed_links(catalogue: Catalogue, scope: str) -> list[dict[str, str]]:
 # What a scope says about itself ---------------------------------------------
 
 
-def scope_title(catalogue: Catalogue, scope: str) -> str:
+def scope_title(view: Snapshot, scope: str) -> str:
     title = site().settings.site_title
-    return title if scope == SITE else f"{title}: {catalogue.labels[scope]}"
+    return title if scope == SITE else f"{title}: {view.label(scope)}"
 
 
-def scope_label(catalogue: Catalogue, scope: str) -> str:
-    return site().settings.site_title if scope == SITE else catalogue.labels[scope]
+def scope_label(view: Snapshot, scope: str) -> str:
+    return site().settings.site_title if scope == SITE else view.label(scope)
 
 
 def newest_update(articles: Sequence[Article]) -> datetime:
     return max((a.updated for a in articles), default=EPOCH)
 
 
-def make_items(articles: Sequence[Article]) -> tuple[list[Item], bool]:
-    """Items ready to render, and whether every body could be read.
-
-    A body that cannot be read just now (the file is being replaced) is stood in
-    for by the standfirst; the caller must not keep such a render.
-    """
-    library = site().library
-    items = []
-    complete = True
-    for article in articles:
-        body = library.body(article)
-        if body is None:
-            complete = False
-            body = (article.standfirst,)
-        items.append(
-            Item(
-                article=article,
-                body=body,
-                url=url(article_path(article.slug)),
-                id=item_id(article.slug),
-                image=absolute(article.image),
-            )
+def make_items(view: Snapshot, articles: Sequence[Article]) -> list[Item]:
+    """Items ready to render, bodies and absolute URLs resolved."""
+    return [
+        Item(
+            article=article,
+            body=view.body(article.slug),
+            url=url(article_path(article.slug)),
+            id=item_id(article.slug),
+            image=absolute(article.image),
         )
-    return items, complete
+        for article in articles
+    ]
+
+
+def tag_labels(view: Snapshot, articles: Sequence[Article]) -> dict[str, str]:
+    """The labels of every tag these articles carry, for printing them."""
+    return view.labels(tag.key for article in articles for tag in article.tags)
 
 
 # Requests --------------------------------------------------------------------
@@ -162,25 +175,25 @@ def limit_argument() -> int | None:
     return whole_number("limit", 1, site().settings.max_items)
 
 
-def tag_key(catalogue: Catalogue, tag: str) -> str | None:
+def tag_key(view: Snapshot, tag: str) -> str | None:
     """The key of a known tag in any spelling, or ``None``."""
-    if tag in catalogue.by_tag:
+    if view.has_tag(tag):
         return tag
     normal = normalize_tag(tag)
-    return normal.key if normal is not None and normal.key in catalogue.by_tag else None
+    return normal.key if normal is not None and view.has_tag(normal.key) else None
 
 
-def known_tag(catalogue: Catalogue, tag: str) -> str:
+def known_tag(view: Snapshot, tag: str) -> str:
     """The key of a known tag in any spelling; an unknown tag is a 404."""
-    key = tag_key(catalogue, tag)
+    key = tag_key(view, tag)
     if key is None:
         fail(404, f"no tag {tag!r}")
     return key
 
 
-def resolve_tag(catalogue: Catalogue, tag: str, suffix: str = "") -> str:
+def resolve_tag(view: Snapshot, tag: str, suffix: str = "") -> str:
     """The key of a known tag; another spelling of one is a 301 to its canonical URL."""
-    key = known_tag(catalogue, tag)
+    key = known_tag(view, tag)
     if key != tag:
         abort(moved(f"{scope_path(key)}{suffix}"))
     return key
@@ -222,18 +235,16 @@ def send(representation: Representation) -> Response:
     return response
 
 
-def cached(
-    catalogue: Catalogue, scope: str, key: Hashable, render: Callable[[], Rendered]
-) -> Response:
+def cached(view: Snapshot, scope: str, key: Hashable, render: Callable[[], Rendered]) -> Response:
     """Serve a scope's resource from the cache, rendering it when its version moved."""
     current = site()
     representation = current.cache.fetch(
         key,
         scope,
-        catalogue.version(scope),
+        view.version(scope),
         render,
         max_age=current.settings.feed_max_age,
-        release=catalogue.release_of(scope),
+        release=view.release_of(scope),
         request=RequestLine(
             request.environ.get("PATH_INFO", ""), request.environ.get("QUERY_STRING", "")
         ),

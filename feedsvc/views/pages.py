@@ -10,7 +10,7 @@ import json
 
 from flask import Blueprint, Response
 
-from ..index import SITE
+from ..store import SITE
 from .kit import (
     absolute,
     article_path,
@@ -23,6 +23,7 @@ from .kit import (
     scope_title,
     site,
     snapshot,
+    tag_labels,
 )
 
 blueprint = Blueprint("pages", __name__)
@@ -32,13 +33,14 @@ HOME_ITEMS = 30
 
 @blueprint.route("/")
 def home() -> Response:
-    catalogue = snapshot()
+    view = snapshot()
+    articles = view.newest(SITE, HOME_ITEMS)
     return page(
         "index.html",
-        articles=catalogue.articles[:HOME_ITEMS],
-        feeds=feed_links(catalogue, SITE),
+        articles=articles,
+        feeds=feed_links(view, SITE),
         title=site().settings.site_title,
-        tag_labels=catalogue.labels,
+        tag_labels=tag_labels(view, articles),
         article_path=article_path,
         scope_path=scope_path,
     )
@@ -46,30 +48,31 @@ def home() -> Response:
 
 @blueprint.route("/tags/")
 def tags() -> Response:
-    catalogue = snapshot()
+    view = snapshot()
     return page(
         "tags.html",
-        rows=[(key, catalogue.labels[key], len(items)) for key, items in catalogue.tags_by_count()],
+        rows=[(tag.key, tag.label, tag.count) for tag in view.tags_by_count()],
         feed_path=feed_path,
         scope_path=scope_path,
-        feeds=feed_links(catalogue, SITE),
+        feeds=feed_links(view, SITE),
         title=f"All tags — {site().settings.site_title}",
     )
 
 
 @blueprint.route("/tags/<tag>/")
 def tag_page(tag: str) -> Response:
-    catalogue = snapshot()
-    key = resolve_tag(catalogue, tag)
+    view = snapshot()
+    key = resolve_tag(view, tag)
+    articles = view.newest(key, site().settings.max_items)
     return page(
         "tag.html",
         key=key,
-        label=catalogue.labels[key],
-        articles=catalogue.by_tag[key][: site().settings.max_items],
-        count=len(catalogue.by_tag[key]),
-        feeds=feed_links(catalogue, key),
-        title=scope_title(catalogue, key),
-        tag_labels=catalogue.labels,
+        label=view.label(key),
+        articles=articles,
+        count=view.count(key),
+        feeds=feed_links(view, key),
+        title=scope_title(view, key),
+        tag_labels=tag_labels(view, articles),
         article_path=article_path,
         scope_path=scope_path,
     )
@@ -77,34 +80,43 @@ def tag_page(tag: str) -> Response:
 
 @blueprint.route("/articles/<slug>")
 def article_page(slug: str) -> Response:
-    catalogue = snapshot()
-    article = catalogue.by_slug.get(slug)
+    view = snapshot()
+    article = view.article(slug)
     if article is None:
         fail(404, f"no article {slug!r}")
     return page(
         "article.html",
         article=article,
-        body=site().library.body(article) or (article.standfirst,),
+        body=view.body(slug),
         image=absolute(article.image),
-        feeds=feed_links(catalogue, SITE),
+        feeds=feed_links(view, SITE),
         # Readers offered the feeds of the article's tags can follow just those topics.
-        more_feeds=[link for tag in article.tags for link in feed_links(catalogue, tag.key)],
+        more_feeds=[link for tag in article.tags for link in feed_links(view, tag.key)],
         title=article.title,
-        tag_labels=catalogue.labels,
+        tag_labels=tag_labels(view, [article]),
         scope_path=scope_path,
     )
 
 
 @blueprint.route("/healthz")
 def healthz() -> Response:
-    catalogue = snapshot()
-    report = {
+    """Counts, skipped files, and how far indexing has come; answers during a first build."""
+    current = site()
+    progress = current.store.progress()
+    report: dict[str, object] = {
         "status": "ok",
-        "articles": len(catalogue.articles),
-        "tags": len(catalogue.by_tag),
-        "skipped": [{"path": p, "reason": r} for p, r in catalogue.problems.items()],
-        "last_update_cpu_ms": round(site().library.last_update_cpu * 1000, 3),
+        "index": progress.phase,
+        "progress": {"done": progress.done, "total": progress.total, "rate": progress.rate},
     }
+    if current.store.ready():
+        view = snapshot()
+        report["articles"] = view.count(SITE)
+        report["tags"] = len(view.tags_by_count())
+        report["skipped"] = [{"path": p, "reason": r} for p, r in view.problems().items()]
+    else:
+        report["status"] = "starting"
+    if current.indexer is not None:
+        report["last_update_cpu_ms"] = round(current.indexer.last_update_cpu * 1000, 3)
     # ASCII escapes, because a file name need not be valid UTF-8.
     response = Response(json.dumps(report), mimetype="application/json")
     response.cache_control.no_store = True

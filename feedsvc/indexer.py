@@ -1,0 +1,464 @@
+"""The single writer: builds the index, reconciles it with the folder, records each change.
+
+Exactly one process holds the state directory's writer lock and runs an
+:class:`Indexer`; every other worker only reads the store. With no index yet, the
+first build reads every file on every core (a process pool) into a fresh
+database that is renamed into place when complete. With an index, the indexer
+reconciles: it stats every file, re-reads only those whose stamp (inode, size,
+modification and change times) moved, and records the difference. Reading a file
+never holds a lock that a request waits on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import multiprocessing
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, tzinfo
+
+from .articles import (
+    MAX_ARTICLE_BYTES,
+    ArticleError,
+    Stamp,
+    content_hash,
+    parse_text,
+    read_file,
+    stamp_of,
+)
+from .store import (
+    BUILDING,
+    DATABASE,
+    PROGRESS,
+    SCHEMA_VERSION,
+    Progress,
+    StoreError,
+    from_micros,
+)
+from .writer import BulkLoad, Counter, FileReading, StoreWriter, create_database
+
+log = logging.getLogger(__name__)
+
+LOCK = "writer.lock"
+CHUNK = 500  # files a pool task reads
+POOL_THRESHOLD = 2000  # fewer files than this are read in-process
+PROGRESS_EVERY = 0.5  # seconds between progress reports
+LOG_EVERY = 5.0  # seconds between progress lines in a server's log
+RECONCILE_SLICE = 20_000  # index entries compared with the folder at a time
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def is_article_file(name: str) -> bool:
+    """True for ``*.txt`` files that are not hidden or editor droppings."""
+    return name.endswith(".txt") and not name.startswith((".", "#", "~"))
+
+
+def read_reading(
+    directory: str, name: str, default_tz: tzinfo, max_bytes: int = MAX_ARTICLE_BYTES
+) -> FileReading:
+    """Read and parse one file of the folder; never raises."""
+    path = os.path.join(directory, name)
+    try:
+        data, stamp = read_file(path, max_bytes)
+    except ArticleError as exc:
+        return FileReading(name, exc.stamp, error=exc.reason)
+    digest = content_hash(data)
+    try:
+        article, body = parse_text(path, data, stamp, default_tz)
+    except ArticleError as exc:
+        return FileReading(name, stamp, digest, error=exc.reason)
+    except Exception as exc:  # one bad file must never stop a build
+        log.exception("unexpected error reading %s", path)
+        return FileReading(name, stamp, digest, error=f"unreadable: {exc!r}")
+    return FileReading(name, stamp, digest, article, body)
+
+
+def _read_chunk(task: tuple[str, list[str], tzinfo, int]) -> list[FileReading]:
+    """A pool task: read some files (module level, so worker processes can import it)."""
+    directory, names, default_tz, max_bytes = task
+    return [read_reading(directory, name, default_tz, max_bytes) for name in names]
+
+
+class WriterLock:
+    """An exclusive lock on the state directory: held by the one process that indexes."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.path = os.path.join(state_dir, LOCK)
+        self._handle: int | None = None
+
+    def acquire(self) -> bool:
+        handle = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(handle)
+            return False
+        self._handle = handle
+        return True
+
+    def release(self) -> None:
+        if self._handle is not None:
+            os.close(self._handle)  # closing drops the lock
+            self._handle = None
+
+
+_claimed: dict[str, Indexer] = {}
+_claimed_lock = threading.Lock()
+
+
+def claim(state_dir: str, make: Callable[[], Indexer]) -> tuple[Indexer | None, bool]:
+    """The indexer of a state directory if this process may write it, and whether it is new.
+
+    One process writes: the first to take the directory's lock. Within that process
+    every app made for the directory shares its one indexer (``None`` elsewhere).
+    """
+    with _claimed_lock:
+        found = _claimed.get(state_dir)
+        if found is not None:
+            return found, False
+        lock = WriterLock(state_dir)
+        if not lock.acquire():
+            return None, False
+        indexer = make()
+        indexer.lock = lock
+        _claimed[state_dir] = indexer
+        return indexer, True
+
+
+class Indexer:
+    """Keeps the store in step with the articles folder; the only writer."""
+
+    def __init__(
+        self,
+        directory: str,
+        state_dir: str,
+        default_tz: tzinfo = UTC,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_bytes: int = MAX_ARTICLE_BYTES,
+        workers: int | None = None,
+        id_authority: str = "",
+    ) -> None:
+        self.directory = os.path.abspath(directory)
+        self.state_dir = state_dir
+        self.default_tz = default_tz
+        self.clock = clock
+        self.max_bytes = max_bytes
+        self.workers = workers or os.cpu_count() or 1
+        self.id_authority = id_authority
+        os.makedirs(state_dir, exist_ok=True)
+        self.counter = Counter(state_dir)
+        self.lock: WriterLock | None = None
+        """The writer lock, held as long as this indexer lives."""
+        self._writer: StoreWriter | None = None
+        self._lock = threading.RLock()
+        self._next_release = float("inf")
+        self._reported = 0.0
+        self.progress = Progress("building")
+        self.files_read = 0
+        """How many times a file was read: unchanged files are never read twice."""
+        self.last_update_cpu = 0.0
+        """CPU seconds the last update took, for benchmarks and /healthz."""
+
+    # Opening -----------------------------------------------------------------------
+
+    @property
+    def writer(self) -> StoreWriter:
+        if self._writer is None:
+            raise StoreError("the index is not open")
+        return self._writer
+
+    def open(self) -> None:
+        """Open the existing index, checking it is ours and readable; quick.
+
+        A damaged database is moved aside (and rebuilt by :meth:`catch_up`).
+
+        :raises StoreError: for an index of another folder or of a newer feedsvc.
+        """
+        path = os.path.join(self.state_dir, DATABASE)
+        if not os.path.exists(path):
+            return
+        try:
+            self._open_existing(path)
+        except sqlite3.DatabaseError as exc:
+            damaged = f"{path}.damaged-{int(time.time())}"
+            log.warning("the index %s is damaged (%s); moved to %s, rebuilding", path, exc, damaged)
+            self.close()
+            os.replace(path, damaged)
+
+    def catch_up(self, report: ProgressCallback | None = None, *, rebuild: bool = False) -> None:
+        """Build the index when there is none (or ``rebuild``), else reconcile it."""
+        if rebuild or self._writer is None:
+            self._build(report)
+        else:
+            self._reconcile(report)
+
+    def _open_existing(self, path: str) -> None:
+        writer = StoreWriter(path, self.counter, self._reread)
+        try:
+            schema = writer.meta("schema")
+            if schema is None or int(schema) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path} was made by a newer feedsvc (schema {schema}); "
+                    "run 'feedsvc index --rebuild' to replace it"
+                )
+            folder = writer.meta("articles_dir")
+            if folder != self.directory:
+                raise StoreError(
+                    f"{self.state_dir} indexes {folder}, not {self.directory}: give each "
+                    "articles folder its own FEEDSVC_STATE_DIR"
+                )
+        except BaseException:
+            writer.close()
+            raise
+        self._writer = writer
+        self._next_release = self._release_time()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+    # The first build -----------------------------------------------------------------
+
+    def _build(self, report: ProgressCallback | None) -> None:
+        self.close()
+        started = time.monotonic()
+        names, problem = self._list()
+        building = os.path.join(self.state_dir, BUILDING)
+        meta = {
+            "articles_dir": self.directory,
+            "created": self.clock(),
+            "directory_problem": problem,
+            "id_authority": self.id_authority,
+        }
+        db = create_database(building, meta)
+        bulk = BulkLoad(db, to_micros_now(self.clock))
+        self._report(Progress("building", 0, len(names), 0.0, time.time()), report, force=True)
+        done = 0
+        for readings in self._read_all(names):
+            bulk.add(readings)
+            done += len(readings)
+            self._report(self._progress("building", done, len(names), started), report)
+        bulk.finish()
+        db.execute("PRAGMA journal_mode = WAL")
+        db.close()
+        path = os.path.join(self.state_dir, DATABASE)
+        for leftover in (f"{path}-wal", f"{path}-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
+        os.replace(building, path)
+        self._open_existing(path)
+        self.counter.publish(self.writer.meta("generation"), new_epoch=True)
+        self.files_read += len(names)
+        self._report(self._progress("ready", done, len(names), started), report, force=True)
+        log.info("indexed %d files in %.1f s", len(names), time.monotonic() - started)
+
+    def _read_all(self, names: Sequence[str]) -> Iterator[list[FileReading]]:
+        """Readings in name order, in batches; on every core when there are many."""
+        if len(names) < POOL_THRESHOLD or self.workers < 2:
+            for start in range(0, len(names), CHUNK):
+                yield _read_chunk(
+                    (
+                        self.directory,
+                        list(names[start : start + CHUNK]),
+                        self.default_tz,
+                        self.max_bytes,
+                    )
+                )
+            return
+        tasks = [
+            (self.directory, list(names[start : start + CHUNK]), self.default_tz, self.max_bytes)
+            for start in range(0, len(names), CHUNK)
+        ]
+        # Fresh interpreters: this process may have threads, which fork does not copy.
+        context = multiprocessing.get_context("forkserver")
+        with context.Pool(self.workers) as pool:
+            yield from pool.imap(_read_chunk, tasks)
+
+    # Reconciling ------------------------------------------------------------------
+
+    def _list(self) -> tuple[list[str], str | None]:
+        """The article file names of the folder, sorted, and why it cannot be listed."""
+        try:
+            with os.scandir(self.directory) as entries:
+                # In the index's order: by the bytes of the name.
+                found = [e.name for e in entries if is_article_file(e.name)]
+                return sorted(found, key=os.fsencode), None
+        except OSError as exc:
+            return [], f"cannot list the articles directory: {exc.strerror or exc}"
+
+    def scan(self) -> None:
+        """Reconcile the whole folder with the index."""
+        self._reconcile(None)
+
+    def _reconcile(self, report: ProgressCallback | None) -> None:
+        started = time.monotonic()
+        names, problem = self._list()
+        with self._lock:
+            if self.writer.meta("directory_problem") != problem:
+                self.writer.set_meta("directory_problem", problem)
+        changed, gone = self._differences(names)
+        total = len(changed) + len(gone)
+        self._report(Progress("reconciling", 0, total, 0.0, time.time()), report, force=bool(total))
+        done = 0
+        if gone:
+            self._apply([FileReading(name, None) for name in gone])
+            done += len(gone)
+        for readings in self._read_all(changed):
+            self.files_read += len(readings)
+            self._apply(readings)
+            done += len(readings)
+            self._report(self._progress("reconciling", done, total, started), report)
+        self._report(self._progress("ready", done, total, started), report, force=bool(total))
+
+    def _differences(self, names: list[str]) -> tuple[list[str], list[str]]:
+        """Files whose stamp moved or that are new, and files gone: a merge of two sorted
+        lists, the folder's and the index's, read a slice at a time to keep memory flat."""
+        changed: list[str] = []
+        gone: list[str] = []
+        position = 0
+        after: str | None = None
+        while True:
+            with self._lock:
+                known = self.writer.stamps(after, RECONCILE_SLICE)
+            for name, stamp in known:
+                raw = os.fsencode(name)
+                while position < len(names) and os.fsencode(names[position]) < raw:
+                    changed.append(names[position])  # not in the index: new
+                    position += 1
+                if position < len(names) and names[position] == name:
+                    if _stamp(os.path.join(self.directory, name)) != stamp:
+                        changed.append(name)
+                    position += 1
+                else:
+                    gone.append(name)
+            if len(known) < RECONCILE_SLICE:
+                break
+            after = known[-1][0]
+        changed.extend(names[position:])
+        return changed, gone
+
+    def update(self, paths: Iterable[str]) -> None:
+        """Re-examine the named files (new, changed, renamed away or deleted)."""
+        names = set()
+        for path in paths:
+            path = os.path.abspath(path)
+            if os.path.dirname(path) == self.directory and is_article_file(os.path.basename(path)):
+                names.add(os.path.basename(path))
+        readings = []
+        for name in sorted(names):
+            path = os.path.join(self.directory, name)
+            stamp = _stamp(path)
+            with self._lock:
+                known = self.writer.stamp(name)
+            if stamp is not None and stamp == known:
+                continue
+            if stamp is None:
+                if known is not None:
+                    readings.append(FileReading(name, None))
+                continue
+            self.files_read += 1
+            readings.append(read_reading(self.directory, name, self.default_tz, self.max_bytes))
+        if readings:
+            self._apply(readings)
+
+    def _apply(self, readings: Sequence[FileReading]) -> None:
+        started = time.process_time()
+        for reading in readings:
+            if reading.error is not None and reading.stamp is not None:
+                log.warning(
+                    "skipped %s: %s", os.path.join(self.directory, reading.name), reading.error
+                )
+        with self._lock:
+            self.writer.apply(readings, to_micros_now(self.clock))
+            self._next_release = self._release_time()
+        self.last_update_cpu = time.process_time() - started
+
+    def _reread(self, name: str) -> FileReading:
+        self.files_read += 1
+        return read_reading(self.directory, name, self.default_tz, self.max_bytes)
+
+    # Scheduled articles ------------------------------------------------------------------
+
+    def _release_time(self) -> float:
+        micros = self.writer.next_release()
+        return float("inf") if micros is None else from_micros(micros).timestamp()
+
+    @property
+    def next_release(self) -> float:
+        """When the next scheduled article goes live (a timestamp), or inf."""
+        return self._next_release
+
+    def release_due(self) -> None:
+        """Publish the scheduled articles whose time has come (cheap when none has)."""
+        if self.clock() < self._next_release:
+            return
+        with self._lock:
+            self.writer.release_due(to_micros_now(self.clock))
+            self._next_release = self._release_time()
+
+    # Progress ------------------------------------------------------------------------------
+
+    def _progress(self, phase: str, done: int, total: int, started: float) -> Progress:
+        elapsed = time.monotonic() - started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        return Progress(phase, done, total, round(rate, 1), time.time() - elapsed)
+
+    def _report(
+        self, progress: Progress, report: ProgressCallback | None, *, force: bool = False
+    ) -> None:
+        """Tell the callback, and every worker through ``progress.json``, now and then."""
+        self.progress = progress
+        if not force and time.time() - self._reported < PROGRESS_EVERY:
+            return
+        self._reported = time.time()
+        if report is not None:
+            report(progress)
+        target = os.path.join(self.state_dir, PROGRESS)
+        with contextlib.suppress(OSError):
+            with open(f"{target}.tmp", "w", encoding="utf-8") as handle:
+                json.dump(
+                    {
+                        k: getattr(progress, k)
+                        for k in ("phase", "done", "total", "rate", "started")
+                    },
+                    handle,
+                )
+            os.replace(f"{target}.tmp", target)
+
+
+def log_progress(progress: Progress) -> None:
+    """Progress for a server's log: a line every few seconds, and one at the end."""
+    now = time.monotonic()
+    if progress.phase != "ready" and now - getattr(log_progress, "last", 0.0) < LOG_EVERY:
+        return
+    log_progress.last = now  # type: ignore[attr-defined]
+    eta = f", about {progress.eta:.0f} s left" if progress.eta is not None else ""
+    log.info(
+        "%s: %d of %d files, %.0f files/s%s",
+        progress.phase,
+        progress.done,
+        progress.total,
+        progress.rate,
+        eta,
+    )
+
+
+def to_micros_now(clock: Callable[[], float]) -> int:
+    return int(clock() * 1_000_000)
+
+
+def _stamp(path: str) -> Stamp | None:
+    try:
+        return stamp_of(os.stat(path))
+    except OSError:
+        return None

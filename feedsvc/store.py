@@ -1,0 +1,426 @@
+"""The persistent index: one SQLite database in the state directory, shared by every worker.
+
+One process writes (see :mod:`feedsvc.indexer`); every worker reads. The database
+holds each file's stamp and digest, each served article with its body, the tag
+rows that make "the newest N of a tag" one index range, and per scope (the site,
+or a tag) its count, label and version.
+
+A reader learns of a change from a generation number the writer bumps after each
+commit, kept in a small memory-mapped file: a request compares 8 bytes, and only
+when they moved asks the database which scopes changed. Each request reads from
+one :class:`Snapshot`, a read transaction, so what it resolved is what it renders.
+
+Files of the state directory: ``index.sqlite`` (WAL mode) and its ``-wal``/``-shm``,
+``index.sqlite.building`` during a first build (renamed into place when complete,
+so a build killed half-way leaves nothing half-made), ``generation``,
+``progress.json`` and ``writer.lock``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import mmap
+import os
+import sqlite3
+import struct
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .articles import Article, Stamp, Tag
+
+SCHEMA_VERSION = 1
+SITE = ""
+"""The scope key of the site-wide feed; tag keys are never empty."""
+STATIC = "\x00static"
+"""A scope no article is ever in (tag keys never hold NUL), for resources that never change."""
+
+DATABASE = "index.sqlite"
+BUILDING = "index.sqlite.building"
+GENERATION = "generation"
+PROGRESS = "progress.json"
+
+PUBLISHED, SCHEDULED, DRAFT = 0, 1, 2
+"""An article's state: served now, served from its date, or never."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_COUNTER = struct.Struct("<QQ")  # generation, epoch (bumped when the database is replaced)
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE files (
+    path TEXT PRIMARY KEY,
+    inode INTEGER NOT NULL, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
+    digest BLOB,
+    slug TEXT,                     -- the slug it claims, when it is an article
+    error TEXT,                    -- why it is not one
+    shadowed INTEGER NOT NULL DEFAULT 0  -- another file serves its slug
+);
+CREATE INDEX files_by_slug ON files(slug) WHERE slug IS NOT NULL;
+CREATE INDEX files_with_problems ON files(path) WHERE error IS NOT NULL OR shadowed;
+CREATE TABLE articles (
+    slug TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    published INTEGER NOT NULL,    -- microseconds since 1970, UTC
+    updated INTEGER NOT NULL,
+    title TEXT NOT NULL, standfirst TEXT NOT NULL,
+    author TEXT, image TEXT, caption TEXT, credit TEXT, lang TEXT,
+    tags TEXT NOT NULL,            -- JSON [[key, label], ...] in the article's order
+    body TEXT NOT NULL,            -- paragraphs, one a line
+    mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL
+);
+CREATE INDEX articles_newest ON articles(published DESC, slug) WHERE state = 0;
+CREATE INDEX articles_updated ON articles(updated) WHERE state = 0;
+CREATE INDEX articles_scheduled ON articles(published) WHERE state = 1;
+CREATE TABLE article_tags (        -- one row per tag of each published article
+    tag TEXT NOT NULL, published INTEGER NOT NULL, slug TEXT NOT NULL,
+    label TEXT NOT NULL,           -- the article's own spelling of the tag
+    PRIMARY KEY (tag, published DESC, slug)
+) WITHOUT ROWID;
+CREATE TABLE scopes (
+    scope TEXT PRIMARY KEY,
+    label TEXT NOT NULL DEFAULT '',
+    count INTEGER NOT NULL DEFAULT 0,
+    newest INTEGER,                -- published, of its newest article
+    version INTEGER NOT NULL DEFAULT 0,
+    generation INTEGER NOT NULL DEFAULT 0,
+    next_release INTEGER           -- published, of its next scheduled article
+) WITHOUT ROWID;
+CREATE INDEX scopes_by_generation ON scopes(generation);
+"""
+
+ARTICLE_COLUMNS = (
+    "slug, path, state, published, updated, title, standfirst, author, image, caption, "
+    "credit, lang, tags, mtime_ns, size"
+)
+
+
+class StoreError(Exception):
+    """The state directory cannot be used; the message says what to do."""
+
+
+class NotReady(Exception):
+    """No index has been built yet: the first build is under way."""
+
+
+def encode_name(name: str) -> bytes:
+    """File names are kept as bytes: a name need not be valid UTF-8."""
+    return os.fsencode(name)
+
+
+def decode_name(raw: bytes) -> str:
+    return os.fsdecode(raw)
+
+
+def to_micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def article_from_row(row: Sequence[Any]) -> Article:
+    """An :class:`Article` from the columns of :data:`ARTICLE_COLUMNS`."""
+    slug, path, state, published, updated, title, standfirst = row[:7]
+    author, image, caption, credit, lang, tags, mtime_ns, size = row[7:]
+    return Article(
+        slug=slug,
+        title=title,
+        standfirst=standfirst,
+        tags=tuple(Tag(key, label) for key, label in json.loads(tags)),
+        published=from_micros(published),
+        updated=from_micros(updated),
+        path=decode_name(path),
+        stamp=Stamp(mtime_ns, size),
+        author=author,
+        image=image,
+        caption=caption,
+        credit=credit,
+        lang=lang,
+        draft=state == DRAFT,
+    )
+
+
+def connect(path: str, *, shared: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode: transactions are begun explicitly.
+
+    ``shared``: used from several threads, under the caller's lock.
+    """
+    connection = sqlite3.connect(
+        path, timeout=30.0, isolation_level=None, check_same_thread=not shared
+    )
+    connection.execute("PRAGMA busy_timeout = 30000")
+    return connection
+
+
+@dataclass(frozen=True, slots=True)
+class TagSummary:
+    key: str
+    label: str
+    count: int
+    newest: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far a build or a reconciliation has come, as ``/healthz`` and the CLI show it."""
+
+    phase: str  # "building", "reconciling" or "ready"
+    done: int = 0
+    total: int = 0
+    rate: float = 0.0  # files a second
+    started: float = 0.0
+
+    @property
+    def eta(self) -> float | None:
+        if self.rate <= 0 or self.total <= self.done:
+            return None
+        return (self.total - self.done) / self.rate
+
+
+class Snapshot:
+    """One consistent view of the index: every query runs in one read transaction."""
+
+    def __init__(self, connection: sqlite3.Connection, idle: list[sqlite3.Connection]) -> None:
+        self._db = connection
+        self._idle = idle
+        self._db.execute("BEGIN")
+
+    def close(self) -> None:
+        """End the transaction and give the connection back to its thread."""
+        self._db.execute("COMMIT")
+        self._idle.append(self._db)
+
+    def _one(self, sql: str, *args: object) -> Any:
+        row = self._db.execute(sql, args).fetchone()
+        return None if row is None else row[0]
+
+    def version(self, scope: str) -> int:
+        return int(self._one("SELECT version FROM scopes WHERE scope = ?", scope) or 0)
+
+    def release_of(self, scope: str) -> float:
+        """When the next scheduled article of a scope goes live (a timestamp), or inf."""
+        when = self._one("SELECT next_release FROM scopes WHERE scope = ?", scope)
+        return float("inf") if when is None else when / 1e6
+
+    def count(self, scope: str) -> int:
+        return int(self._one("SELECT count FROM scopes WHERE scope = ?", scope) or 0)
+
+    def has_tag(self, key: str) -> bool:
+        return key != SITE and self.count(key) > 0
+
+    def label(self, key: str) -> str:
+        """A tag's label: its spelling in the oldest article carrying it."""
+        return str(self._one("SELECT label FROM scopes WHERE scope = ?", key) or key)
+
+    def labels(self, keys: Iterable[str]) -> dict[str, str]:
+        wanted = sorted(set(keys))
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                self._db.execute(
+                    f"SELECT scope, label FROM scopes WHERE scope IN ({marks})", chunk
+                ).fetchall()
+            )
+        return found
+
+    def newest(self, scope: str, limit: int, offset: int = 0) -> list[Article]:
+        """A scope's published articles, newest first (then by slug), one page of them."""
+        if scope == SITE:
+            rows = self._db.execute(
+                f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE state = 0 "
+                "ORDER BY published DESC, slug LIMIT ? OFFSET ?",
+                (limit, offset),
+            )
+        else:
+            columns = ", ".join(f"a.{c.strip()}" for c in ARTICLE_COLUMNS.split(","))
+            rows = self._db.execute(
+                f"SELECT {columns} FROM article_tags t JOIN articles a ON a.slug = t.slug "
+                "WHERE t.tag = ? ORDER BY t.published DESC, t.slug LIMIT ? OFFSET ?",
+                (scope, limit, offset),
+            )
+        return [article_from_row(row) for row in rows]
+
+    def newest_update(self, scope: str, first: int | None = None) -> datetime | None:
+        """The latest ``updated`` among a scope's newest ``first`` articles (all: None)."""
+        if scope == SITE and first is None:
+            micros = self._one("SELECT max(updated) FROM articles WHERE state = 0")
+        elif scope == SITE:
+            micros = self._one(
+                "SELECT max(updated) FROM (SELECT updated FROM articles WHERE state = 0 "
+                "ORDER BY published DESC, slug LIMIT ?)",
+                first,
+            )
+        else:
+            micros = self._one(
+                "SELECT max(a.updated) FROM (SELECT slug FROM article_tags WHERE tag = ? "
+                "ORDER BY published DESC, slug LIMIT ?) t JOIN articles a ON a.slug = t.slug",
+                scope,
+                -1 if first is None else first,
+            )
+        return None if micros is None else from_micros(micros)
+
+    def article(self, slug: str) -> Article | None:
+        row = self._db.execute(
+            f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE slug = ? AND state = 0", (slug,)
+        ).fetchone()
+        return None if row is None else article_from_row(row)
+
+    def body(self, slug: str) -> tuple[str, ...]:
+        text = self._one("SELECT body FROM articles WHERE slug = ?", slug)
+        return tuple(text.split("\n")) if text else ()
+
+    def tags_by_count(self) -> list[TagSummary]:
+        """Every tag in use, the most used first, then by key."""
+        rows = self._db.execute(
+            "SELECT scope, label, count, newest FROM scopes WHERE scope != '' AND count > 0 "
+            "ORDER BY count DESC, scope"
+        )
+        return [TagSummary(k, label, n, from_micros(newest)) for k, label, n, newest in rows]
+
+    def problems(self) -> dict[str, str]:
+        """Every file skipped, by path, with the reason; and a folder that cannot be listed."""
+        found: dict[str, str] = {}
+        directory = str(self._one("SELECT value FROM meta WHERE key = 'articles_dir'"))
+        rows = self._db.execute(
+            "SELECT f.path, f.error, f.slug, a.path FROM files f "
+            "LEFT JOIN articles a ON a.slug = f.slug AND f.shadowed "
+            "WHERE f.error IS NOT NULL OR f.shadowed ORDER BY f.path"
+        )
+        for name, error, slug, served_from in rows:
+            path = os.path.join(directory, decode_name(name))
+            if error is None:
+                error = f"slug {slug!r} is already served from "
+                error += os.path.join(directory, decode_name(served_from))
+            found[path] = error
+        folder = self._one("SELECT value FROM meta WHERE key = 'directory_problem'")
+        if folder:
+            found[directory] = str(folder)
+        return dict(sorted(found.items()))
+
+
+class Store:
+    """The reading side of the state directory, one per process.
+
+    Safe to share between threads: each thread gets its own connection.
+    """
+
+    def __init__(self, state_dir: str) -> None:
+        self.state_dir = state_dir
+        self.path = os.path.join(state_dir, DATABASE)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._counter: mmap.mmap | None = None
+        self._epoch = -1
+        self._seen = -1
+        self._versions: dict[str, int] = {}
+
+    # The generation counter ---------------------------------------------------
+
+    def _read_counter(self) -> tuple[int, int]:
+        if self._counter is None:
+            try:
+                with open(os.path.join(self.state_dir, GENERATION), "rb") as handle:
+                    self._counter = mmap.mmap(
+                        handle.fileno(), _COUNTER.size, access=mmap.ACCESS_READ
+                    )
+            except (OSError, ValueError):
+                return (0, 0)
+        generation, epoch = _COUNTER.unpack_from(self._counter, 0)
+        return generation, epoch
+
+    def version(self, scope: str) -> int:
+        """The current version of a scope, cheaply: this is asked on every cached hit."""
+        generation, epoch = self._read_counter()
+        if generation != self._seen or epoch != self._epoch:
+            self._refresh(generation, epoch)
+        return self._versions.get(scope, 0)
+
+    def _refresh(self, generation: int, epoch: int) -> None:
+        with self._lock:
+            if epoch != self._epoch:
+                self._reconnect()
+                self._versions.clear()
+                self._seen = -1
+            try:
+                # Its own connection: this thread may be inside a snapshot, which would
+                # show the versions as they were when it began.
+                rows = (
+                    self._connection("counter")
+                    .execute(
+                        "SELECT scope, version, generation FROM scopes WHERE generation > ?",
+                        (self._seen,),
+                    )
+                    .fetchall()
+                )
+            except (NotReady, sqlite3.Error):
+                return
+            for scope, version, changed in rows:
+                self._versions[scope] = version
+                generation = max(generation, changed)
+            self._seen, self._epoch = generation, epoch
+
+    # Connections ------------------------------------------------------------------
+
+    def _reconnect(self) -> None:
+        """Forget this thread's connection: the database was replaced by a new build."""
+        self._local = threading.local()
+
+    def _connection(self, purpose: str) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, purpose, None)
+        if connection is None:
+            if not os.path.exists(self.path):
+                raise NotReady()
+            connection = connect(self.path)
+            connection.execute("PRAGMA query_only = 1")
+            setattr(self._local, purpose, connection)
+        return connection
+
+    def ready(self) -> bool:
+        return os.path.exists(self.path)
+
+    def begin(self) -> Snapshot:
+        """Open a read transaction over the whole index; close it when done.
+
+        Each thread keeps its idle connections, so a snapshot costs no connect.
+
+        :raises NotReady: before the first build has completed.
+        """
+        generation, epoch = self._read_counter()
+        if epoch != self._epoch:
+            self._refresh(generation, epoch)
+        idle: list[sqlite3.Connection] | None = getattr(self._local, "idle", None)
+        if idle is None:
+            idle = self._local.idle = []
+        if idle:
+            return Snapshot(idle.pop(), idle)
+        if not os.path.exists(self.path):
+            raise NotReady()
+        connection = connect(self.path)
+        connection.execute("PRAGMA query_only = 1")
+        return Snapshot(connection, idle)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Snapshot]:
+        """:meth:`begin` as a context manager."""
+        view = self.begin()
+        try:
+            yield view
+        finally:
+            view.close()
+
+    def progress(self) -> Progress:
+        """What the writer last said of its work (``ready`` when it said nothing)."""
+        try:
+            with open(os.path.join(self.state_dir, PROGRESS), encoding="utf-8") as handle:
+                return Progress(**json.load(handle))
+        except (OSError, ValueError, TypeError):
+            return Progress("ready" if self.ready() else "building")

@@ -1,0 +1,468 @@
+"""Recording changes in the index: the SQL of the single writer.
+
+:class:`StoreWriter` applies what reading some files gave (:class:`FileReading`)
+and says which scopes changed; it moves their versions and then the generation
+counter, so every worker drops exactly the cached responses of those scopes.
+:class:`BulkLoad` is the first build's fast path: files arrive in name order, so
+the first claim of a slug is the one served, and scope figures are counted in
+memory and written once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import mmap
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .articles import Article, Stamp
+from .store import (
+    _COUNTER,
+    ARTICLE_COLUMNS,
+    DRAFT,
+    GENERATION,
+    PUBLISHED,
+    SCHEDULED,
+    SCHEMA,
+    SCHEMA_VERSION,
+    SITE,
+    connect,
+    decode_name,
+    encode_name,
+    to_micros,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FileReading:
+    """What reading one file gave: an article and its body, or why it is not one."""
+
+    name: str
+    """The file name in the articles folder."""
+    stamp: Stamp | None
+    """``None`` when the file is gone."""
+    digest: bytes | None = None
+    article: Article | None = None
+    body: tuple[str, ...] = ()
+    error: str | None = None
+
+
+Reread = Callable[[str], FileReading]
+
+
+def article_row(article: Article, body: Sequence[str], name: str, now: int) -> tuple[Any, ...]:
+    """The ``articles`` row of an article (columns of :data:`ARTICLE_COLUMNS`, then body)."""
+    published = to_micros(article.published)
+    state = DRAFT if article.draft else SCHEDULED if published > now else PUBLISHED
+    tags = json.dumps([[t.key, t.label] for t in article.tags], ensure_ascii=False)
+    return (
+        article.slug,
+        encode_name(name),
+        state,
+        published,
+        to_micros(article.updated),
+        article.title,
+        article.standfirst,
+        article.author,
+        article.image,
+        article.caption,
+        article.credit,
+        article.lang,
+        tags,
+        article.stamp.mtime_ns,
+        article.stamp.size,
+        "\n".join(body),
+    )
+
+
+_INSERT_ARTICLE = f"INSERT INTO articles ({ARTICLE_COLUMNS}, body) VALUES ({', '.join('?' * 16)})"
+_INSERT_FIRST_CLAIM = _INSERT_ARTICLE.replace("INSERT", "INSERT OR IGNORE", 1)
+_INSERT_FILE = (
+    "INSERT INTO files (path, inode, size, mtime_ns, ctime_ns, digest, slug, error) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET inode = excluded.inode, "
+    "size = excluded.size, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, "
+    "digest = excluded.digest, slug = excluded.slug, error = excluded.error, shadowed = 0"
+)
+
+
+def _file_row(reading: FileReading) -> tuple[Any, ...]:
+    stamp = reading.stamp
+    assert stamp is not None
+    slug = reading.article.slug if reading.article is not None else None
+    return (
+        encode_name(reading.name),
+        stamp.inode,
+        stamp.size,
+        stamp.mtime_ns,
+        stamp.ctime_ns,
+        reading.digest,
+        slug,
+        reading.error,
+    )
+
+
+def _tag_rows(row: Sequence[Any]) -> list[tuple[str, int, str, str]]:
+    slug, published, tags = row[0], row[3], row[12]
+    return [(key, published, slug, label) for key, label in json.loads(tags)]
+
+
+class Counter:
+    """The generation counter every worker polls: 8 bytes of generation, 8 of epoch."""
+
+    def __init__(self, state_dir: str) -> None:
+        path = os.path.join(state_dir, GENERATION)
+        handle = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            if os.fstat(handle).st_size < _COUNTER.size:
+                os.ftruncate(handle, _COUNTER.size)
+            self._map = mmap.mmap(handle, _COUNTER.size)
+        finally:
+            os.close(handle)
+
+    def read(self) -> tuple[int, int]:
+        generation, epoch = _COUNTER.unpack_from(self._map, 0)
+        return generation, epoch
+
+    def publish(self, generation: int, *, new_epoch: bool = False) -> None:
+        _, epoch = self.read()
+        _COUNTER.pack_into(self._map, 0, generation, epoch + 1 if new_epoch else epoch)
+
+
+def create_database(path: str, meta: dict[str, Any]) -> sqlite3.Connection:
+    """A new, empty index, set up for a fast bulk load (no journal until it is complete)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    db = connect(path)
+    db.execute("PRAGMA journal_mode = OFF")
+    db.execute("PRAGMA synchronous = OFF")
+    db.execute("PRAGMA cache_size = -65536")
+    db.executescript(SCHEMA)
+    db.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?)",
+        [("schema", SCHEMA_VERSION), ("generation", 1), *meta.items()],
+    )
+    return db
+
+
+@dataclass(slots=True)
+class _TagFigures:
+    label: str
+    count: int = 0
+    newest: int = 0
+    oldest: tuple[int, str] = (1 << 62, "")
+
+
+@dataclass(slots=True)
+class BulkLoad:
+    """The first build: readings in file-name order into an empty database."""
+
+    db: sqlite3.Connection
+    now: int
+    tags: dict[str, _TagFigures] = field(default_factory=dict)
+    site_count: int = 0
+    site_newest: int = 0
+
+    def add(self, readings: Iterable[FileReading]) -> None:
+        self.db.execute("BEGIN")
+        files = []
+        tag_rows: list[tuple[str, int, str, str]] = []
+        for reading in readings:
+            if reading.stamp is None:
+                continue
+            files.append(_file_row(reading))
+            if reading.article is None:
+                continue
+            row = article_row(reading.article, reading.body, reading.name, self.now)
+            # In name order, the first claim of a slug is the one served; finish() marks
+            # the others shadowed.
+            if self.db.execute(_INSERT_FIRST_CLAIM, row).rowcount and row[2] == PUBLISHED:
+                tag_rows += self._count(row)
+        self.db.executemany(_INSERT_FILE, files)
+        self.db.executemany("INSERT INTO article_tags VALUES (?, ?, ?, ?)", tag_rows)
+        self.db.execute("COMMIT")
+
+    def _count(self, row: Sequence[Any]) -> list[tuple[str, int, str, str]]:
+        rows = _tag_rows(row)
+        self.site_count += 1
+        self.site_newest = max(self.site_newest, row[3])
+        for key, published, slug, label in rows:
+            figures = self.tags.get(key)
+            if figures is None:
+                figures = self.tags[key] = _TagFigures(label)
+            figures.count += 1
+            figures.newest = max(figures.newest, published)
+            # The label is the spelling in the oldest article: earliest date, then the
+            # slug that sorts last (the end of the newest-first order).
+            oldest, oldest_slug = figures.oldest
+            if published < oldest or (published == oldest and slug > oldest_slug):
+                figures.oldest = (published, slug)
+                figures.label = label
+        return rows
+
+    def finish(self) -> None:
+        """Mark the files that lost their slug, write every scope's figures."""
+        db = self.db
+        db.execute("BEGIN")
+        db.execute(
+            "UPDATE files SET shadowed = 1 WHERE slug IS NOT NULL AND path != "
+            "(SELECT path FROM articles a WHERE a.slug = files.slug)"
+        )
+        db.execute(
+            "INSERT INTO scopes (scope, label, count, newest, version, generation) "
+            "VALUES ('', '', ?, ?, 1, 1)",
+            (self.site_count, self.site_newest or None),
+        )
+        db.executemany(
+            "INSERT INTO scopes (scope, label, count, newest, version, generation) "
+            "VALUES (?, ?, ?, ?, 1, 1)",
+            [(k, f.label, f.count, f.newest) for k, f in self.tags.items()],
+        )
+        StoreWriter.schedule(db)
+        db.execute("COMMIT")
+
+
+class StoreWriter:
+    """Applies changes to a complete index, one transaction each."""
+
+    def __init__(self, path: str, counter: Counter, reread: Reread) -> None:
+        self.db = connect(path, shared=True)  # the indexer's lock keeps one thread at a time
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.counter = counter
+        self.reread = reread
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[set[str]]:
+        """A write transaction; the scopes added to the yielded set get new versions."""
+        changed: set[str] = set()
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield changed
+            generation = self.meta("generation") + 1 if changed else 0
+            if changed:
+                self._bump(changed, generation)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        if changed:
+            self.counter.publish(generation)
+
+    def meta(self, key: str) -> Any:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._transaction():
+            self._set_meta(key, value)
+
+    def _set_meta(self, key: str, value: Any) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def _bump(self, scopes: set[str], generation: int) -> None:
+        self._set_meta("generation", generation)
+        self.db.executemany(
+            "INSERT INTO scopes (scope, version, generation) VALUES (?, 1, ?) "
+            "ON CONFLICT (scope) DO UPDATE SET version = version + 1, "
+            "generation = excluded.generation",
+            [(scope, generation) for scope in scopes],
+        )
+
+    def stamps(self, after: str | None, limit: int) -> list[tuple[str, Stamp]]:
+        """Up to ``limit`` files' names and stamps, in name order, from past ``after``."""
+        rows = self.db.execute(
+            "SELECT path, mtime_ns, size, inode, ctime_ns FROM files WHERE path > ? "
+            "ORDER BY path LIMIT ?",
+            (b"" if after is None else encode_name(after), limit),
+        )
+        return [
+            (decode_name(raw), Stamp(mtime_ns, size, inode, ctime_ns))
+            for raw, mtime_ns, size, inode, ctime_ns in rows
+        ]
+
+    def stamp(self, name: str) -> Stamp | None:
+        row = self.db.execute(
+            "SELECT mtime_ns, size, inode, ctime_ns FROM files WHERE path = ?",
+            (encode_name(name),),
+        ).fetchone()
+        return None if row is None else Stamp(*row)
+
+    def apply(self, readings: Sequence[FileReading], now: int) -> set[str]:
+        """Record what reading these files gave; return the scopes that changed."""
+        with self._transaction() as changed:
+            slugs: set[str] = set()
+            fresh: dict[str, FileReading] = {}
+            for reading in readings:
+                raw = encode_name(reading.name)
+                old = self.db.execute("SELECT slug FROM files WHERE path = ?", (raw,)).fetchone()
+                if old is not None and old[0] is not None:
+                    slugs.add(old[0])
+                if reading.stamp is None:
+                    self.db.execute("DELETE FROM files WHERE path = ?", (raw,))
+                    continue
+                self.db.execute(_INSERT_FILE, _file_row(reading))
+                if reading.article is not None:
+                    fresh[reading.name] = reading
+                    slugs.add(reading.article.slug)
+            for slug in sorted(slugs):
+                changed |= self._settle(slug, fresh, now)
+            self._figures(changed)
+        return changed
+
+    def _settle(self, slug: str, fresh: dict[str, FileReading], now: int) -> set[str]:
+        """Serve the first claim of a slug (by file name); return the scopes that changed."""
+        current = self.db.execute(
+            f"SELECT {ARTICLE_COLUMNS}, body FROM articles WHERE slug = ?", (slug,)
+        ).fetchone()
+        claims = [
+            decode_name(raw)
+            for (raw,) in self.db.execute(
+                "SELECT path FROM files WHERE slug = ? ORDER BY path", (slug,)
+            )
+        ]
+        winner: FileReading | None = None
+        for name in claims:
+            reading = fresh.get(name)
+            if reading is None and current is not None and decode_name(current[1]) == name:
+                self._shadow(slug, name)  # the one served is unchanged
+                return set()
+            if reading is None:
+                reading = self.reread(name)  # a claim that was shadowed until now
+                if reading.stamp is None:
+                    self.db.execute("DELETE FROM files WHERE path = ?", (encode_name(name),))
+                    continue
+                self.db.execute(_INSERT_FILE, _file_row(reading))
+            if reading.article is not None and reading.article.slug == slug:
+                winner = reading
+                break
+        if winner is not None:
+            self._shadow(slug, winner.name)
+        row = (
+            None
+            if winner is None or winner.article is None
+            else article_row(winner.article, winner.body, winner.name, now)
+        )
+        if current is not None and row is not None and _same(current, row):
+            self.db.execute(
+                "UPDATE articles SET path = ?, mtime_ns = ?, size = ? WHERE slug = ?",
+                (row[1], row[13], row[14], slug),
+            )
+            return set()
+        changed: set[str] = set()
+        if current is not None:
+            changed |= self._withdraw(current)
+        if row is not None:
+            self.db.execute(_INSERT_ARTICLE, row)
+            changed |= self._publish(row)
+        return changed
+
+    def _shadow(self, slug: str, served: str) -> None:
+        self.db.execute(
+            "UPDATE files SET shadowed = (path != ?) WHERE slug = ?", (encode_name(served), slug)
+        )
+
+    def _scopes_of(self, row: Sequence[Any]) -> set[str]:
+        return {SITE, *(key for key, _ in json.loads(row[12]))}
+
+    def _withdraw(self, row: Sequence[Any]) -> set[str]:
+        self.db.execute("DELETE FROM articles WHERE slug = ?", (row[0],))
+        if row[2] == DRAFT:
+            return set()
+        if row[2] == PUBLISHED:
+            self.db.executemany(
+                "DELETE FROM article_tags WHERE tag = ? AND published = ? AND slug = ?",
+                [r[:3] for r in _tag_rows(row)],
+            )
+            self._count(self._scopes_of(row), -1)
+        return self._scopes_of(row)
+
+    def _publish(self, row: Sequence[Any]) -> set[str]:
+        if row[2] == DRAFT:
+            return set()
+        if row[2] == PUBLISHED:
+            self.db.executemany("INSERT INTO article_tags VALUES (?, ?, ?, ?)", _tag_rows(row))
+            self._count(self._scopes_of(row), +1)
+        return self._scopes_of(row)
+
+    def _count(self, scopes: Iterable[str], step: int) -> None:
+        self.db.executemany(
+            "INSERT INTO scopes (scope, count) VALUES (?, ?) "
+            "ON CONFLICT (scope) DO UPDATE SET count = count + excluded.count",
+            [(scope, step) for scope in scopes],
+        )
+
+    def _figures(self, changed: set[str]) -> None:
+        """Newest date and label of each changed scope, and every scope's next release."""
+        db = self.db
+        for scope in list(changed):
+            if scope == SITE:
+                db.execute(
+                    "UPDATE scopes SET newest = (SELECT published FROM articles WHERE state = 0 "
+                    "ORDER BY published DESC LIMIT 1) WHERE scope = ''"
+                )
+                continue
+            label = db.execute(
+                "SELECT label FROM article_tags WHERE tag = ? "
+                "ORDER BY published ASC, slug DESC LIMIT 1",
+                (scope,),
+            ).fetchone()
+            old = db.execute("SELECT label FROM scopes WHERE scope = ?", (scope,)).fetchone()
+            db.execute(
+                "UPDATE scopes SET newest = (SELECT published FROM article_tags WHERE tag = ? "
+                "ORDER BY published DESC, slug LIMIT 1), label = ? WHERE scope = ?",
+                (scope, label[0] if label else "", scope),
+            )
+            if label and old and old[0] and old[0] != label[0]:
+                # Feeds print every tag of their items by its label: any scope may show it.
+                changed.update(s for (s,) in db.execute("SELECT scope FROM scopes"))
+        self.schedule(db)
+
+    @staticmethod
+    def schedule(db: sqlite3.Connection) -> None:
+        """Write each scope's next release: its earliest scheduled article's date."""
+        releases: dict[str, int] = {}
+        for published, tags in db.execute(
+            "SELECT published, tags FROM articles WHERE state = 1 ORDER BY published DESC"
+        ):
+            for scope in (SITE, *(key for key, _ in json.loads(tags))):
+                releases[scope] = published
+        db.execute("UPDATE scopes SET next_release = NULL WHERE next_release IS NOT NULL")
+        db.executemany(
+            "INSERT INTO scopes (scope, next_release) VALUES (?, ?) "
+            "ON CONFLICT (scope) DO UPDATE SET next_release = excluded.next_release",
+            list(releases.items()),
+        )
+
+    def next_release(self) -> int | None:
+        row = self.db.execute("SELECT min(published) FROM articles WHERE state = 1").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def release_due(self, now: int) -> set[str]:
+        """Publish the scheduled articles whose time has come."""
+        with self._transaction() as changed:
+            due = self.db.execute(
+                f"SELECT {ARTICLE_COLUMNS}, body FROM articles WHERE state = 1 AND published <= ?",
+                (now,),
+            ).fetchall()
+            for row in due:
+                self.db.execute("UPDATE articles SET state = 0 WHERE slug = ?", (row[0],))
+                changed |= self._publish((*row[:2], PUBLISHED, *row[3:]))
+            if due:
+                self._figures(changed)
+        return changed
+
+
+def _same(stored: Sequence[Any], row: Sequence[Any]) -> bool:
+    """Whether two article rows serve the same thing (the file's stamp aside)."""
+    return stored[0] == row[0] and stored[2:13] == row[2:13] and stored[15] == row[15]
