@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, tzinfo
+from typing import TypeVar
 
 from .articles import (
     MAX_ARTICLE_BYTES,
@@ -41,9 +42,10 @@ from .store import (
     StoreError,
     from_micros,
 )
-from .writer import BulkLoad, Counter, FileReading, StoreWriter, create_database
+from .writer import BulkLoad, Counter, FileReading, Prepared, StoreWriter, create_database, prepare
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 LOCK = "writer.lock"
 CHUNK = 500  # files a pool task reads
@@ -80,10 +82,20 @@ def read_reading(
     return FileReading(name, stamp, digest, article, body)
 
 
-def _read_chunk(task: tuple[str, list[str], tzinfo, int]) -> list[FileReading]:
-    """A pool task: read some files (module level, so worker processes can import it)."""
-    directory, names, default_tz, max_bytes = task
+Task = tuple[str, list[str], tzinfo, int, int]
+"""Some files to read: folder, names, time zone, size cap, and now (microseconds)."""
+
+
+def _read_chunk(task: Task) -> list[FileReading]:
+    """Read some files (module level, so pool processes can import it)."""
+    directory, names, default_tz, max_bytes, _ = task
     return [read_reading(directory, name, default_tz, max_bytes) for name in names]
+
+
+def _prepare_chunk(task: Task) -> list[Prepared]:
+    """Read some files and make their rows, so the writer only inserts them."""
+    now = task[4]
+    return [prepare(reading, now) for reading in _read_chunk(task)]
 
 
 class WriterLock:
@@ -241,12 +253,12 @@ class Indexer:
             "id_authority": self.id_authority,
         }
         db = create_database(building, meta)
-        bulk = BulkLoad(db, to_micros_now(self.clock))
+        bulk = BulkLoad(db)
         self._report(Progress("building", 0, len(names), 0.0, time.time()), report, force=True)
         done = 0
-        for readings in self._read_all(names):
-            bulk.add(readings)
-            done += len(readings)
+        for prepared in self._read_all(names, _prepare_chunk):
+            bulk.add(prepared)
+            done += len(prepared)
             self._report(self._progress("building", done, len(names), started), report)
         bulk.finish()
         db.execute("PRAGMA journal_mode = WAL")
@@ -262,27 +274,26 @@ class Indexer:
         self._report(self._progress("ready", done, len(names), started), report, force=True)
         log.info("indexed %d files in %.1f s", len(names), time.monotonic() - started)
 
-    def _read_all(self, names: Sequence[str]) -> Iterator[list[FileReading]]:
-        """Readings in name order, in batches; on every core when there are many."""
-        if len(names) < POOL_THRESHOLD or self.workers < 2:
-            for start in range(0, len(names), CHUNK):
-                yield _read_chunk(
-                    (
-                        self.directory,
-                        list(names[start : start + CHUNK]),
-                        self.default_tz,
-                        self.max_bytes,
-                    )
-                )
-            return
+    def _read_all(self, names: Sequence[str], work: Callable[[Task], list[T]]) -> Iterator[list[T]]:
+        """``work`` over the files, in name order, in batches; on every core when many."""
+        now = to_micros_now(self.clock)
         tasks = [
-            (self.directory, list(names[start : start + CHUNK]), self.default_tz, self.max_bytes)
+            (
+                self.directory,
+                list(names[start : start + CHUNK]),
+                self.default_tz,
+                self.max_bytes,
+                now,
+            )
             for start in range(0, len(names), CHUNK)
         ]
+        if len(names) < POOL_THRESHOLD or self.workers < 2:
+            yield from map(work, tasks)
+            return
         # Fresh interpreters: this process may have threads, which fork does not copy.
         context = multiprocessing.get_context("forkserver")
         with context.Pool(self.workers) as pool:
-            yield from pool.imap(_read_chunk, tasks)
+            yield from pool.imap(work, tasks)
 
     # Reconciling ------------------------------------------------------------------
 
@@ -313,7 +324,7 @@ class Indexer:
         if gone:
             self._apply([FileReading(name, None) for name in gone])
             done += len(gone)
-        for readings in self._read_all(changed):
+        for readings in self._read_all(changed, _read_chunk):
             self.files_read += len(readings)
             self._apply(readings)
             done += len(readings)
@@ -347,8 +358,11 @@ class Indexer:
         changed.extend(names[position:])
         return changed, gone
 
-    def update(self, paths: Iterable[str]) -> None:
-        """Re-examine the named files (new, changed, renamed away or deleted)."""
+    def update(self, paths: Iterable[str], skip: Callable[[str], bool] | None = None) -> None:
+        """Re-examine the named files (new, changed, renamed away or deleted).
+
+        ``skip(path)``, asked after reading, drops a reading that is already stale.
+        """
         names = set()
         for path in paths:
             path = os.path.abspath(path)
@@ -367,7 +381,9 @@ class Indexer:
                     readings.append(FileReading(name, None))
                 continue
             self.files_read += 1
-            readings.append(read_reading(self.directory, name, self.default_tz, self.max_bytes))
+            reading = read_reading(self.directory, name, self.default_tz, self.max_bytes)
+            if skip is None or not skip(path):
+                readings.append(reading)
         if readings:
             self._apply(readings)
 

@@ -52,7 +52,7 @@ _COUNTER = struct.Struct("<QQ")  # generation, epoch (bumped when the database i
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 CREATE TABLE files (
-    path TEXT PRIMARY KEY,
+    path BLOB PRIMARY KEY,         -- the file name, as bytes
     inode INTEGER NOT NULL, size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
     digest BLOB,
@@ -60,11 +60,9 @@ CREATE TABLE files (
     error TEXT,                    -- why it is not one
     shadowed INTEGER NOT NULL DEFAULT 0  -- another file serves its slug
 );
-CREATE INDEX files_by_slug ON files(slug) WHERE slug IS NOT NULL;
-CREATE INDEX files_with_problems ON files(path) WHERE error IS NOT NULL OR shadowed;
 CREATE TABLE articles (
     slug TEXT PRIMARY KEY,
-    path TEXT NOT NULL,
+    path BLOB NOT NULL,
     state INTEGER NOT NULL,
     published INTEGER NOT NULL,    -- microseconds since 1970, UTC
     updated INTEGER NOT NULL,
@@ -74,12 +72,8 @@ CREATE TABLE articles (
     body TEXT NOT NULL,            -- paragraphs, one a line
     mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL
 );
-CREATE INDEX articles_newest ON articles(published DESC, slug) WHERE state = 0;
-CREATE INDEX articles_updated ON articles(updated) WHERE state = 0;
-CREATE INDEX articles_scheduled ON articles(published) WHERE state = 1;
 CREATE TABLE article_tags (        -- one row per tag of each published article
     tag TEXT NOT NULL, published INTEGER NOT NULL, slug TEXT NOT NULL,
-    label TEXT NOT NULL,           -- the article's own spelling of the tag
     PRIMARY KEY (tag, published DESC, slug)
 ) WITHOUT ROWID;
 CREATE TABLE scopes (
@@ -91,8 +85,16 @@ CREATE TABLE scopes (
     generation INTEGER NOT NULL DEFAULT 0,
     next_release INTEGER           -- published, of its next scheduled article
 ) WITHOUT ROWID;
+"""
+INDEXES = """
+CREATE INDEX files_by_slug ON files(slug) WHERE slug IS NOT NULL;
+CREATE INDEX files_with_problems ON files(path) WHERE error IS NOT NULL OR shadowed;
+CREATE INDEX articles_newest ON articles(published DESC, slug) WHERE state = 0;
+CREATE INDEX articles_updated ON articles(updated) WHERE state = 0;
+CREATE INDEX articles_scheduled ON articles(published) WHERE state = 1;
 CREATE INDEX scopes_by_generation ON scopes(generation);
 """
+"""Made after a first build's bulk load: sorting once beats growing them row by row."""
 
 ARTICLE_COLUMNS = (
     "slug, path, state, published, updated, title, standfirst, author, image, caption, "

@@ -1,9 +1,13 @@
 """Follow an articles folder and feed its changes to the :class:`Indexer`.
 
-File-system events (inotify, through watchdog) name the files that changed; a full
-rescan now and then catches anything the events missed, and is the only mechanism
-where events are unavailable. The same thread publishes scheduled articles when
-their time comes.
+File-system events (inotify, through watchdog) say which files changed. A file is
+read when its writer closes it or when it is moved into place, never on a mere
+write, so a save in progress is not served half-written; a file written without
+a close event (a writer that keeps it open) is read once it has stopped changing
+for :data:`QUIET` seconds. The folder itself is followed through a symlink swap or
+a delete and re-create: its identity is checked every ``interval``. A full rescan
+now and then catches anything the events missed, and is the only mechanism where
+events are unavailable. The same thread publishes scheduled articles on time.
 """
 
 from __future__ import annotations
@@ -12,13 +16,20 @@ import logging
 import os
 import threading
 import time
+from typing import Any
 
 from .indexer import Indexer
 
 log = logging.getLogger(__name__)
 
 SETTLE = 0.02
-"""Seconds to let a burst of events for one save arrive before reading."""
+"""Seconds to let a burst of events (a rename's two halves, say) arrive before acting."""
+QUIET = 1.0
+"""Seconds a written file must stay unchanged, with no close seen, before it is read."""
+
+# Events that mean "read it now", and those that mean "being written: wait".
+_READ_NOW = frozenset({"closed", "moved", "deleted", "attrib"})
+_WRITING = frozenset({"modified"})
 
 
 class Watcher(threading.Thread):
@@ -30,19 +41,42 @@ class Watcher(threading.Thread):
         self.interval = interval
         self.rescan = rescan
         self.changed: set[str] = set()
+        self.writing: dict[str, float] = {}  # path -> when a write was last seen
         self.changed_lock = threading.Lock()  # events arrive on watchdog's thread
         self.wakeup = threading.Event()
         self.events = False
         """Whether file-system events arrive; without them, scans every ``interval``."""
+        self._observer: Any = None
+        self._held: int | None = None  # an open handle on the folder being observed
 
     def note(self, *paths: str) -> None:
+        """These files are ready to read."""
         with self.changed_lock:
-            self.changed.update(p for p in paths if p)
+            for path in paths:
+                if path:
+                    self.changed.add(path)
+                    self.writing.pop(path, None)
         self.wakeup.set()
 
-    def take(self) -> set[str]:
+    def note_writing(self, path: str) -> None:
+        """This file is being written: wait for its close (a close seen before is stale)."""
         with self.changed_lock:
-            paths, self.changed = self.changed, set()
+            self.writing[path] = time.monotonic()
+            self.changed.discard(path)
+
+    def being_written(self, path: str) -> bool:
+        """Whether a write was seen since the file was last closed: a reading made now
+        may be a half, so the indexer drops it and reads again on the next close."""
+        return path in self.writing
+
+    def take(self) -> set[str]:
+        """The files to read now: those closed or moved, and those written then left alone."""
+        now = time.monotonic()
+        with self.changed_lock:
+            quiet = [p for p, when in self.writing.items() if now - when >= QUIET]
+            for path in quiet:
+                del self.writing[path]
+            paths, self.changed = self.changed | set(quiet), set()
         return paths
 
     def observe(self) -> None:
@@ -55,13 +89,15 @@ class Watcher(threading.Thread):
         watcher = self
 
         class Handler(FileSystemEventHandler):
-            def on_any_event(self, event: object) -> None:
-                if getattr(event, "event_type", "") in ("opened", "closed_no_write"):
-                    return  # reading a file opens it: that changes nothing
-                src = getattr(event, "src_path", "")
-                dest = getattr(event, "dest_path", "")
-                watcher.note(os.fsdecode(src), os.fsdecode(dest))
+            def on_any_event(self, event: Any) -> None:
+                kind = event.event_type + ("_dir" if event.is_directory else "")
+                source = os.fsdecode(event.src_path)
+                if kind in _WRITING or (kind == "created" and _empty(source)):
+                    watcher.note_writing(source)  # being written: its close will follow
+                elif kind in _READ_NOW or event.is_directory:
+                    watcher.note(source, os.fsdecode(getattr(event, "dest_path", "") or ""))
 
+        self._hold_the_folder()
         try:
             observer = Observer()
             observer.schedule(Handler(), self.indexer.directory, recursive=False)
@@ -69,23 +105,72 @@ class Watcher(threading.Thread):
             observer.start()
         except OSError as exc:
             log.warning("file events unavailable (%s); scanning every %ss", exc, self.interval)
+            self.events = False
             return
+        self._observer = observer
         self.events = True
 
+    def _hold_the_folder(self) -> None:
+        """Keep the observed folder open: while held, its inode cannot be reused by a
+        folder made in its place, so a swap or a re-creation always shows."""
+        if self._held is not None:
+            os.close(self._held)
+        try:
+            self._held = os.open(self.indexer.directory, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            self._held = None
+
+    def _follow_the_folder(self) -> bool:
+        """Whether the folder became another (a symlink swapped, deleted and re-created):
+        then observe the new one. The caller rescans."""
+        current = _identity(self.indexer.directory)
+        if self._held is not None:
+            held = os.fstat(self._held)
+            if held.st_nlink > 0 and current == (held.st_dev, held.st_ino):
+                return False
+        elif current is None:
+            return False  # still missing: the periodic scan keeps reporting it
+        log.info("the articles folder %s changed identity; following it", self.indexer.directory)
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer = None
+        self.observe()
+        return True
+
     def run(self) -> None:
-        period = self.rescan if self.events else self.interval
         last_scan = time.monotonic()
         while True:
+            period = self.rescan if self.events else self.interval
             until_release = self.indexer.next_release - self.indexer.clock()
-            self.wakeup.wait(timeout=max(0.0, min(period, self.interval * 5, until_release)))
+            pending = QUIET if self.writing else self.interval
+            self.wakeup.wait(timeout=max(0.0, min(self.interval, pending, until_release)))
             try:
                 if self.wakeup.is_set():
                     time.sleep(SETTLE)
                     self.wakeup.clear()
-                    self.indexer.update(self.take())
-                if time.monotonic() - last_scan >= period:
+                paths = self.take()
+                if paths:
+                    self.indexer.update(paths, skip=self.being_written)
+                if self._follow_the_folder() or time.monotonic() - last_scan >= period:
                     self.indexer.scan()
                     last_scan = time.monotonic()
                 self.indexer.release_due()
             except Exception:  # the watcher must outlive any one bad scan
                 log.exception("article scan failed")
+
+
+def _empty(path: str) -> bool:
+    """A file just created empty is being written; one that arrives whole was moved in."""
+    try:
+        return os.stat(path).st_size == 0
+    except OSError:
+        return False
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """Device and inode of the folder a path leads to (through symlinks), or None."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino

@@ -16,7 +16,7 @@ import mmap
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .articles import Article, Stamp
@@ -25,6 +25,7 @@ from .store import (
     ARTICLE_COLUMNS,
     DRAFT,
     GENERATION,
+    INDEXES,
     PUBLISHED,
     SCHEDULED,
     SCHEMA,
@@ -105,9 +106,9 @@ def _file_row(reading: FileReading) -> tuple[Any, ...]:
     )
 
 
-def _tag_rows(row: Sequence[Any]) -> list[tuple[str, int, str, str]]:
+def _tag_rows(row: Sequence[Any]) -> list[tuple[str, int, str]]:
     slug, published, tags = row[0], row[3], row[12]
-    return [(key, published, slug, label) for key, label in json.loads(tags)]
+    return [(key, published, slug) for key, _ in json.loads(tags)]
 
 
 class Counter:
@@ -140,7 +141,7 @@ def create_database(path: str, meta: dict[str, Any]) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode = OFF")
     db.execute("PRAGMA synchronous = OFF")
     db.execute("PRAGMA cache_size = -65536")
-    db.executescript(SCHEMA)
+    db.executescript(SCHEMA)  # the indexes come after the load: BulkLoad.finish()
     db.executemany(
         "INSERT INTO meta (key, value) VALUES (?, ?)",
         [("schema", SCHEMA_VERSION), ("generation", 1), *meta.items()],
@@ -148,81 +149,83 @@ def create_database(path: str, meta: dict[str, Any]) -> sqlite3.Connection:
     return db
 
 
-@dataclass(slots=True)
-class _TagFigures:
-    label: str
-    count: int = 0
-    newest: int = 0
-    oldest: tuple[int, str] = (1 << 62, "")
+Prepared = tuple[tuple[Any, ...], tuple[Any, ...] | None, list[tuple[str, int, str]]]
+"""A file ready to load: its ``files`` row, its ``articles`` row and its tag rows."""
 
 
-@dataclass(slots=True)
+def prepare(reading: FileReading, now: int) -> Prepared:
+    """The rows of one reading, made where it was read (a first build's worker process)."""
+    row = None
+    if reading.article is not None:
+        row = article_row(reading.article, reading.body, reading.name, now)
+    tags = _tag_rows(row) if row is not None and row[2] == PUBLISHED else []
+    return _file_row(reading), row, tags
+
+
 class BulkLoad:
-    """The first build: readings in file-name order into an empty database."""
+    """The first build: prepared files in file-name order into an empty database."""
 
-    db: sqlite3.Connection
-    now: int
-    tags: dict[str, _TagFigures] = field(default_factory=dict)
-    site_count: int = 0
-    site_newest: int = 0
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        db.execute("CREATE TEMP TABLE tag_load (tag TEXT, published INTEGER, slug TEXT)")
 
-    def add(self, readings: Iterable[FileReading]) -> None:
-        self.db.execute("BEGIN")
-        files = []
-        tag_rows: list[tuple[str, int, str, str]] = []
-        for reading in readings:
-            if reading.stamp is None:
-                continue
-            files.append(_file_row(reading))
-            if reading.article is None:
-                continue
-            row = article_row(reading.article, reading.body, reading.name, self.now)
-            # In name order, the first claim of a slug is the one served; finish() marks
-            # the others shadowed.
-            if self.db.execute(_INSERT_FIRST_CLAIM, row).rowcount and row[2] == PUBLISHED:
-                tag_rows += self._count(row)
-        self.db.executemany(_INSERT_FILE, files)
-        self.db.executemany("INSERT INTO article_tags VALUES (?, ?, ?, ?)", tag_rows)
-        self.db.execute("COMMIT")
-
-    def _count(self, row: Sequence[Any]) -> list[tuple[str, int, str, str]]:
-        rows = _tag_rows(row)
-        self.site_count += 1
-        self.site_newest = max(self.site_newest, row[3])
-        for key, published, slug, label in rows:
-            figures = self.tags.get(key)
-            if figures is None:
-                figures = self.tags[key] = _TagFigures(label)
-            figures.count += 1
-            figures.newest = max(figures.newest, published)
-            # The label is the spelling in the oldest article: earliest date, then the
-            # slug that sorts last (the end of the newest-first order).
-            oldest, oldest_slug = figures.oldest
-            if published < oldest or (published == oldest and slug > oldest_slug):
-                figures.oldest = (published, slug)
-                figures.label = label
-        return rows
-
-    def finish(self) -> None:
-        """Mark the files that lost their slug, write every scope's figures."""
+    def add(self, prepared: Iterable[Prepared]) -> None:
         db = self.db
         db.execute("BEGIN")
+        files = []
+        tags: list[tuple[str, int, str]] = []
+        for file_row, row, tag_rows in prepared:
+            files.append(file_row)
+            # In name order, the first claim of a slug is the one served; finish() marks
+            # the others shadowed.
+            if row is not None and db.execute(_INSERT_FIRST_CLAIM, row).rowcount:
+                tags += tag_rows
+        db.executemany(_INSERT_FILE, files)
+        db.executemany("INSERT INTO tag_load VALUES (?, ?, ?)", tags)
+        db.execute("COMMIT")
+
+    def finish(self) -> None:
+        """Sort the tag rows into place, make the indexes, write every scope's figures."""
+        db = self.db
+        db.execute("BEGIN")
+        db.execute(
+            "INSERT INTO article_tags SELECT tag, published, slug FROM tag_load "
+            "ORDER BY tag, published DESC, slug"
+        )
+        db.execute("DROP TABLE tag_load")
+        for statement in filter(str.strip, INDEXES.split(";")):
+            db.execute(statement)
         db.execute(
             "UPDATE files SET shadowed = 1 WHERE slug IS NOT NULL AND path != "
             "(SELECT path FROM articles a WHERE a.slug = files.slug)"
         )
         db.execute(
-            "INSERT INTO scopes (scope, label, count, newest, version, generation) "
-            "VALUES ('', '', ?, ?, 1, 1)",
-            (self.site_count, self.site_newest or None),
+            "INSERT INTO scopes (scope, count, newest, version, generation) "
+            "SELECT '', count(*), max(published), 1, 1 FROM articles WHERE state = 0"
         )
+        db.execute(
+            "INSERT INTO scopes (scope, count, newest, version, generation) "
+            "SELECT tag, count(*), max(published), 1, 1 FROM article_tags GROUP BY tag"
+        )
+        keys = [key for (key,) in db.execute("SELECT scope FROM scopes WHERE scope != ''")]
         db.executemany(
-            "INSERT INTO scopes (scope, label, count, newest, version, generation) "
-            "VALUES (?, ?, ?, ?, 1, 1)",
-            [(k, f.label, f.count, f.newest) for k, f in self.tags.items()],
+            "UPDATE scopes SET label = ? WHERE scope = ?", [(label_of(db, k), k) for k in keys]
         )
         StoreWriter.schedule(db)
         db.execute("COMMIT")
+
+
+def label_of(db: sqlite3.Connection, key: str) -> str:
+    """A tag's label: its spelling in the oldest article carrying it (the end of the
+    newest-first order), or "" when no published article carries it."""
+    found = db.execute(
+        "SELECT a.tags FROM article_tags t JOIN articles a ON a.slug = t.slug "
+        "WHERE t.tag = ? ORDER BY t.published ASC, t.slug DESC LIMIT 1",
+        (key,),
+    ).fetchone()
+    if found is None:
+        return ""
+    return next((label for k, label in json.loads(found[0]) if k == key), "")
 
 
 class StoreWriter:
@@ -382,7 +385,7 @@ class StoreWriter:
         if row[2] == PUBLISHED:
             self.db.executemany(
                 "DELETE FROM article_tags WHERE tag = ? AND published = ? AND slug = ?",
-                [r[:3] for r in _tag_rows(row)],
+                _tag_rows(row),
             )
             self._count(self._scopes_of(row), -1)
         return self._scopes_of(row)
@@ -391,7 +394,7 @@ class StoreWriter:
         if row[2] == DRAFT:
             return set()
         if row[2] == PUBLISHED:
-            self.db.executemany("INSERT INTO article_tags VALUES (?, ?, ?, ?)", _tag_rows(row))
+            self.db.executemany("INSERT INTO article_tags VALUES (?, ?, ?)", _tag_rows(row))
             self._count(self._scopes_of(row), +1)
         return self._scopes_of(row)
 
@@ -412,18 +415,14 @@ class StoreWriter:
                     "ORDER BY published DESC LIMIT 1) WHERE scope = ''"
                 )
                 continue
-            label = db.execute(
-                "SELECT label FROM article_tags WHERE tag = ? "
-                "ORDER BY published ASC, slug DESC LIMIT 1",
-                (scope,),
-            ).fetchone()
+            label = label_of(db, scope)
             old = db.execute("SELECT label FROM scopes WHERE scope = ?", (scope,)).fetchone()
             db.execute(
                 "UPDATE scopes SET newest = (SELECT published FROM article_tags WHERE tag = ? "
                 "ORDER BY published DESC, slug LIMIT 1), label = ? WHERE scope = ?",
-                (scope, label[0] if label else "", scope),
+                (scope, label, scope),
             )
-            if label and old and old[0] and old[0] != label[0]:
+            if label and old and old[0] and old[0] != label:
                 # Feeds print every tag of their items by its label: any scope may show it.
                 changed.update(s for (s,) in db.execute("SELECT scope FROM scopes"))
         self.schedule(db)

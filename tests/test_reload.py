@@ -10,6 +10,8 @@ import json
 import math
 import os
 import re
+import shutil
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -173,3 +175,73 @@ def test_scheduled_article_appears_on_time(articles_dir: Path, write_article: Wr
     assert client.get("/articles/later").status_code == 200
     assert client_titles(client, "/tags/alpha/feed.atom") == ["Later", "Now"]
     assert client.get("/tags/alpha/feed.rss").headers["Cache-Control"] == "public, max-age=300"
+
+
+def test_in_place_saves_are_never_served_half_written(
+    server: LiveServer, articles_dir: Path
+) -> None:
+    """An editor that truncates, writes half, pauses, then writes the rest and closes:
+    every version served is a whole one."""
+    path = articles_dir / "2026-01-06-draft-in-place.txt"
+
+    def version(n: int) -> bytes:
+        body = (*(f"Paragraph {i} of version {n}." for i in range(30)), f"END-{n}.")
+        return article_text(title="In place", keywords="alpha", body=body).encode()
+
+    path.write_bytes(version(0))
+    wait_for(lambda: server.get("/articles/draft-in-place").status == 200)
+    seen: list[bytes] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            reply = server.get("/articles/draft-in-place")
+            if reply.status == 200:
+                seen.append(reply.body)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        for n in range(1, 9):
+            data = version(n)
+            with path.open("r+b") as handle:
+                handle.truncate(0)
+                handle.write(data[: len(data) // 2])  # cut inside the body: still parses
+                handle.flush()
+                time.sleep(0.15)
+                handle.write(data[len(data) // 2 :])
+        wait_for(lambda: b"END-8." in server.get("/articles/draft-in-place").body)
+    finally:
+        stop.set()
+        sampler.join()
+    halves = [body for body in seen if b"END-" not in body]
+    assert seen and halves == [], halves[0][-1500:].decode()
+
+
+def test_same_size_rewrite_with_old_time_is_seen(server: LiveServer, articles_dir: Path) -> None:
+    path = articles_dir / "2026-01-01-first.txt"
+    before = path.stat()
+    path.write_bytes(path.read_bytes().replace(b"First", b"Fixed"))  # same size
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    wait_for(lambda: "Fixed" in titles(server))
+
+
+def test_folder_swapped_by_symlink_or_recreated_is_followed(
+    tmp_path: Path, live_server: Callable[..., LiveServer]
+) -> None:
+    """A deploy that swaps the folder's symlink, then one that deletes and re-creates it."""
+    one, two = tmp_path / "v1", tmp_path / "v2"
+    for folder, title in ((one, "Release one"), (two, "Release two")):
+        folder.mkdir()
+        (folder / "2026-01-01-r.txt").write_text(article_text(title=title, keywords="alpha"))
+    current = tmp_path / "current"
+    current.symlink_to(one)
+    server = live_server(ARTICLES_DIR=str(current), RESCAN_SECONDS="3600")
+    assert titles(server) == ["Release one"]
+    (tmp_path / "current.new").symlink_to(two)
+    os.replace(tmp_path / "current.new", current)  # ln -sfn v2 current.new && mv -T
+    wait_for(lambda: titles(server) == ["Release two"])
+    shutil.rmtree(two)
+    two.mkdir()
+    (two / "2026-01-02-r3.txt").write_text(article_text(title="Release three", keywords="beta"))
+    wait_for(lambda: titles(server) == ["Release three"])
