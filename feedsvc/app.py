@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 from .cache import FastPath, ResponseCache
 from .indexer import Indexer, claim, log_progress
 from .settings import Settings, from_environment
-from .store import NotReady, Store, StoreError
+from .store import NotReady, Store, make_state_dir
 from .views import embeds, errors, feeds, pages
 from .views.kit import Site, end_snapshot
 from .watch import Watcher
@@ -46,14 +46,7 @@ def create_app(
     """
     given = from_environment(os.environ) if test_config is None else test_config
     settings = Settings.from_mapping(given)
-    try:
-        os.makedirs(settings.state_dir, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(
-            f"cannot create the state directory {settings.state_dir}: {exc.strerror}"
-        ) from None
-    if not os.access(settings.state_dir, os.W_OK):
-        raise StoreError(f"the state directory {settings.state_dir} is not writable")
+    make_state_dir(settings.state_dir)
     store = Store(settings.state_dir)
     indexer = start_indexer(settings, clock or time.time, background)
     cache = ResponseCache(settings.cache_entries, settings.cache_megabytes << 20)

@@ -18,7 +18,7 @@ import click
 from .articles import normalize_tag
 from .indexer import Indexer, WriterLock, is_article_file
 from .settings import Settings, SettingsError, from_environment
-from .store import SITE, Progress, Store, StoreError
+from .store import SITE, Progress, Store, StoreError, make_state_dir
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -83,7 +83,10 @@ def show_progress(progress: Progress) -> None:
 
 def bring_up_to_date(settings: Settings, *, rebuild: bool = False) -> Store:
     """Build or reconcile the index as its writer, or read it while a service writes it."""
-    os.makedirs(settings.state_dir, exist_ok=True)
+    try:
+        make_state_dir(settings.state_dir)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
     lock = WriterLock(settings.state_dir)
     if not lock.acquire():
         if rebuild:
@@ -102,7 +105,8 @@ def bring_up_to_date(settings: Settings, *, rebuild: bool = False) -> Store:
     )
     indexer.lock = lock
     try:
-        indexer.open()
+        if not rebuild:  # a rebuild replaces whatever is there, unread
+            indexer.open()
         indexer.catch_up(show_progress, rebuild=rebuild)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None

@@ -150,7 +150,11 @@ class LiveServer:
         return response
 
 
-def start_server(articles: Path, log: Path, **settings: str) -> LiveServer:
+def start_server(
+    articles: Path, log: Path, *, args: tuple[str, ...] = (), ready: bool = True, **settings: str
+) -> LiveServer:
+    """Start ``feedsvc serve`` (with ``args``); wait until the index is ready, or only until
+    it answers when not ``ready``."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -159,9 +163,11 @@ def start_server(articles: Path, log: Path, **settings: str) -> LiveServer:
         "FEEDSVC_BASE_URL": url,
         **{f"FEEDSVC_{k}": v for k, v in settings.items()},
     }
-    command = [sys.executable, "-m", "feedsvc.cli", "serve", "--port", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    command = [sys.executable, "-m", "feedsvc.cli", "serve", "--port", str(port), *args]
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -169,7 +175,7 @@ def start_server(articles: Path, log: Path, **settings: str) -> LiveServer:
         try:
             # It answers at once; the index is current once /healthz says "ready".
             with urllib.request.urlopen(f"{url}/healthz", timeout=2) as health:
-                if json.load(health)["index"] == "ready":
+                if json.load(health)["index"] == "ready" or not ready:
                     return LiveServer(url, articles, process, log)
         except OSError:
             pass
@@ -179,6 +185,8 @@ def start_server(articles: Path, log: Path, **settings: str) -> LiveServer:
 
 
 def stop_server(server: LiveServer) -> None:
+    if server.process.poll() is not None:
+        return
     server.process.terminate()
     try:
         server.process.wait(timeout=10)
@@ -191,8 +199,9 @@ def live_server(articles_dir: Path, tmp_path: Path) -> Iterator[Callable[..., Li
     """Start the real server on ``articles_dir`` (write articles first); stopped after the test."""
     started: list[LiveServer] = []
 
-    def start(**settings: str) -> LiveServer:
-        server = start_server(articles_dir, tmp_path / f"server{len(started)}.log", **settings)
+    def start(*, args: tuple[str, ...] = (), ready: bool = True, **settings: str) -> LiveServer:
+        log = tmp_path / f"server{len(started)}.log"
+        server = start_server(articles_dir, log, args=args, ready=ready, **settings)
         started.append(server)
         return server
 
