@@ -2,6 +2,9 @@
 
 Process-wide set-up belongs here, not in the library: ``feedsvc serve`` configures
 logging and tunes the garbage collector in each worker (:func:`worker_app`).
+
+Every command checks its settings before doing anything: a bad one is one line,
+``feedsvc: <message>``, and exit status 2.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import gc
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import quote
 
 import click
@@ -24,6 +27,10 @@ if TYPE_CHECKING:
     from flask import Flask
 
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+BAD_SETTING = 2
+"""The exit status for a setting the service cannot start with."""
+CANNOT_START = 1
+"""The exit status for anything else that stops a start."""
 
 
 def worker_app() -> Flask:
@@ -54,15 +61,25 @@ def main() -> None:
     """Serve articles on disk as RSS, Atom and JSON feeds."""
 
 
+def fail(message: str, status: int = CANNOT_START) -> NoReturn:
+    """Stop with one line on standard error: no traceback, no usage text."""
+    click.echo(f"feedsvc: {message}", err=True)
+    sys.exit(status)
+
+
 def load_settings(directory: str | None = None) -> Settings:
-    """The settings from the environment, the articles folder maybe given on the line."""
+    """The settings from the environment, the articles folder maybe given on the line.
+
+    Stops the command when a setting is bad.
+    """
     given = from_environment(os.environ)
     if directory is not None:
         given["ARTICLES_DIR"] = directory
     try:
-        return Settings.from_mapping(given)
+        settings = Settings.from_mapping(given)
     except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
+        fail(str(exc), BAD_SETTING)
+    return settings
 
 
 def show_progress(progress: Progress) -> None:
@@ -151,8 +168,14 @@ def render(fmt: str, tag: str | None, directory: str) -> None:
     """Write a feed to standard output, byte for byte what the service serves."""
     from .app import create_app
 
+    load_settings(directory)
     # Every other setting comes from the FEEDSVC_* variables, as for the service.
-    app = create_app({**from_environment(os.environ), "ARTICLES_DIR": directory, "WATCH": False})
+    try:
+        app = create_app(
+            {**from_environment(os.environ), "ARTICLES_DIR": directory, "WATCH": False}
+        )
+    except StoreError as exc:  # the state directory, say
+        fail(str(exc))
     if tag is not None:
         # Any spelling of a tag ("São Paulo") names its canonical feed.
         normal = normalize_tag(tag)
@@ -182,7 +205,12 @@ def render(fmt: str, tag: str | None, directory: str) -> None:
     help="Scan with the garbage collector off, then freeze what the scan built.",
 )
 def serve(host: str, port: int, workers: int, threads: int, freeze_gc: bool) -> None:
-    """Run the service in the granian WSGI server (settings from FEEDSVC_* variables)."""
+    """Run the service in the granian WSGI server (settings from FEEDSVC_* variables).
+
+    Settings are checked here, before any worker starts: a worker that fails to start
+    would only leave a traceback.
+    """
+    load_settings()
     from granian import Granian
     from granian.constants import Interfaces
 
