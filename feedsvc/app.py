@@ -20,7 +20,13 @@ from werkzeug.exceptions import HTTPException
 
 from .cache import FastPath, ResponseCache
 from .indexer import Indexer, claim, log_progress
-from .settings import Settings, from_environment
+from .settings import (
+    Settings,
+    SettingsError,
+    articles_dir_problem,
+    from_environment,
+    state_dir_problem,
+)
 from .store import NotReady, Store, StoreError
 from .views import embeds, errors, feeds, pages
 from .views.kit import Site, end_snapshot
@@ -42,18 +48,15 @@ def create_app(
     :param clock: the time source for scheduled publishing, for tests.
     :param background: build or reconcile the index in a thread and answer at once
         (``feedsvc serve``); by default the factory returns once the index is current.
+    :raises SettingsError: for a bad setting, or an articles folder that cannot be listed.
     :raises StoreError: when the state directory cannot be used.
     """
     given = from_environment(os.environ) if test_config is None else test_config
     settings = Settings.from_mapping(given)
-    try:
-        os.makedirs(settings.state_dir, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(
-            f"cannot create the state directory {settings.state_dir}: {exc.strerror}"
-        ) from None
-    if not os.access(settings.state_dir, os.W_OK):
-        raise StoreError(f"the state directory {settings.state_dir} is not writable")
+    if problem := articles_dir_problem(settings.articles_dir):
+        raise SettingsError(problem)
+    if problem := state_dir_problem(settings.state_dir):
+        raise StoreError(problem)
     store = Store(settings.state_dir)
     indexer = start_indexer(settings, clock or time.time, background)
     cache = ResponseCache(settings.cache_entries, settings.cache_megabytes << 20)

@@ -3,8 +3,9 @@
 Process-wide set-up belongs here, not in the library: ``feedsvc serve`` configures
 logging and tunes the garbage collector in each worker (:func:`worker_app`).
 
-Every command checks its settings before doing anything: a bad one is one line,
-``feedsvc: <message>``, and exit status 2.
+Every command checks what it starts with before doing anything: a bad setting is one
+line, ``feedsvc: <message>``, and exit status 2; an articles folder that cannot be
+listed, an unusable state directory or a port already taken is one line and status 1.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import socket
 import sys
 from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import quote
@@ -20,7 +22,13 @@ import click
 
 from .articles import normalize_tag
 from .indexer import Indexer, WriterLock, is_article_file
-from .settings import Settings, SettingsError, from_environment
+from .settings import (
+    Settings,
+    SettingsError,
+    articles_dir_problem,
+    from_environment,
+    state_dir_problem,
+)
 from .store import SITE, Progress, Store, StoreError
 
 if TYPE_CHECKING:
@@ -30,7 +38,7 @@ LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 BAD_SETTING = 2
 """The exit status for a setting the service cannot start with."""
 CANNOT_START = 1
-"""The exit status for anything else that stops a start."""
+"""The exit status for anything else that stops a start: folders, the port."""
 
 
 def worker_app() -> Flask:
@@ -70,7 +78,7 @@ def fail(message: str, status: int = CANNOT_START) -> NoReturn:
 def load_settings(directory: str | None = None) -> Settings:
     """The settings from the environment, the articles folder maybe given on the line.
 
-    Stops the command when a setting is bad.
+    Stops the command when a setting is bad or the articles folder cannot be listed.
     """
     given = from_environment(os.environ)
     if directory is not None:
@@ -79,7 +87,34 @@ def load_settings(directory: str | None = None) -> Settings:
         settings = Settings.from_mapping(given)
     except SettingsError as exc:
         fail(str(exc), BAD_SETTING)
+    if problem := articles_dir_problem(settings.articles_dir):
+        fail(problem)
     return settings
+
+
+def check_state_dir(settings: Settings) -> None:
+    """Stop the command when the state directory cannot be made or written."""
+    if problem := state_dir_problem(settings.state_dir):
+        fail(problem)
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on ``host:port``, found by binding it first.
+
+    The same options as a server's listening socket (address reuse, so a port left
+    in TIME_WAIT is free), and closed at once: granian binds it next.
+    """
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:  # socket.gaierror too
+        return f"cannot listen on {where}: {exc.strerror or exc}"
+    return None
 
 
 def show_progress(progress: Progress) -> None:
@@ -100,7 +135,7 @@ def show_progress(progress: Progress) -> None:
 
 def bring_up_to_date(settings: Settings, *, rebuild: bool = False) -> Store:
     """Build or reconcile the index as its writer, or read it while a service writes it."""
-    os.makedirs(settings.state_dir, exist_ok=True)
+    check_state_dir(settings)
     lock = WriterLock(settings.state_dir)
     if not lock.acquire():
         if rebuild:
@@ -174,7 +209,7 @@ def render(fmt: str, tag: str | None, directory: str) -> None:
         app = create_app(
             {**from_environment(os.environ), "ARTICLES_DIR": directory, "WATCH": False}
         )
-    except StoreError as exc:  # the state directory, say
+    except (SettingsError, StoreError) as exc:  # the state directory, say
         fail(str(exc))
     if tag is not None:
         # Any spelling of a tag ("São Paulo") names its canonical feed.
@@ -207,14 +242,17 @@ def render(fmt: str, tag: str | None, directory: str) -> None:
 def serve(host: str, port: int, workers: int, threads: int, freeze_gc: bool) -> None:
     """Run the service in the granian WSGI server (settings from FEEDSVC_* variables).
 
-    Settings are checked here, before any worker starts: a worker that fails to start
-    would only leave a traceback.
+    Settings, folders and the port are checked here, before any worker starts: a
+    worker that fails to start would only leave a traceback.
     """
-    load_settings()
+    settings = load_settings()
+    check_state_dir(settings)
+    if problem := port_problem(host, port):
+        fail(problem)
     from granian import Granian
     from granian.constants import Interfaces
 
-    Granian(
+    server = Granian(
         "feedsvc.cli:worker_app" if freeze_gc else "feedsvc.cli:worker_app_plain_gc",
         factory=True,
         address=host,
@@ -223,7 +261,11 @@ def serve(host: str, port: int, workers: int, threads: int, freeze_gc: bool) -> 
         workers=workers,
         blocking_threads=threads,
         log_access=False,
-    ).serve()
+    )
+    try:
+        server.serve()
+    except (OSError, RuntimeError) as exc:  # granian's own bind failing: the port went since
+        fail(str(exc).partition("\n")[0])
 
 
 if __name__ == "__main__":

@@ -166,6 +166,31 @@ def _zone(name: str) -> tzinfo | None:
         return None
 
 
+def state_dir_problem(path: str) -> str | None:
+    """Why the state directory cannot be used, or ``None``; makes it when it is missing."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create the state directory {path}: {exc.strerror or exc}"
+    if not os.access(path, os.W_OK):
+        return f"the state directory {path} is not writable"
+    return None
+
+
+def articles_dir_problem(path: str) -> str | None:
+    """Why the articles folder cannot be served, or ``None``: checked once at start-up.
+
+    A folder that goes missing later is reported by the index instead, and served
+    again when it is back.
+    """
+    try:
+        with os.scandir(path) as entries:
+            next(entries, None)
+    except OSError as exc:
+        return f"cannot list the articles directory {path}: {exc.strerror or exc}"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """The settings, checked and typed once at start-up."""

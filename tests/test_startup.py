@@ -1,13 +1,17 @@
-"""Settings are checked before the service starts.
+"""What the service starts with is checked before it starts: settings, folders, the port.
 
 A bad setting stops every command (``serve``, ``check``, ``render``, ``index``) with
-one line naming it and exit status 2, never a traceback.
+one line naming it and exit status 2; an articles folder that is missing, not a
+folder or unreadable, and a port already taken, stop ``feedsvc serve`` with one line
+and a non-zero status. Never a traceback, never a server answering "ok" on nothing.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from feedsvc.app import create_app
 from feedsvc.settings import Settings, SettingsError
 from tests.conftest import WriteArticle, free_port
 
@@ -155,3 +160,86 @@ def test_serve_refuses_an_author_with_a_control_character(
     assert one_line(result) == (
         "feedsvc: FEEDSVC_AUTHOR holds the control character U+001B at position 5: 'Desk\\x1b[31m'"
     )
+
+
+# The articles folder ----------------------------------------------------------------
+
+
+def unreadable_folder(tmp_path: Path) -> tuple[Path, tuple[str, ...]]:
+    """A folder this process cannot list, and the command prefix that makes it so for root
+    (who reads any folder unless the capabilities to are dropped)."""
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0)
+    if os.geteuid() != 0:
+        return folder, ()
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: no folder is unreadable")
+    return folder, (setpriv, "--bounding-set=-dac_override,-dac_read_search")
+
+
+@pytest.fixture(params=["missing", "a-file", "unreadable"])
+def bad_folder(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, tuple[str, ...], str]:
+    """An articles folder that cannot be served, the command prefix, and why."""
+    kind = request.param
+    if kind == "missing":
+        return tmp_path / "nowhere", (), "No such file or directory"
+    if kind == "a-file":
+        path = tmp_path / "articles.txt"
+        path.write_text("not a folder\n")
+        return path, (), "Not a directory"
+    folder, wrap = unreadable_folder(tmp_path)
+    return folder, wrap, "Permission denied"
+
+
+@pytest.mark.parametrize("command", ["serve", "check"])
+def test_an_articles_folder_that_cannot_be_listed_stops_the_start(
+    bad_folder: tuple[Path, tuple[str, ...], str], tmp_path: Path, command: str
+) -> None:
+    """It used to serve an empty site answering "status": "ok"."""
+    folder, wrap, reason = bad_folder
+    env = {"FEEDSVC_ARTICLES_DIR": str(folder), "FEEDSVC_STATE_DIR": str(tmp_path / "state")}
+    args = ["serve", "--port", str(free_port())] if command == "serve" else ["check", folder]
+    result = feedsvc(*args, env=env, wrap=wrap)
+    assert result.returncode == 1, result.stderr
+    assert one_line(result) == f"feedsvc: cannot list the articles directory {folder}: {reason}"
+
+
+def test_the_app_refuses_an_articles_folder_that_is_not_there(tmp_path: Path) -> None:
+    """Under any WSGI server too: an exception at start, not an empty site."""
+    with pytest.raises(SettingsError, match=r"cannot list the articles directory .*nowhere"):
+        create_app({"ARTICLES_DIR": str(tmp_path / "nowhere"), "WATCH": False})
+
+
+def test_serve_refuses_a_state_directory_it_cannot_make(
+    articles_dir: Path, write_article: WriteArticle, tmp_path: Path
+) -> None:
+    write_article("2026-01-01-a.txt")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the state directory's parent should be\n")
+    env = {"FEEDSVC_ARTICLES_DIR": str(articles_dir), "FEEDSVC_STATE_DIR": str(blocker / "s")}
+    result = feedsvc("serve", "--port", str(free_port()), env=env)
+    assert result.returncode == 1
+    assert one_line(result) == f"feedsvc: cannot create the state directory {blocker / 's'}: " + (
+        "Not a directory"
+    )
+
+
+# The port ---------------------------------------------------------------------------
+
+
+def test_a_port_already_in_use_is_one_line_not_a_backtrace(
+    articles_dir: Path, write_article: WriteArticle
+) -> None:
+    """It printed granian's 137-line Rust and Python backtrace."""
+    write_article("2026-01-01-a.txt")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = feedsvc(
+            "serve", "--port", str(port), env={"FEEDSVC_ARTICLES_DIR": str(articles_dir)}
+        )
+    assert result.returncode == 1
+    assert one_line(result) == f"feedsvc: cannot listen on 127.0.0.1:{port}: Address already in use"
