@@ -92,6 +92,7 @@ def start_indexer(
             settings.time_zone,
             clock=clock,
             max_bytes=settings.max_article_bytes,
+            max_keywords=settings.max_keywords,
             workers=settings.index_workers or None,
             id_authority=settings.id_authority,
         ),

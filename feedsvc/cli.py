@@ -149,6 +149,7 @@ def bring_up_to_date(settings: Settings, *, rebuild: bool = False) -> Store:
         settings.state_dir,
         settings.time_zone,
         max_bytes=settings.max_article_bytes,
+        max_keywords=settings.max_keywords,
         workers=settings.index_workers or None,
         id_authority=settings.id_authority,
     )

@@ -25,6 +25,7 @@ from datetime import UTC, tzinfo
 
 from .articles import (
     MAX_ARTICLE_BYTES,
+    MAX_KEYWORDS,
     ArticleError,
     Stamp,
     content_hash,
@@ -61,7 +62,11 @@ def is_article_file(name: str) -> bool:
 
 
 def read_reading(
-    directory: str, name: str, default_tz: tzinfo, max_bytes: int = MAX_ARTICLE_BYTES
+    directory: str,
+    name: str,
+    default_tz: tzinfo,
+    max_bytes: int = MAX_ARTICLE_BYTES,
+    max_keywords: int = MAX_KEYWORDS,
 ) -> FileReading:
     """Read and parse one file of the folder; never raises."""
     path = os.path.join(directory, name)
@@ -71,7 +76,7 @@ def read_reading(
         return FileReading(name, exc.stamp, error=exc.reason)
     digest = content_hash(data)
     try:
-        article, body = parse_text(path, data, stamp, default_tz)
+        article, body = parse_text(path, data, stamp, default_tz, max_keywords=max_keywords)
     except ArticleError as exc:
         return FileReading(name, stamp, digest, error=exc.reason)
     except Exception as exc:  # one bad file must never stop a build
@@ -80,10 +85,10 @@ def read_reading(
     return FileReading(name, stamp, digest, article, body)
 
 
-def _read_chunk(task: tuple[str, list[str], tzinfo, int]) -> list[FileReading]:
+def _read_chunk(task: tuple[str, list[str], tzinfo, int, int]) -> list[FileReading]:
     """A pool task: read some files (module level, so worker processes can import it)."""
-    directory, names, default_tz, max_bytes = task
-    return [read_reading(directory, name, default_tz, max_bytes) for name in names]
+    directory, names, default_tz, max_bytes, max_keywords = task
+    return [read_reading(directory, name, default_tz, max_bytes, max_keywords) for name in names]
 
 
 class WriterLock:
@@ -143,6 +148,7 @@ class Indexer:
         *,
         clock: Callable[[], float] = time.time,
         max_bytes: int = MAX_ARTICLE_BYTES,
+        max_keywords: int = MAX_KEYWORDS,
         workers: int | None = None,
         id_authority: str = "",
     ) -> None:
@@ -151,6 +157,7 @@ class Indexer:
         self.default_tz = default_tz
         self.clock = clock
         self.max_bytes = max_bytes
+        self.max_keywords = max_keywords
         self.workers = workers or os.cpu_count() or 1
         self.id_authority = id_authority
         os.makedirs(state_dir, exist_ok=True)
@@ -272,11 +279,18 @@ class Indexer:
                         list(names[start : start + CHUNK]),
                         self.default_tz,
                         self.max_bytes,
+                        self.max_keywords,
                     )
                 )
             return
         tasks = [
-            (self.directory, list(names[start : start + CHUNK]), self.default_tz, self.max_bytes)
+            (
+                self.directory,
+                list(names[start : start + CHUNK]),
+                self.default_tz,
+                self.max_bytes,
+                self.max_keywords,
+            )
             for start in range(0, len(names), CHUNK)
         ]
         # Fresh interpreters: this process may have threads, which fork does not copy.
@@ -367,7 +381,11 @@ class Indexer:
                     readings.append(FileReading(name, None))
                 continue
             self.files_read += 1
-            readings.append(read_reading(self.directory, name, self.default_tz, self.max_bytes))
+            readings.append(
+                read_reading(
+                    self.directory, name, self.default_tz, self.max_bytes, self.max_keywords
+                )
+            )
         if readings:
             self._apply(readings)
 
@@ -385,7 +403,9 @@ class Indexer:
 
     def _reread(self, name: str) -> FileReading:
         self.files_read += 1
-        return read_reading(self.directory, name, self.default_tz, self.max_bytes)
+        return read_reading(
+            self.directory, name, self.default_tz, self.max_bytes, self.max_keywords
+        )
 
     # Scheduled articles ------------------------------------------------------------------
 

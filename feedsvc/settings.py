@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_ENTRIES": 8192,
     "CACHE_MEGABYTES": 256,
     "MAX_ARTICLE_BYTES": 1 << 20,
+    "MAX_KEYWORDS": 100,
     "INDEX_WORKERS": 0,
 }
 """Every setting and its default; each is read from ``FEEDSVC_<NAME>`` too."""
@@ -55,6 +56,7 @@ _COUNTS: dict[str, tuple[int, int | None]] = {
     "CACHE_ENTRIES": (1, None),
     "CACHE_MEGABYTES": (1, None),
     "MAX_ARTICLE_BYTES": (1, None),
+    "MAX_KEYWORDS": (1, 1_000),
     "INDEX_WORKERS": (0, None),
 }
 # Seconds, as numbers: greater than 0 (0 would make the watcher spin) and at most a day.
@@ -216,6 +218,8 @@ class Settings:
     watch_interval: float
     rescan_seconds: float
     max_article_bytes: int
+    max_keywords: int
+    """The most tags an article carries; it keeps its first ones."""
     index_workers: int
     """Processes that read files in a first build; 0: one per core."""
 

@@ -82,6 +82,7 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
         ("RESCAN_SECONDS", "abc"),
         ("RESCAN_SECONDS", 1e300),
         ("WATCH", "maybe"),
+        ("MAX_KEYWORDS", 0),
     ],
 )
 def test_a_number_out_of_range_or_of_the_wrong_type_is_refused(setting: str, value: Any) -> None:
@@ -120,10 +121,10 @@ def test_text_settings_from_the_environment_are_taken_as_written() -> None:
 
 def test_good_limits_are_accepted() -> None:
     settings = Settings.from_mapping(
-        {"WATCH_INTERVAL": 0.5, "RESCAN_SECONDS": 60, "WATCH": "false"}
+        {"WATCH_INTERVAL": 0.5, "RESCAN_SECONDS": 60, "MAX_KEYWORDS": 20, "WATCH": "false"}
     )
     assert (settings.watch_interval, settings.rescan_seconds) == (0.5, 60.0)
-    assert settings.watch is False
+    assert (settings.max_keywords, settings.watch) == (20, False)
 
 
 @pytest.mark.parametrize("command", ["serve", "check", "render", "index"])
