@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_MEGABYTES": 256,
     "MAX_ARTICLE_BYTES": 1 << 20,
     "MAX_KEYWORDS": 100,
+    "ITEM_CONTENT_BYTES": 100_000,
     "INDEX_WORKERS": 0,
 }
 """Every setting and its default; each is read from ``FEEDSVC_<NAME>`` too."""
@@ -57,6 +58,9 @@ _COUNTS: dict[str, tuple[int, int | None]] = {
     "CACHE_MEGABYTES": (1, None),
     "MAX_ARTICLE_BYTES": (1, None),
     "MAX_KEYWORDS": (1, 1_000),
+    # At most a million: no text node of a feed then comes near the 10 MB that
+    # libxml2 refuses without XML_PARSE_HUGE, even with every character escaped.
+    "ITEM_CONTENT_BYTES": (1_000, 1_000_000),
     "INDEX_WORKERS": (0, None),
 }
 # Seconds, as numbers: greater than 0 (0 would make the watcher spin) and at most a day.
@@ -220,6 +224,8 @@ class Settings:
     max_article_bytes: int
     max_keywords: int
     """The most tags an article carries; it keeps its first ones."""
+    item_content_bytes: int
+    """The most bytes of HTML content a feed item carries; a longer article is linked."""
     index_workers: int
     """Processes that read files in a first build; 0: one per core."""
 

@@ -83,6 +83,8 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
         ("RESCAN_SECONDS", 1e300),
         ("WATCH", "maybe"),
         ("MAX_KEYWORDS", 0),
+        ("ITEM_CONTENT_BYTES", 10),
+        ("ITEM_CONTENT_BYTES", 50_000_000),
     ],
 )
 def test_a_number_out_of_range_or_of_the_wrong_type_is_refused(setting: str, value: Any) -> None:
@@ -125,6 +127,7 @@ def test_good_limits_are_accepted() -> None:
     )
     assert (settings.watch_interval, settings.rescan_seconds) == (0.5, 60.0)
     assert (settings.max_keywords, settings.watch) == (20, False)
+    assert Settings.from_mapping({}).item_content_bytes == 100_000
 
 
 @pytest.mark.parametrize("command", ["serve", "check", "render", "index"])
