@@ -47,9 +47,11 @@ _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\ufff
 _BLANK_LINES = re.compile(r"\n[^\S\n]*(?:\n[^\S\n]*)+")
 _SPACES = re.compile(r"\s+")
 _CAPTION = re.compile(r"^(?P<caption>.*?)\s*\|\s*Image:\s*(?P<credit>\S.*)$", re.DOTALL)
-_DATE_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-(.+)$")
-_SLUG = re.compile(r"^[\w][\w.-]*$")
-_LANG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+# Always used with fullmatch: "$" would also match before a final newline.
+_DATE_PREFIX = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(.+)", re.DOTALL)
+_SLUG = re.compile(r"\w[\w.-]*")
+_LANG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 # Two defaults for the fields a date leaves out: a date complete enough to publish
 # parses the same under both, so nothing is ever filled in from today's date.
 _PROBE_DEFAULTS = (datetime(2000, 1, 1), datetime(2001, 2, 2))
@@ -364,8 +366,9 @@ def parse_text(
         raise ArticleError(path, "no body paragraph")
     body = tuple(_join_lines(b) for b in rest) if with_body else ()
 
-    name = os.path.basename(path).removesuffix(".txt")
-    prefix = _DATE_PREFIX.match(name)
+    # NFC: a name typed on one system and saved on another is the same slug.
+    name = unicodedata.normalize("NFC", os.path.basename(path).removesuffix(".txt"))
+    prefix = _DATE_PREFIX.fullmatch(name)
     published = _published(path, meta, prefix, stamp, default_tz)
     updated = published
     if "updated" in meta:
@@ -419,8 +422,10 @@ def _published(
 
 
 def _slug(path: str, meta: dict[str, str], default: str) -> str:
-    slug = meta.get("slug") or default
-    if not _SLUG.match(slug):
+    slug = unicodedata.normalize("NFC", meta.get("slug") or default)
+    if _CONTROL.search(slug):
+        raise ArticleError(path, f"slug {slug!r} holds a control character")
+    if not _SLUG.fullmatch(slug):
         raise ArticleError(path, f"slug {slug!r} may hold only letters, digits, '.', '-' and '_'")
     return slug
 
@@ -444,7 +449,7 @@ def _has_host(url: str) -> bool:
 def _lang(path: str, value: str | None) -> str | None:
     if not value:
         return None
-    if _LANG.match(value):
+    if _LANG.fullmatch(value):
         return value
     raise ArticleError(path, f"lang {value!r} is not a language tag such as 'en' or 'pt-BR'")
 
