@@ -20,8 +20,14 @@ from werkzeug.exceptions import HTTPException
 
 from .cache import FastPath, ResponseCache
 from .indexer import Indexer, claim, log_progress
-from .settings import Settings, from_environment
-from .store import NotReady, Store, make_state_dir
+from .settings import (
+    Settings,
+    SettingsError,
+    articles_dir_problem,
+    from_environment,
+    state_dir_problem,
+)
+from .store import NotReady, Store, StoreError
 from .views import embeds, errors, feeds, pages
 from .views.kit import Site, end_snapshot
 from .watch import Watcher
@@ -42,11 +48,15 @@ def create_app(
     :param clock: the time source for scheduled publishing, for tests.
     :param background: build or reconcile the index in a thread and answer at once
         (``feedsvc serve``); by default the factory returns once the index is current.
+    :raises SettingsError: for a bad setting, or an articles folder that cannot be listed.
     :raises StoreError: when the state directory cannot be used.
     """
     given = from_environment(os.environ) if test_config is None else test_config
     settings = Settings.from_mapping(given)
-    make_state_dir(settings.state_dir)
+    if problem := articles_dir_problem(settings.articles_dir):
+        raise SettingsError(problem)
+    if problem := state_dir_problem(settings.state_dir):
+        raise StoreError(problem)
     store = Store(settings.state_dir)
     indexer = start_indexer(settings, clock or time.time, background)
     cache = ResponseCache(settings.cache_entries, settings.cache_megabytes << 20)
@@ -82,6 +92,7 @@ def start_indexer(
             settings.time_zone,
             clock=clock,
             max_bytes=settings.max_article_bytes,
+            max_keywords=settings.max_keywords,
             workers=settings.index_workers or None,
             id_authority=settings.id_authority,
         ),

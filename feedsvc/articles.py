@@ -18,6 +18,7 @@ This module imports only the standard library and python-dateutil.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import stat
@@ -33,6 +34,10 @@ from dateutil import parser as date_parser
 MIN_YEAR, MAX_YEAR = 1900, 9998
 MAX_ARTICLE_BYTES = 1 << 20
 """The largest article file read, by default; a larger one is skipped and reported."""
+MAX_KEYWORDS = 100
+"""The most tags an article carries, by default; it keeps its first ones, the rest are noted."""
+MAX_TAG_CHARS = 100
+"""The longest keyword made a tag; a longer one is left out and noted."""
 FRONT_MATTER_KEYS = frozenset({"date", "updated", "author", "slug", "image", "lang", "draft"})
 
 # XML 1.0 forbids most C0 controls, lone surrogates and U+FFFE/U+FFFF; one of them
@@ -42,9 +47,11 @@ _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\ufff
 _BLANK_LINES = re.compile(r"\n[^\S\n]*(?:\n[^\S\n]*)+")
 _SPACES = re.compile(r"\s+")
 _CAPTION = re.compile(r"^(?P<caption>.*?)\s*\|\s*Image:\s*(?P<credit>\S.*)$", re.DOTALL)
-_DATE_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-(.+)$")
-_SLUG = re.compile(r"^[\w][\w.-]*$")
-_LANG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+# Always used with fullmatch: "$" would also match before a final newline.
+_DATE_PREFIX = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(.+)", re.DOTALL)
+_SLUG = re.compile(r"\w[\w.-]*")
+_LANG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 # Two defaults for the fields a date leaves out: a date complete enough to publish
 # parses the same under both, so nothing is ever filled in from today's date.
 _PROBE_DEFAULTS = (datetime(2000, 1, 1), datetime(2001, 2, 2))
@@ -90,6 +97,8 @@ _ENGLISH = re.compile(
 )
 _TRUE = frozenset({"true", "yes", "1"})
 _FALSE = frozenset({"false", "no", "0"})
+
+log = logging.getLogger(__name__)
 
 
 class ArticleError(Exception):
@@ -156,6 +165,10 @@ class Article:
     lang: str | None = None
     draft: bool = False
     extra: tuple[tuple[str, str], ...] = field(default=())
+    notes: tuple[str, ...] = field(default=(), compare=False)
+    """What parsing left out of a served article (keywords past the limit), for the log.
+
+    Set by :func:`parse_text` only: the index does not keep it."""
 
 
 def clean_text(text: str) -> str:
@@ -179,14 +192,42 @@ def normalize_tag(keyword: str) -> Tag | None:
     return Tag(key, label) if key else None
 
 
-def parse_tags(line: str) -> tuple[Tag, ...]:
-    """Parse a keyword line, dropping repeats of a key within it."""
+def parse_tags(line: str, limit: int | None = None) -> tuple[Tag, ...]:
+    """Parse a keyword line, dropping repeats of a key within it; at most ``limit`` tags."""
+    return _keyword_tags(line, limit)[0]
+
+
+def _keyword_tags(line: str, limit: int | None) -> tuple[tuple[Tag, ...], list[str]]:
+    """The first ``limit`` tags of a keyword line, and notes on what was left out.
+
+    Linear in the length of the line: each keyword is looked at once.
+    """
     seen: dict[str, Tag] = {}
+    extra: set[str] = set()
+    too_long = 0
     for keyword in line.split(","):
+        # Measured before normalising, so an overlong keyword never reaches the tag memo.
+        if len(keyword) > MAX_TAG_CHARS and len(_SPACES.sub(" ", keyword).strip()) > MAX_TAG_CHARS:
+            too_long += 1
+            continue
         tag = normalize_tag(keyword)
-        if tag is not None and tag.key not in seen:
-            seen[tag.key] = tag
-    return tuple(seen.values())
+        if tag is None or tag.key in seen:
+            continue
+        if limit is not None and len(seen) >= limit:
+            extra.add(tag.key)
+            continue
+        seen[tag.key] = tag
+    notes = []
+    if extra:
+        notes.append(
+            f"{len(seen) + len(extra):,} tags: the first {limit} are kept, {len(extra):,} left out"
+        )
+    if too_long:
+        notes.append(
+            f"{too_long} keyword{'s' if too_long > 1 else ''} longer than "
+            f"{MAX_TAG_CHARS} characters left out"
+        )
+    return tuple(seen.values()), notes
 
 
 def parse_date(value: str, default_tz: tzinfo) -> datetime:
@@ -286,9 +327,18 @@ def _decode(path: str, data: bytes) -> str:
 
 
 def parse_text(
-    path: str, data: bytes, stamp: Stamp, default_tz: tzinfo = UTC, *, with_body: bool = True
+    path: str,
+    data: bytes,
+    stamp: Stamp,
+    default_tz: tzinfo = UTC,
+    *,
+    with_body: bool = True,
+    max_keywords: int = MAX_KEYWORDS,
 ) -> tuple[Article, tuple[str, ...]]:
     """Parse the bytes of the article file at ``path``; return it and its body.
+
+    An article with more than ``max_keywords`` tags keeps its first ones; what was
+    left out is logged as a warning and kept in :attr:`Article.notes`.
 
     :raises ArticleError: naming the path and the reason the file is not an article.
     """
@@ -304,9 +354,9 @@ def parse_text(
         if len(blocks) <= index:
             raise ArticleError(path, f"missing the {what}")
     title, standfirst, keywords = (_join_lines(b) for b in blocks[:3])
-    tags = parse_tags(keywords)
+    tags, notes = _keyword_tags(keywords, max_keywords)
     if not tags:
-        raise ArticleError(path, "the keyword line holds no tag")
+        raise ArticleError(path, "; ".join(["the keyword line holds no tag", *notes]))
     rest = blocks[3:]
     caption = credit = None
     if rest and (match := _CAPTION.match(_join_lines(rest[0]))):
@@ -316,8 +366,9 @@ def parse_text(
         raise ArticleError(path, "no body paragraph")
     body = tuple(_join_lines(b) for b in rest) if with_body else ()
 
-    name = os.path.basename(path).removesuffix(".txt")
-    prefix = _DATE_PREFIX.match(name)
+    # NFC: a name typed on one system and saved on another is the same slug.
+    name = unicodedata.normalize("NFC", os.path.basename(path).removesuffix(".txt"))
+    prefix = _DATE_PREFIX.fullmatch(name)
     published = _published(path, meta, prefix, stamp, default_tz)
     updated = published
     if "updated" in meta:
@@ -338,7 +389,10 @@ def parse_text(
         lang=_lang(path, meta.get("lang")),
         draft=_flag(path, meta.get("draft", "false")),
         extra=tuple((k, v) for k, v in meta.items() if k not in FRONT_MATTER_KEYS),
+        notes=tuple(notes),
     )
+    for note in notes:
+        log.warning("%s: %s", path, note)
     return article, body
 
 
@@ -368,8 +422,10 @@ def _published(
 
 
 def _slug(path: str, meta: dict[str, str], default: str) -> str:
-    slug = meta.get("slug") or default
-    if not _SLUG.match(slug):
+    slug = unicodedata.normalize("NFC", meta.get("slug") or default)
+    if _CONTROL.search(slug):
+        raise ArticleError(path, f"slug {slug!r} holds a control character")
+    if not _SLUG.fullmatch(slug):
         raise ArticleError(path, f"slug {slug!r} may hold only letters, digits, '.', '-' and '_'")
     return slug
 
@@ -393,7 +449,7 @@ def _has_host(url: str) -> bool:
 def _lang(path: str, value: str | None) -> str | None:
     if not value:
         return None
-    if _LANG.match(value):
+    if _LANG.fullmatch(value):
         return value
     raise ArticleError(path, f"lang {value!r} is not a language tag such as 'en' or 'pt-BR'")
 
@@ -461,6 +517,7 @@ def read_article(
     *,
     with_body: bool = False,
     max_bytes: int = MAX_ARTICLE_BYTES,
+    max_keywords: int = MAX_KEYWORDS,
 ) -> tuple[Article, tuple[str, ...]]:
     """Read and parse one article file.
 
@@ -469,7 +526,9 @@ def read_article(
     path = os.fspath(path)
     data, stamp = read_file(path, max_bytes)
     try:
-        return parse_text(path, data, stamp, default_tz, with_body=with_body)
+        return parse_text(
+            path, data, stamp, default_tz, with_body=with_body, max_keywords=max_keywords
+        )
     except ArticleError as exc:
         exc.stamp = stamp
         raise

@@ -2,6 +2,10 @@
 
 Process-wide set-up belongs here, not in the library: ``feedsvc serve`` configures
 logging and tunes the garbage collector in each worker (:func:`worker_app`).
+
+Every command checks what it starts with before doing anything: a bad setting is one
+line, ``feedsvc: <message>``, and exit status 2; an articles folder that cannot be
+listed, an unusable state directory or a port already taken is one line and status 1.
 """
 
 from __future__ import annotations
@@ -9,21 +13,32 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import socket
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import quote
 
 import click
 
 from .articles import normalize_tag
 from .indexer import Indexer, WriterLock, is_article_file
-from .settings import Settings, SettingsError, from_environment
-from .store import SITE, Progress, Store, StoreError, make_state_dir
+from .settings import (
+    Settings,
+    SettingsError,
+    articles_dir_problem,
+    from_environment,
+    state_dir_problem,
+)
+from .store import SITE, Progress, Store, StoreError
 
 if TYPE_CHECKING:
     from flask import Flask
 
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+BAD_SETTING = 2
+"""The exit status for a setting the service cannot start with."""
+CANNOT_START = 1
+"""The exit status for anything else that stops a start: folders, the port."""
 
 
 def worker_app() -> Flask:
@@ -54,15 +69,52 @@ def main() -> None:
     """Serve articles on disk as RSS, Atom and JSON feeds."""
 
 
+def fail(message: str, status: int = CANNOT_START) -> NoReturn:
+    """Stop with one line on standard error: no traceback, no usage text."""
+    click.echo(f"feedsvc: {message}", err=True)
+    sys.exit(status)
+
+
 def load_settings(directory: str | None = None) -> Settings:
-    """The settings from the environment, the articles folder maybe given on the line."""
+    """The settings from the environment, the articles folder maybe given on the line.
+
+    Stops the command when a setting is bad or the articles folder cannot be listed.
+    """
     given = from_environment(os.environ)
     if directory is not None:
         given["ARTICLES_DIR"] = directory
     try:
-        return Settings.from_mapping(given)
+        settings = Settings.from_mapping(given)
     except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
+        fail(str(exc), BAD_SETTING)
+    if problem := articles_dir_problem(settings.articles_dir):
+        fail(problem)
+    return settings
+
+
+def check_state_dir(settings: Settings) -> None:
+    """Stop the command when the state directory cannot be made or written."""
+    if problem := state_dir_problem(settings.state_dir):
+        fail(problem)
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on ``host:port``, found by binding it first.
+
+    The same options as a server's listening socket (address reuse, so a port left
+    in TIME_WAIT is free), and closed at once: granian binds it next.
+    """
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:  # socket.gaierror too
+        return f"cannot listen on {where}: {exc.strerror or exc}"
+    return None
 
 
 def show_progress(progress: Progress) -> None:
@@ -83,10 +135,7 @@ def show_progress(progress: Progress) -> None:
 
 def bring_up_to_date(settings: Settings, *, rebuild: bool = False) -> Store:
     """Build or reconcile the index as its writer, or read it while a service writes it."""
-    try:
-        make_state_dir(settings.state_dir)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
+    check_state_dir(settings)
     lock = WriterLock(settings.state_dir)
     if not lock.acquire():
         if rebuild:
@@ -100,6 +149,7 @@ def bring_up_to_date(settings: Settings, *, rebuild: bool = False) -> Store:
         settings.state_dir,
         settings.time_zone,
         max_bytes=settings.max_article_bytes,
+        max_keywords=settings.max_keywords,
         workers=settings.index_workers or None,
         id_authority=settings.id_authority,
     )
@@ -155,8 +205,14 @@ def render(fmt: str, tag: str | None, directory: str) -> None:
     """Write a feed to standard output, byte for byte what the service serves."""
     from .app import create_app
 
+    load_settings(directory)
     # Every other setting comes from the FEEDSVC_* variables, as for the service.
-    app = create_app({**from_environment(os.environ), "ARTICLES_DIR": directory, "WATCH": False})
+    try:
+        app = create_app(
+            {**from_environment(os.environ), "ARTICLES_DIR": directory, "WATCH": False}
+        )
+    except (SettingsError, StoreError) as exc:  # the state directory, say
+        fail(str(exc))
     if tag is not None:
         # Any spelling of a tag ("São Paulo") names its canonical feed.
         normal = normalize_tag(tag)
@@ -186,11 +242,19 @@ def render(fmt: str, tag: str | None, directory: str) -> None:
     help="Scan with the garbage collector off, then freeze what the scan built.",
 )
 def serve(host: str, port: int, workers: int, threads: int, freeze_gc: bool) -> None:
-    """Run the service in the granian WSGI server (settings from FEEDSVC_* variables)."""
+    """Run the service in the granian WSGI server (settings from FEEDSVC_* variables).
+
+    Settings, folders and the port are checked here, before any worker starts: a
+    worker that fails to start would only leave a traceback.
+    """
+    settings = load_settings()
+    check_state_dir(settings)
+    if problem := port_problem(host, port):
+        fail(problem)
     from granian import Granian
     from granian.constants import Interfaces
 
-    Granian(
+    server = Granian(
         "feedsvc.cli:worker_app" if freeze_gc else "feedsvc.cli:worker_app_plain_gc",
         factory=True,
         address=host,
@@ -199,7 +263,11 @@ def serve(host: str, port: int, workers: int, threads: int, freeze_gc: bool) -> 
         workers=workers,
         blocking_threads=threads,
         log_access=False,
-    ).serve()
+    )
+    try:
+        server.serve()
+    except (OSError, RuntimeError) as exc:  # granian's own bind failing: the port went since
+        fail(str(exc).partition("\n")[0])
 
 
 if __name__ == "__main__":

@@ -5,7 +5,15 @@ nothing is taken from the clock or from a request. This is the only module that
 knows feedgen, and it steps around feedgen's traps: entries are appended in the
 order given (feedgen prepends by default), ``updated`` is always set from data
 (feedgen defaults it to now), the alternate link is added last (feedgen's RSS
-``<link>`` is the last link added) and the summary never doubles as content.
+``<link>`` is the last link added), the summary never doubles as content, and an
+entry's categories are given in one call (feedgen rebuilds its RSS list on every
+call, which made rendering quadratic in the number of tags).
+
+Every item is bounded: its content is at most :attr:`FeedInfo.item_content_bytes`
+of HTML (a longer article is carried as its standfirst and a link to it), and its
+title and summary are cut to a tenth of that, so an item holds at most 1.2 times
+the budget of text and no feed holds a text node that an XML parser refuses
+(libxml2 refuses one over 10 MB), whatever the articles hold.
 """
 
 from __future__ import annotations
@@ -31,6 +39,12 @@ ATOM_TYPE = "application/atom+xml"
 JSON_FEED_TYPE = "application/feed+json"
 PAGING_RELS = ("first", "previous", "next", "last")
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+ITEM_CONTENT_BYTES = 100_000
+"""The most bytes of HTML an item's content holds, by default."""
+LINE_SHARE = 10
+"""A title or a summary is cut to this fraction of the content budget."""
+ELLIPSIS = "\u2026"
+FULL_ARTICLE_NOTE = "The full article is on the site:"
 
 # feedgen formats RSS dates through locale.setlocale(), which is process-global:
 # two threads rendering at once could see each other's locale.
@@ -67,13 +81,68 @@ class FeedInfo:
     """Base of tag page URLs, used as the Atom category scheme."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Tag labels by key (the first spelling met); an article's own spelling otherwise."""
+    item_content_bytes: int = ITEM_CONTENT_BYTES
+    """The most bytes of HTML an item's content holds; title and summary get a tenth of it."""
+
+    @property
+    def line_bytes(self) -> int:
+        """The most bytes of an item's title, and of its summary."""
+        return self.item_content_bytes // LINE_SHARE
 
     def label(self, key: str, spelling: str) -> str:
         return self.labels.get(key, spelling)
 
 
+def clip(text: str, budget: int) -> str:
+    """``text`` if it fits in ``budget`` bytes of UTF-8, else its start and an ellipsis.
+
+    Only the first ``budget`` characters are ever looked at.
+    """
+    if len(text) <= budget // 4 or (len(text) <= budget and len(text.encode()) <= budget):
+        return text
+    room = max(0, budget - len(ELLIPSIS.encode()))
+    return text[:room].encode()[:room].decode(errors="ignore").rstrip() + ELLIPSIS
+
+
+def item_content(item: Item, budget: int = ITEM_CONTENT_BYTES) -> str:
+    """The item's content: the whole body as HTML if it fits in ``budget`` bytes, else the
+    standfirst and a link to the article on the site, saying so.
+
+    The work is bounded by the budget, not by the size of the article.
+    """
+    article = item.article
+    texts = (article.caption or "", article.credit or "", item.image or "", *item.body)
+    # Escaping only lengthens and a character is at least a byte: past the budget already.
+    if sum(map(len, texts)) <= budget:
+        full = content_html(item)
+        if len(full) <= budget // 4 or len(full.encode()) <= budget:
+            return full
+    link = html.escape(item.url)
+    note = f'<p>{FULL_ARTICLE_NOTE} <a href="{link}">{link}</a></p>'
+    room = budget - len(note.encode()) - len("<p></p>\n")
+    summary = clip(article.standfirst, budget // LINE_SHARE)  # as the item's summary is
+    standfirst = _clip_html(html.escape(summary, quote=False), room)
+    return f"<p>{standfirst}</p>\n{note}" if standfirst else note
+
+
+def _clip_html(escaped: str, budget: int) -> str:
+    """Escaped text cut to ``budget`` bytes, never inside a character reference."""
+    if budget <= 0:
+        return ""
+    if len(escaped.encode()) <= budget:
+        return escaped
+    cut = clip(escaped, budget).removesuffix(ELLIPSIS)
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut.rstrip() + ELLIPSIS
+
+
 def content_html(item: Item) -> str:
-    """The full body as HTML: the picture with its caption and credit, then paragraphs."""
+    """The full body as HTML: the picture with its caption and credit, then paragraphs.
+
+    Feeds carry :func:`item_content`, which bounds it.
+    """
     parts = []
     article = item.article
     if article.caption or article.credit or item.image:
@@ -175,19 +244,18 @@ def _add_entry(fg: FeedGenerator, item: Item, info: FeedInfo) -> None:
     fe = fg.add_entry(order="append")
     fe.id(item.id)
     fe.guid(item.id, permalink=False)
-    fe.title(article.title)
+    fe.title(clip(article.title, info.line_bytes))
     fe.link(href=item.url, rel="alternate", type="text/html")
     fe.published(article.published)
     fe.updated(article.updated)
-    fe.summary(article.standfirst)
-    fe.content(content_html(item), type="html")
-    for tag in article.tags:
-        if info.category_url:
-            fe.category(
-                term=tag.key, label=info.label(tag.key, tag.label), scheme=info.category_url
-            )
-        else:
-            fe.category(term=tag.key, label=info.label(tag.key, tag.label))
+    fe.summary(clip(article.standfirst, info.line_bytes))
+    fe.content(item_content(item, info.item_content_bytes), type="html")
+    scheme = {"scheme": info.category_url} if info.category_url else {}
+    categories = [
+        {"term": tag.key, "label": info.label(tag.key, tag.label), **scheme} for tag in article.tags
+    ]
+    if categories:  # in one call: feedgen redoes its whole RSS list on each
+        fe.category(categories)
     if article.author:
         fe.author({"name": article.author})
         fe.dc.dc_creator(article.author)
@@ -241,9 +309,9 @@ def _json_item(item: Item, info: FeedInfo) -> dict[str, object]:
     entry: dict[str, object] = {
         "id": item.id,
         "url": item.url,
-        "title": article.title,
-        "summary": article.standfirst,
-        "content_html": content_html(item),
+        "title": clip(article.title, info.line_bytes),
+        "summary": clip(article.standfirst, info.line_bytes),
+        "content_html": item_content(item, info.item_content_bytes),
         "date_published": rfc3339(article.published),
         "date_modified": rfc3339(article.updated),
         "tags": [info.label(tag.key, tag.label) for tag in article.tags],

@@ -26,6 +26,7 @@ from typing import TypeVar
 
 from .articles import (
     MAX_ARTICLE_BYTES,
+    MAX_KEYWORDS,
     ArticleError,
     Stamp,
     content_hash,
@@ -63,7 +64,11 @@ def is_article_file(name: str) -> bool:
 
 
 def read_reading(
-    directory: str, name: str, default_tz: tzinfo, max_bytes: int = MAX_ARTICLE_BYTES
+    directory: str,
+    name: str,
+    default_tz: tzinfo,
+    max_bytes: int = MAX_ARTICLE_BYTES,
+    max_keywords: int = MAX_KEYWORDS,
 ) -> FileReading:
     """Read and parse one file of the folder; never raises."""
     path = os.path.join(directory, name)
@@ -73,7 +78,7 @@ def read_reading(
         return FileReading(name, exc.stamp, error=exc.reason)
     digest = content_hash(data)
     try:
-        article, body = parse_text(path, data, stamp, default_tz)
+        article, body = parse_text(path, data, stamp, default_tz, max_keywords=max_keywords)
     except ArticleError as exc:
         return FileReading(name, stamp, digest, error=exc.reason)
     except Exception as exc:  # one bad file must never stop a build
@@ -82,19 +87,19 @@ def read_reading(
     return FileReading(name, stamp, digest, article, body)
 
 
-Task = tuple[str, list[str], tzinfo, int, int]
-"""Some files to read: folder, names, time zone, size cap, and now (microseconds)."""
+Task = tuple[str, list[str], tzinfo, int, int, int]
+"""Files to read: folder, names, time zone, size cap, keyword cap, now (microseconds)."""
 
 
 def _read_chunk(task: Task) -> list[FileReading]:
     """Read some files (module level, so pool processes can import it)."""
-    directory, names, default_tz, max_bytes, _ = task
-    return [read_reading(directory, name, default_tz, max_bytes) for name in names]
+    directory, names, default_tz, max_bytes, max_keywords, _ = task
+    return [read_reading(directory, name, default_tz, max_bytes, max_keywords) for name in names]
 
 
 def _prepare_chunk(task: Task) -> list[Prepared]:
     """Read some files and make their rows, so the writer only inserts them."""
-    now = task[4]
+    now = task[5]
     return [prepare(reading, now) for reading in _read_chunk(task)]
 
 
@@ -155,6 +160,7 @@ class Indexer:
         *,
         clock: Callable[[], float] = time.time,
         max_bytes: int = MAX_ARTICLE_BYTES,
+        max_keywords: int = MAX_KEYWORDS,
         workers: int | None = None,
         id_authority: str = "",
     ) -> None:
@@ -163,6 +169,7 @@ class Indexer:
         self.default_tz = default_tz
         self.clock = clock
         self.max_bytes = max_bytes
+        self.max_keywords = max_keywords
         self.workers = workers or os.cpu_count() or 1
         self.id_authority = id_authority
         os.makedirs(state_dir, exist_ok=True)
@@ -283,6 +290,7 @@ class Indexer:
                 list(names[start : start + CHUNK]),
                 self.default_tz,
                 self.max_bytes,
+                self.max_keywords,
                 now,
             )
             for start in range(0, len(names), CHUNK)
@@ -381,7 +389,9 @@ class Indexer:
                     readings.append(FileReading(name, None))
                 continue
             self.files_read += 1
-            reading = read_reading(self.directory, name, self.default_tz, self.max_bytes)
+            reading = read_reading(
+                self.directory, name, self.default_tz, self.max_bytes, self.max_keywords
+            )
             if skip is None or not skip(path):
                 readings.append(reading)
         if readings:
@@ -401,7 +411,9 @@ class Indexer:
 
     def _reread(self, name: str) -> FileReading:
         self.files_read += 1
-        return read_reading(self.directory, name, self.default_tz, self.max_bytes)
+        return read_reading(
+            self.directory, name, self.default_tz, self.max_bytes, self.max_keywords
+        )
 
     # Scheduled articles ------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ Plain data, no Flask: the factory, the command line and the benchmark all build 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -40,38 +41,160 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_ENTRIES": 8192,
     "CACHE_MEGABYTES": 256,
     "MAX_ARTICLE_BYTES": 1 << 20,
+    "MAX_KEYWORDS": 100,
+    "ITEM_CONTENT_BYTES": 100_000,
     "INDEX_WORKERS": 0,
 }
 """Every setting and its default; each is read from ``FEEDSVC_<NAME>`` too."""
 
-# Whole-number settings and their least values.
-_COUNTS = {
-    "FEED_ITEMS": 1,
-    "MAX_ITEMS": 1,
-    "HEADLINE_ITEMS": 1,
-    "FEED_MAX_AGE": 0,
-    "PAGE_MAX_AGE": 0,
-    "CACHE_ENTRIES": 1,
-    "CACHE_MEGABYTES": 1,
-    "MAX_ARTICLE_BYTES": 1,
-    "INDEX_WORKERS": 0,
+# Whole-number settings and their least and greatest values.
+_COUNTS: dict[str, tuple[int, int | None]] = {
+    "FEED_ITEMS": (1, None),
+    "MAX_ITEMS": (1, None),
+    "HEADLINE_ITEMS": (1, None),
+    "FEED_MAX_AGE": (0, None),
+    "PAGE_MAX_AGE": (0, None),
+    "CACHE_ENTRIES": (1, None),
+    "CACHE_MEGABYTES": (1, None),
+    "MAX_ARTICLE_BYTES": (1, None),
+    "MAX_KEYWORDS": (1, 1_000),
+    # At most a million: no text node of a feed then comes near the 10 MB that
+    # libxml2 refuses without XML_PARSE_HUGE, even with every character escaped.
+    "ITEM_CONTENT_BYTES": (1_000, 1_000_000),
+    "INDEX_WORKERS": (0, None),
 }
+# Seconds, as numbers: greater than 0 (0 would make the watcher spin) and at most a day.
+_SECONDS = {"WATCH_INTERVAL": 0.01, "RESCAN_SECONDS": 0.01}
+_MOST_SECONDS = 86_400.0
+# Settings that are text: taken as written, never read as JSON ("2026" stays a title).
+_TEXTS = (
+    "ARTICLES_DIR",
+    "STATE_DIR",
+    "BASE_URL",
+    "SITE_TITLE",
+    "SITE_DESCRIPTION",
+    "LANGUAGE",
+    "AUTHOR",
+    "TIME_ZONE",
+    "ID_AUTHORITY",
+)
+# Any C0 or C1 control character, a lone surrogate or a noncharacter XML forbids: in a
+# title or an author it would make every feed and the OPML ill-formed.
+_FORBIDDEN_IN_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 
 
 class SettingsError(ValueError):
-    """A setting that the service cannot start with."""
+    """A setting that the service cannot start with; the message names it."""
 
 
 def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
-    """The ``FEEDSVC_*`` variables, each read as JSON when it parses (``20``, ``false``)."""
+    """The ``FEEDSVC_*`` variables: text settings as written, the others read as JSON
+    when it parses (``20``, ``false``)."""
     found: dict[str, Any] = {}
     for name, text in environ.items():
         if name.startswith(PREFIX):
+            key = name.removeprefix(PREFIX)
             try:
-                found[name.removeprefix(PREFIX)] = json.loads(text)
+                found[key] = text if key in _TEXTS else json.loads(text)
             except ValueError:
-                found[name.removeprefix(PREFIX)] = text
+                found[key] = text
     return found
+
+
+def _shown(value: object, most: int = 60) -> str:
+    """A value as a message quotes it, on one line and cut short."""
+    shown = repr(value)
+    return shown if len(shown) <= most else f"{shown[: most - 5]}...{shown[-2:]}"
+
+
+def _text(config: Mapping[str, Any], name: str) -> str:
+    value = config[name]
+    if isinstance(value, (dict, list)) or value is None:
+        raise SettingsError(f"{PREFIX}{name} must be text, not {_shown(value)}")
+    text = str(value)
+    if found := _FORBIDDEN_IN_TEXT.search(text):
+        raise SettingsError(
+            f"{PREFIX}{name} holds the control character U+{ord(found[0]):04X} "
+            f"at position {found.start() + 1}: {_shown(text)}"
+        )
+    return text
+
+
+def _count(config: Mapping[str, Any], name: str) -> int:
+    value = config[name]
+    least, most = _COUNTS[name]
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or value < least
+        or (most is not None and value > most)
+    ):
+        span = f"from {least:,}" if most is None else f"from {least:,} to {most:,}"
+        raise SettingsError(f"{PREFIX}{name} must be a whole number {span}, not {_shown(value)}")
+    return value
+
+
+def _seconds(config: Mapping[str, Any], name: str) -> float:
+    value = config[name]
+    least = _SECONDS[name]
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or not least <= value <= _MOST_SECONDS
+    ):
+        raise SettingsError(
+            f"{PREFIX}{name} must be a number of seconds from {least} to {_MOST_SECONDS:,.0f}, "
+            f"not {_shown(value)}"
+        )
+    return float(value)
+
+
+def _flag(config: Mapping[str, Any], name: str) -> bool:
+    value = config[name]
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in ("true", "yes", "on", "1"):
+        return True
+    if word in ("false", "no", "off", "0"):
+        return False
+    raise SettingsError(f"{PREFIX}{name} must be true or false, not {_shown(value)}")
+
+
+def _zone(name: str) -> tzinfo | None:
+    if not name:
+        return None  # gettz("") would be the machine's zone, whatever it is
+    try:
+        return tz.gettz(name)
+    except (ValueError, OSError):  # a name too long for a file name, say
+        return None
+
+
+def state_dir_problem(path: str) -> str | None:
+    """Why the state directory cannot be used, or ``None``; makes it when it is missing."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create the state directory {path}: {exc.strerror or exc}"
+    if not os.access(path, os.W_OK):
+        return f"the state directory {path} is not writable"
+    return None
+
+
+def articles_dir_problem(path: str) -> str | None:
+    """Why the articles folder cannot be served, or ``None``: checked once at start-up.
+
+    A folder that goes missing later is reported by the index instead, and served
+    again when it is back.
+    """
+    try:
+        with os.scandir(path) as entries:
+            next(entries, None)
+    except OSError as exc:
+        return f"cannot list the articles directory {path}: {exc.strerror or exc}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +222,10 @@ class Settings:
     watch_interval: float
     rescan_seconds: float
     max_article_bytes: int
+    max_keywords: int
+    """The most tags an article carries; it keeps its first ones."""
+    item_content_bytes: int
+    """The most bytes of HTML content a feed item carries; a longer article is linked."""
     index_workers: int
     """Processes that read files in a first build; 0: one per core."""
 
@@ -106,43 +233,51 @@ class Settings:
     def from_mapping(cls, given: Mapping[str, Any]) -> Settings:
         """Check ``given`` (names without the prefix) over :data:`DEFAULTS`."""
         config = {**DEFAULTS, **given}
-        base_url = str(config["BASE_URL"]).rstrip("/")
+        texts = {name: _text(config, name) for name in _TEXTS}
+        base_url = texts["BASE_URL"].rstrip("/")
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SettingsError(f"BASE_URL {base_url!r} is not an absolute http(s) URL")
-        zone = tz.gettz(str(config["TIME_ZONE"]))
+            raise SettingsError(
+                f"{PREFIX}BASE_URL {_shown(base_url)} is not an absolute http(s) URL"
+            )
+        zone = _zone(texts["TIME_ZONE"])
         if zone is None:
-            raise SettingsError(f"TIME_ZONE {config['TIME_ZONE']!r} is not a known time zone")
-        counts = {}
-        for name, least in _COUNTS.items():
-            value = config[name]
-            if not isinstance(value, int) or isinstance(value, bool) or value < least:
-                raise SettingsError(f"{name} must be a whole number from {least}, not {value!r}")
-            counts[name.lower()] = value
+            raise SettingsError(
+                f"{PREFIX}TIME_ZONE {_shown(texts['TIME_ZONE'])} is not a known time zone"
+            )
+        if not _LANGUAGE.fullmatch(texts["LANGUAGE"]):
+            raise SettingsError(
+                f"{PREFIX}LANGUAGE {_shown(texts['LANGUAGE'])} is not a language tag such as 'en' "
+                "or 'pt-BR'"
+            )
+        counts = {name.lower(): _count(config, name) for name in _COUNTS}
         for name in ("FEED_ITEMS", "HEADLINE_ITEMS"):
             if counts[name.lower()] > counts["max_items"]:
-                raise SettingsError(f"{name} must not be more than MAX_ITEMS")
-        authority = str(config["ID_AUTHORITY"]) or f"{parts.hostname},2026"
-        if not re.fullmatch(r"[A-Za-z0-9.@-]+,\d{4}(-\d{2}(-\d{2})?)?", authority):
+                raise SettingsError(
+                    f"{PREFIX}{name} must not be more than MAX_ITEMS ({counts['max_items']})"
+                )
+        authority = texts["ID_AUTHORITY"] or f"{parts.hostname},2026"
+        if not re.fullmatch(r"[A-Za-z0-9.@-]+,\d{4}(-\d{2}(-\d{2})?)?", authority, re.ASCII):
             raise SettingsError(
-                f"ID_AUTHORITY {authority!r} is not a tag URI authority such as 'example.org,2026'"
+                f"{PREFIX}ID_AUTHORITY {_shown(authority)} is not a tag URI authority such as "
+                "'example.org,2026'"
             )
-        articles_dir = os.path.abspath(str(config["ARTICLES_DIR"]))
-        state_dir = str(config["STATE_DIR"]) or os.path.join(
+        articles_dir = os.path.abspath(texts["ARTICLES_DIR"])
+        state_dir = texts["STATE_DIR"] or os.path.join(
             os.path.dirname(articles_dir), ".feedsvc-state", os.path.basename(articles_dir)
         )
         return cls(
             articles_dir=articles_dir,
             state_dir=os.path.abspath(state_dir),
             base_url=base_url,
-            site_title=str(config["SITE_TITLE"]),
-            site_description=str(config["SITE_DESCRIPTION"]),
-            language=str(config["LANGUAGE"]),
-            author=str(config["AUTHOR"]),
+            site_title=texts["SITE_TITLE"],
+            site_description=texts["SITE_DESCRIPTION"],
+            language=texts["LANGUAGE"],
+            author=texts["AUTHOR"],
             time_zone=zone,
             id_authority=authority,
-            watch=bool(config["WATCH"]),
-            watch_interval=float(config["WATCH_INTERVAL"]),
-            rescan_seconds=float(config["RESCAN_SECONDS"]),
+            watch=_flag(config, "WATCH"),
+            watch_interval=_seconds(config, "WATCH_INTERVAL"),
+            rescan_seconds=_seconds(config, "RESCAN_SECONDS"),
             **counts,
         )

@@ -110,19 +110,6 @@ class NotReady(Exception):
     """No index has been built yet: the first build is under way."""
 
 
-def make_state_dir(path: str) -> None:
-    """Create the state directory if needed and check it can be written.
-
-    :raises StoreError: naming the directory and what is wrong.
-    """
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(f"cannot create the state directory {path}: {exc.strerror}") from None
-    if not os.access(path, os.W_OK):
-        raise StoreError(f"the state directory {path} is not writable")
-
-
 def encode_name(name: str) -> bytes:
     """File names are kept as bytes: a name need not be valid UTF-8."""
     return os.fsencode(name)

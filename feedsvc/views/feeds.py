@@ -84,6 +84,7 @@ def render_feed(view: Snapshot, scope: str, fmt: Format, page: int, limit: int |
         ttl_minutes=max(1, settings.feed_max_age // 60),
         category_url=url("/tags/"),
         labels=tag_labels(view, shown),
+        item_content_bytes=settings.item_content_bytes,
     )
     items = make_items(view, shown)
     return Rendered(fmt.render(items, info), fmt.content_type, updated.timestamp())
