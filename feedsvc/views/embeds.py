@@ -147,10 +147,21 @@ def embed_page(tag: str) -> Response:
     return response
 
 
+MAX_PAGE_URL = 2048
+"""The longest tag page URL oEmbed considers: real ones are short, and a long one
+would only cost memory (Python memoises what urlsplit parses) and time."""
+
+
 def tag_of_page_url(view: Snapshot, address: str) -> str | None:
-    """The tag whose page ``address`` is (either scheme, any spelling of the tag), or ``None``."""
+    """The tag whose page ``address`` is (either scheme, any spelling of the tag), or ``None``.
+
+    An overlong address is no tag page.
+    """
+    address = address.strip()
+    if len(address) > MAX_PAGE_URL:
+        return None
     base = urlsplit(site().settings.base_url)
-    parts = urlsplit(address.strip())
+    parts = urlsplit(address)
     if parts.scheme not in ("http", "https") or parts.netloc.lower() != base.netloc.lower():
         return None
     prefix = base.path.rstrip("/") + "/tags/"

@@ -175,10 +175,17 @@ def limit_argument() -> int | None:
     return whole_number("limit", 1, site().settings.max_items)
 
 
+MAX_SPELLING = 1000
+"""The longest spelling of a tag (in characters) read as another spelling of a known
+one: normalising is linear in its length, and no real keyword comes near."""
+
+
 def tag_key(view: Snapshot, tag: str) -> str | None:
     """The key of a known tag in any spelling, or ``None``."""
     if view.has_tag(tag):
         return tag
+    if len(tag) > MAX_SPELLING:
+        return None
     normal = normalize_tag(tag)
     return normal.key if normal is not None and view.has_tag(normal.key) else None
 

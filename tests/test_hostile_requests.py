@@ -1,0 +1,240 @@
+"""Bounded under attack: hostile requests against the real server.
+
+Each test sends what an attacker would (tens of thousands of distinct long URLs,
+forged Host headers, malformed arguments, odd ``Accept-Encoding`` values) and
+checks the service stays bounded and correct: a worker's memory levels off, no
+header changes where a redirect points, nothing answers 500, /healthz tells no
+secrets, and every page and error carries its security headers.
+
+Memory is read from the granian worker (the child of the ``feedsvc serve``
+process) after N and after 2N requests, never against a wall clock.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import tracemalloc
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from feedsvc import articles
+from feedsvc.articles import normalize_tag
+from feedsvc.cache import Entry, RequestLine, ResponseCache
+from feedsvc.responses import Representation
+from tests.conftest import (
+    BUNDLED_ARTICLES,
+    LiveServer,
+    serving,
+)
+
+MB = 1 << 20
+TAG = "syria"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The bundled articles on one server with a 1 MB response cache, shared by tests
+    that only read (memory tests measure their own growth, not an absolute figure)."""
+    folder = tmp_path_factory.mktemp("hostile") / "articles"
+    shutil.copytree(BUNDLED_ARTICLES, folder)
+    with serving(folder, CACHE_MEGABYTES="1") as running:
+        yield running
+
+
+# Helpers ------------------------------------------------------------------------------
+
+
+def worker_pid(server: LiveServer) -> int:
+    """The granian worker: the child of the ``feedsvc serve`` process that holds the most."""
+    parent = server.process.pid
+    children: list[int] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # The command may hold spaces and parentheses: fields follow the last ")".
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+            children.append(int(entry))
+    assert children, "the server has no worker process"
+    return max(children, key=rss)
+
+
+def rss(pid: int) -> int:
+    """Resident memory of a process, in bytes (VmRSS of /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def drive(server: LiveServer, paths: Iterable[str], headers: dict[str, str] | None = None) -> int:
+    """Send every request on one kept-alive connection (a new one when the server closes it);
+    return how many answered below 500."""
+    host = server.url.removeprefix("http://")
+    connection = http.client.HTTPConnection(host, timeout=30)
+    fine = 0
+    try:
+        for path in paths:
+            for attempt in (1, 2):
+                try:
+                    connection.request("GET", path, headers=headers or {})
+                    response = connection.getresponse()
+                    response.read()
+                    break
+                except (http.client.HTTPException, ConnectionError):
+                    connection.close()
+                    connection = http.client.HTTPConnection(host, timeout=30)
+                    if attempt == 2:
+                        raise
+            fine += response.status < 500
+            if response.getheader("Connection", "").lower() == "close":
+                connection.close()
+                connection = http.client.HTTPConnection(host, timeout=30)
+    finally:
+        connection.close()
+    return fine
+
+
+def growth(server: LiveServer, requests: Callable[[int, int], Iterable[str]], n: int) -> list[int]:
+    """Worker memory (bytes) after a warm-up of n requests, then after n and 2n more.
+
+    ``requests(start, stop)`` makes the paths numbered start to stop, each distinct.
+    """
+    pid = worker_pid(server)
+    figures = []
+    for batch in range(3):
+        assert drive(server, requests(batch * n, (batch + 1) * n)) == n
+        figures.append(rss(pid))
+    return figures
+
+
+def report(name: str, figures: list[int]) -> str:
+    shown = ", ".join(f"{f / MB:.1f}" for f in figures)
+    return f"{name}: worker VmRSS after warm-up, N and 2N requests: {shown} MB"
+
+
+def long_name(number: int, size: int) -> str:
+    """A distinct URL-safe name of ``size`` characters that is no known tag."""
+    return f"{number:08d}" + "x" * (size - 8)
+
+
+# Rows 3 and 4: memory bounded by bytes ------------------------------------------------
+
+
+Paths = Callable[[str, int, int], Iterable[str]]
+"""Paths numbered ``start`` to ``stop``, each distinct, given the server's base URL."""
+
+MEMORY_CASES: dict[str, tuple[Paths, int]] = {
+    # 16 KB tag spellings, all unknown: every one is a 404.
+    "unknown-tag-feeds": (
+        lambda base, start, stop: (
+            f"/tags/{long_name(i, 16_000)}/feed.rss" for i in range(start, stop)
+        ),
+        600,
+    ),
+    # Another spelling of a known tag, 16 KB long: every one is a 301.
+    "long-spellings-of-a-known-tag": (
+        lambda base, start, stop: (f"/tags/SYRIA{'!' * (16_000 + i)}/" for i in range(start, stop)),
+        600,
+    ),
+    # oEmbed of a tag page URL on this site, with a 16 KB tag.
+    "oembed-of-long-tags": (
+        lambda base, start, stop: (
+            f"/oembed?url={quote(base, safe='')}%2Ftags%2F{long_name(i, 16_000)}%2F"
+            for i in range(start, stop)
+        ),
+        600,
+    ),
+    # 64 KB query strings of an argument the cache knows: fast-path alias candidates.
+    "feed-with-long-query": (
+        lambda base, start, stop: (
+            f"/feed.rss?url={long_name(i, 64_000)}" for i in range(start, stop)
+        ),
+        400,
+    ),
+}
+LEVEL = 6 * MB
+"""The most a worker may grow over the last N requests: a few MB of allocator noise,
+against tens of MB when every request leaves its URL behind."""
+
+
+@pytest.mark.parametrize("case", list(MEMORY_CASES))
+def test_distinct_long_urls_leave_worker_memory_level(tmp_path: Path, case: str) -> None:
+    """Distinct long tag spellings and query strings, with a 1 MB response cache: the
+    worker's memory after 2N requests is within a few MB of its memory after N.
+
+    Each case has a server of its own: memory another case freed would hide growth."""
+    folder = tmp_path / "articles"
+    shutil.copytree(BUNDLED_ARTICLES, folder)
+    with serving(folder, CACHE_MEGABYTES="1") as server:
+        paths, n = MEMORY_CASES[case]
+        figures = growth(server, lambda start, stop: paths(server.url, start, stop), n)
+    print(report(case, figures))
+    assert figures[2] - figures[1] < LEVEL, report(case, figures)
+    assert figures[2] - figures[0] < 2 * LEVEL, report(case, figures)
+
+
+def retained(work: Callable[[int], object], n: int) -> list[int]:
+    """Bytes still allocated after ``work(i)`` for i below n, then below 2n."""
+    figures = []
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for batch in range(2):
+            for i in range(batch * n, (batch + 1) * n):
+                work(i)
+            figures.append(tracemalloc.get_traced_memory()[0] - base)
+    finally:
+        tracemalloc.stop()
+    return figures
+
+
+def test_tag_normaliser_memo_is_bounded_by_bytes() -> None:
+    """Short keywords are memoised within a byte budget; long ones are not kept at all."""
+    short = retained(lambda i: normalize_tag(f"{i:08d} keyword {'é' * 80}"), 20_000)
+    long = retained(lambda i: normalize_tag(long_name(i, 2_000)), 2_000)
+    print(f"memo after N and 2N short keywords: {short}; long keywords: {long}")
+    assert short[1] - short[0] < MB // 2
+    assert short[1] <= articles.TAG_MEMO_BYTES + MB // 2
+    assert long[1] < MB // 2
+
+
+# The alias table and the response cache -----------------------------------------------
+
+
+def representation(size: int) -> Entry:
+    return Entry("", 1, Representation(b"x" * size, "text/plain", 0.0, 60))
+
+
+def test_fast_path_alias_table_is_bounded_by_bytes() -> None:
+    """Distinct aliasable request lines, short and long, never hold more than the alias budget."""
+    cache = ResponseCache(max_entries=100_000, max_bytes=MB)
+    cache.put("feed", representation(100))
+
+    def alias(i: int, size: int) -> None:
+        cache.put(
+            "feed", representation(100), RequestLine("/feed.rss", f"url={long_name(i, size)}")
+        )
+
+    short = retained(lambda i: alias(i, 900), 4_000)
+    long = retained(lambda i: alias(i, 64_000), 200)
+    print(f"alias table after N and 2N short lines: {short}; long lines: {long}")
+    assert short[1] - short[0] < MB // 4 and short[1] < cache.max_bytes // 4
+    assert long[1] < MB // 4
+
+
+def test_an_entry_larger_than_the_whole_cache_is_not_kept() -> None:
+    cache = ResponseCache(max_entries=100, max_bytes=10_000)
+    cache.put("small", representation(1_000), RequestLine("/small", ""))
+    cache.put("huge", representation(6_000), RequestLine("/huge", ""))  # counts 12,000
+    assert cache.get("huge", 1) is None and cache.for_request("/huge", "") is None
+    assert cache.size <= cache.max_bytes
+    assert cache.get("small", 1) is not None  # and it pushed nothing out
