@@ -238,3 +238,36 @@ def test_an_entry_larger_than_the_whole_cache_is_not_kept() -> None:
     assert cache.get("huge", 1) is None and cache.for_request("/huge", "") is None
     assert cache.size <= cache.max_bytes
     assert cache.get("small", 1) is not None  # and it pushed nothing out
+
+
+# Row 13: malformed URLs are a 400 or 404, never a 500 ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "http://[",
+        "http://[::1",
+        "http://]/tags/syria/",
+        "{base}:99999999/tags/syria/",
+        "http://%zz/tags/syria/",
+        "{base}/tags/%ff%fe/",
+        "{base}/tags/%00/",
+        "{base}/tags/\x00/",
+        "\x00",
+        "http://" + "a" * 60_000,
+        "{base}/tags/" + "%" * 5_000 + "/",
+        "{base}/tags/" + "S" * 60_000 + "/",
+        "//127.0.0.1/tags/syria/",
+        "javascript:alert(1)//127.0.0.1/tags/syria/",
+    ],
+)
+def test_malformed_oembed_urls_are_a_short_400_or_404(server: LiveServer, address: str) -> None:
+    before = len(server.log.read_bytes())
+    address = address.replace("{base}", server.url)
+    response = server.get("/oembed?url=" + quote(address, safe=":/[]%"))
+    assert response.status in (400, 404), (address[:40], response.status)
+    assert response.getheader("Content-Type") == "text/plain; charset=utf-8"
+    assert len(response.body) <= 200
+    logged = server.log.read_bytes()[before:]
+    assert b"Traceback" not in logged and b"ERROR" not in logged, logged[-300:]

@@ -155,13 +155,16 @@ would only cost memory (Python memoises what urlsplit parses) and time."""
 def tag_of_page_url(view: Snapshot, address: str) -> str | None:
     """The tag whose page ``address`` is (either scheme, any spelling of the tag), or ``None``.
 
-    An overlong address is no tag page.
+    A malformed or overlong address is no tag page.
     """
     address = address.strip()
     if len(address) > MAX_PAGE_URL:
         return None
     base = urlsplit(site().settings.base_url)
-    parts = urlsplit(address)
+    try:
+        parts = urlsplit(address)
+    except ValueError:  # "http://[": an unclosed IPv6 address, and the like
+        return None
     if parts.scheme not in ("http", "https") or parts.netloc.lower() != base.netloc.lower():
         return None
     prefix = base.path.rstrip("/") + "/tags/"
