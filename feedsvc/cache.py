@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 from .responses import Rendered, Representation, respond
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-STATUS_LINES = {200: "200 OK", 304: "304 Not Modified"}
+STATUS_LINES = {200: "200 OK", 304: "304 Not Modified", 406: "406 Not Acceptable"}
 
 QUERY_ARGUMENTS = frozenset(
     {"limit", "page", "url", "format", "maxwidth", "maxheight", "tags", "min"}

@@ -25,7 +25,7 @@ import pytest
 from feedsvc import articles
 from feedsvc.articles import normalize_tag
 from feedsvc.cache import Entry, RequestLine, ResponseCache
-from feedsvc.responses import Representation
+from feedsvc.responses import Representation, choose_coding
 from tests.conftest import (
     BUNDLED_ARTICLES,
     LiveServer,
@@ -271,3 +271,50 @@ def test_malformed_oembed_urls_are_a_short_400_or_404(server: LiveServer, addres
     assert len(response.body) <= 200
     logged = server.log.read_bytes()[before:]
     assert b"Traceback" not in logged and b"ERROR" not in logged, logged[-300:]
+
+
+# Row 19: content coding by q-values, 406 when nothing is acceptable -------------------
+
+
+CODING_CASES = [
+    ("br;q=0.1, gzip;q=1.0", 200, "gzip"),
+    ("gzip;q=0.5, br;q=0.9", 200, "br"),
+    ("identity, gzip;q=0.5", 200, None),
+    ("identity;q=0, *;q=0", 406, None),
+    ("*;q=0", 406, None),
+    ("identity;q=0", 406, None),
+    ("identity;q=0, gzip;q=0.2", 200, "gzip"),
+]
+
+
+@pytest.mark.parametrize("fresh", [True, False], ids=["through-flask", "fast-path"])
+@pytest.mark.parametrize("case", range(len(CODING_CASES)), ids=[c[0] for c in CODING_CASES])
+def test_coding_by_q_values_on_both_paths(server: LiveServer, case: int, fresh: bool) -> None:
+    """The first request for a URL goes through Flask; a repeat is a fast-path hit."""
+    accept, status, coding = CODING_CASES[case]
+    path = f"/tags/{TAG}/feed.json?limit={2 * case + (1 if fresh else 2)}"  # a URL of its own
+    if not fresh:
+        assert server.get(path).status == 200  # now cached, with its fast-path alias
+    response = server.get(path, {"Accept-Encoding": accept})
+    assert response.status == status
+    assert response.getheader("Content-Encoding") == coding
+    assert response.getheader("Vary") == "Accept-Encoding"
+    if status == 406:
+        assert response.getheader("Content-Type") == "text/plain; charset=utf-8"
+        assert 0 < len(response.body) < 200
+        head = server.get(path, {"Accept-Encoding": accept}, method="HEAD")
+        assert head.status == 406 and head.body == b""
+
+
+def test_pages_refuse_when_no_coding_is_acceptable(server: LiveServer) -> None:
+    assert server.get(f"/tags/{TAG}/", {"Accept-Encoding": "identity;q=0"}).status == 406
+    # Pages come in identity alone: another acceptable coding does not help.
+    assert server.get(f"/tags/{TAG}/", {"Accept-Encoding": "identity;q=0, br"}).status == 406
+    assert server.get(f"/tags/{TAG}/", {"Accept-Encoding": "gzip;q=0"}).status == 200
+
+
+def test_coding_memo_is_bounded_by_bytes() -> None:
+    """Distinct long Accept-Encoding values are not kept: the memo stays small."""
+    figures = retained(lambda i: choose_coding(f"gzip, x-{long_name(i, 8_000)}"), 2_000)
+    print(f"coding memo after N and 2N values: {figures}")
+    assert figures[1] < MB // 2

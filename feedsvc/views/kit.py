@@ -23,7 +23,14 @@ from ..articles import Article, normalize_tag
 from ..cache import RequestLine, ResponseCache
 from ..feeds import EPOCH, FORMATS, Item
 from ..indexer import Indexer
-from ..responses import CORS_HEADERS, Rendered, Representation, respond
+from ..responses import (
+    CORS_HEADERS,
+    NOT_ACCEPTABLE,
+    Rendered,
+    Representation,
+    choose_coding,
+    respond,
+)
 from ..settings import Settings
 from ..store import SITE, Snapshot, Store
 
@@ -260,12 +267,19 @@ def cached(view: Snapshot, scope: str, key: Hashable, render: Callable[[], Rende
 
 
 def page(template: str, **context: Any) -> Response:
-    """An HTML page with its own validators and a shorter cache lifetime than feeds."""
+    """An HTML page with its own validators and a shorter cache lifetime than feeds;
+    406 when ``Accept-Encoding`` excludes identity, its only coding."""
     settings = site().settings
+    accept = request.headers.get("Accept-Encoding")
+    if accept and choose_coding(accept, ("identity",)) is None:
+        refused = Response(NOT_ACCEPTABLE, 406, mimetype="text/plain")
+        refused.vary.add("Accept-Encoding")
+        return refused
     html = render_template(template, settings=settings, url=url, **context)
     response = Response(html, mimetype="text/html")
     response.cache_control.public = True
     response.cache_control.max_age = settings.page_max_age
+    response.vary.add("Accept-Encoding")
     response.add_etag()
     response.make_conditional(request)
     return response
