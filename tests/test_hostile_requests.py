@@ -18,7 +18,8 @@ import shutil
 import tracemalloc
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import quote, urlsplit
 
 import pytest
 
@@ -318,3 +319,91 @@ def test_coding_memo_is_bounded_by_bytes() -> None:
     figures = retained(lambda i: choose_coding(f"gzip, x-{long_name(i, 8_000)}"), 2_000)
     print(f"coding memo after N and 2N values: {figures}")
     assert figures[1] < MB // 2
+
+
+# Row 5: redirects on the base URL, never on the request's Host ------------------------
+
+
+def raw_get(server: LiveServer, path: str, headers: dict[str, str] | None = None) -> Any:
+    """A GET sending exactly ``headers``: no Host header unless one is given."""
+    connection = http.client.HTTPConnection(server.url.removeprefix("http://"), timeout=10)
+    connection.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+    for name, value in (headers or {}).items():
+        connection.putheader(name, value)
+    connection.endheaders()
+    response = connection.getresponse()
+    response.body = response.read()  # type: ignore[attr-defined]
+    connection.close()
+    return response
+
+
+HOSTS = [
+    pytest.param({"Host": "evil.com"}, id="evil-host"),
+    pytest.param({}, id="no-host"),
+    pytest.param({"Host": "evil.com", "X-Forwarded-Host": "evil.com"}, id="forwarded-host"),
+    pytest.param({"Host": "evil.com:80", "X-Forwarded-Proto": "https"}, id="forwarded-proto"),
+]
+
+
+@pytest.mark.parametrize("headers", HOSTS)
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/tags/syria", "/tags/syria/"),
+        ("/tags", "/tags/"),
+        ("/tags/Syria", None),  # a 301 on the base URL, in one hop or two
+        ("/articles/syrian-forces-enter-palmyra/", "/articles/syrian-forces-enter-palmyra"),
+        ("/tags/syria/feed.rss/", "/tags/syria/feed.rss"),
+        ("//", "/"),
+    ],
+)
+def test_canonical_redirects_are_on_the_base_url(
+    server: LiveServer, headers: dict[str, str], path: str, location: str | None
+) -> None:
+    response = raw_get(server, path, headers)
+    assert response.status == 301, (path, response.status, response.body[:100])
+    found = response.getheader("Location")
+    if location is not None:
+        assert found == server.url + location
+    assert found.startswith(server.url + "/")
+
+
+@pytest.mark.parametrize("headers", HOSTS)
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/tags//syria/",
+        "/tags/%2F%2Fevil.com/",
+        "//evil.com/",
+        "//evil.com/tags/syria/",
+        "/tags/syria//",
+        "///evil.com/feed.rss",
+        "/%2F%2Fevil.com",
+        "/tags/%2e%2e/",
+        "/\\evil.com/",
+        "/tags/Syria/?next=//evil.com",
+        "/feed",
+        "/tags/syria/rss",
+        "/embed/tags/Syria",
+        "/tags/syria/headlines.json/",
+    ],
+)
+def test_no_header_and_no_doubled_slash_moves_a_location_off_the_base_url(
+    server: LiveServer, headers: dict[str, str], path: str
+) -> None:
+    response = raw_get(server, path, headers)
+    assert response.status in (200, 301, 404), (path, response.status)
+    found = response.getheader("Location")
+    if found is not None:
+        assert urlsplit(found).netloc == urlsplit(server.url).netloc, found
+        assert found.startswith(server.url + "/") and not found.startswith(server.url + "//")
+        assert found == raw_get(server, path, {"Host": "127.0.0.1"}).getheader("Location")
+
+
+def test_redirects_keep_a_bounded_escaped_query(server: LiveServer) -> None:
+    response = server.get("/tags/Syria/?q=%3Cb%3E&limit=5&x=a'b")
+    assert response.status == 301
+    assert response.getheader("Location") == f"{server.url}/tags/syria/?q=%3Cb%3E&limit=5&x=a'b"
+    long = server.get("/tags/Syria/?q=" + "x" * 3_000)
+    assert long.status == 400 and long.getheader("Location") is None
+    assert len(long.body) < 200

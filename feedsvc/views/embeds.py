@@ -16,13 +16,14 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 from xml.etree import ElementTree
 
-from flask import Blueprint, Response, request
+from flask import Response, request
 
 from ..articles import Article
 from ..feeds import EPOCH, rfc3339, to_json
 from ..responses import Rendered
 from ..store import SITE, STATIC, Snapshot
 from .kit import (
+    Routes,
     absolute,
     article_path,
     cached,
@@ -44,7 +45,7 @@ from .kit import (
     whole_number,
 )
 
-blueprint = Blueprint("embeds", __name__)
+blueprint = Routes("embeds", __name__)
 
 STATIC_DIR = Path(__file__).parent.parent / "static"
 WIDGET = STATIC_DIR / "embed.js"

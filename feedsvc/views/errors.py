@@ -32,7 +32,8 @@ def plain_error(error: HTTPException) -> Response:
     message = f"{code} {error.name}"
     response = Response(f"{message}\n", code, mimetype="text/plain")
     for name, value in error.get_headers():
-        if name.lower() != "content-type":  # keep Allow on a 405
+        # Keep Allow on a 405; never a Location, which the framework builds on the Host.
+        if name.lower() not in ("content-type", "location"):
             response.headers[name] = value
     return response
 

@@ -14,9 +14,9 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
-from flask import Response, abort, current_app, g, redirect, render_template, request
+from flask import Blueprint, Response, abort, current_app, g, render_template, request
 from werkzeug.datastructures import Headers
 
 from ..articles import Article, normalize_tag
@@ -70,6 +70,57 @@ def end_snapshot(error: BaseException | None = None) -> None:
     found: Snapshot | None = g.pop("feedsvc_snapshot", None)
     if found is not None:
         found.close()
+
+
+# Routes ----------------------------------------------------------------------
+
+
+class Routes(Blueprint):
+    """A blueprint whose URLs are strict on their own terms, never by the framework's.
+
+    Werkzeug's strict and merged slashes answer with a redirect built on the
+    request's ``Host`` header (an open redirect, and poison for a shared cache). Here
+    every rule matches loosely instead (a missing or extra trailing slash, doubled
+    slashes), and :func:`canonical_path` answers a loose match with a 301 to the
+    canonical URL on the public base URL. A route given ``canonical=False`` is one
+    whose view always redirects to a canonical URL anyway.
+    """
+
+    def __init__(self, name: str, import_name: str) -> None:
+        super().__init__(name, import_name)
+        self.loose: set[str] = set()
+        self.before_request(self.canonical_path)
+
+    def add_url_rule(
+        self,
+        rule: str,
+        endpoint: str | None = None,
+        view_func: Callable[..., Any] | None = None,
+        provide_automatic_options: bool | None = None,
+        **options: Any,
+    ) -> None:
+        if not options.pop("canonical", True):
+            self.loose.add(endpoint or (view_func.__name__ if view_func else ""))
+        options.setdefault("strict_slashes", False)
+        options.setdefault("merge_slashes", False)
+        super().add_url_rule(rule, endpoint, view_func, provide_automatic_options, **options)
+
+    def canonical_path(self) -> Response | None:
+        """A 301 to the canonical form of a loosely matched path, else nothing."""
+        rule = request.url_rule
+        if rule is None or request.method == "OPTIONS" or rule.endpoint is None:
+            return None
+        if rule.endpoint.rpartition(".")[2] in self.loose:
+            return None
+        built = rule.build(request.view_args or {}, append_unknown=False)
+        if built is None:
+            return None
+        # The path as sent (WSGI gives its bytes as Latin-1), not Werkzeug's, which
+        # drops leading slashes.
+        sent = request.environ.get("PATH_INFO", "").encode("latin-1")
+        if unquote(built[1]) == sent.decode("utf-8", "replace"):
+            return None
+        return moved(built[1])
 
 
 # URLs ----------------------------------------------------------------------
@@ -213,10 +264,22 @@ def resolve_tag(view: Snapshot, tag: str, suffix: str = "") -> str:
     return key
 
 
+MAX_QUERY = 2048
+"""The longest query string a redirect carries on; a longer one is a 400."""
+QUERY_SAFE = "!$&'()*+,;=:@/?%"
+"""What a query string may hold unescaped (RFC 3986), and "%" for the escapes in it."""
+
+
 def moved(path: str) -> Response:
-    """A 301 to ``path`` on the public base URL, keeping the query string."""
-    query = request.query_string.decode("latin-1")
-    return redirect(url(path) + (f"?{query}" if query else ""), 301)  # type: ignore[return-value]
+    """A 301 to ``path`` on the public base URL, keeping the query string.
+
+    The Location is built from the base URL alone: no request header changes it.
+    """
+    query = request.query_string
+    if len(query) > MAX_QUERY:
+        fail(400, f"the query string is longer than {MAX_QUERY} bytes")
+    location = url(path) + (f"?{quote(query, safe=QUERY_SAFE)}" if query else "")
+    return Response("", 301, mimetype="text/plain", headers={"Location": location})
 
 
 # Answers -----------------------------------------------------------------------

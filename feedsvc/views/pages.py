@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response
+from flask import Response
 
 from ..store import SITE
 from .kit import (
+    Routes,
     absolute,
     article_path,
     fail,
@@ -26,7 +27,7 @@ from .kit import (
     tag_labels,
 )
 
-blueprint = Blueprint("pages", __name__)
+blueprint = Routes("pages", __name__)
 
 HOME_ITEMS = 30
 
