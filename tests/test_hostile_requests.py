@@ -407,3 +407,102 @@ def test_redirects_keep_a_bounded_escaped_query(server: LiveServer) -> None:
     long = server.get("/tags/Syria/?q=" + "x" * 3_000)
     assert long.status == 400 and long.getheader("Location") is None
     assert len(long.body) < 200
+
+
+# Row 16: security headers on every page and error -------------------------------------
+
+
+PAGES = ["/", "/tags/", f"/tags/{TAG}/", "/articles/syrian-forces-enter-palmyra"]
+ERRORS = [
+    ("/tags/no-such-tag/", 404),
+    ("/tags/no-such-tag/feed.rss", 404),
+    ("/articles/no-such-slug", 404),
+    ("/no/such/page", 404),
+    ("/feed.rss?limit=0", 400),
+    ("/feed.rss?page=999", 404),
+    ("/oembed", 400),
+    ("/oembed?url=x&format=xml", 501),
+    ("/feeds.opml?tags=nope", 400),
+]
+
+
+def policy(header: str) -> dict[str, str]:
+    found = {}
+    for part in header.split(";"):
+        name, _, value = part.strip().partition(" ")
+        found[name] = value
+    return found
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_html_pages_carry_a_strict_policy(server: LiveServer, path: str) -> None:
+    response = server.get(path)
+    assert response.status == 200
+    csp = policy(response.getheader("Content-Security-Policy") or "")
+    assert csp.get("frame-ancestors") == "'none'"
+    assert csp.get("default-src") == "'none'"
+    assert csp.get("base-uri") == "'none'" and csp.get("object-src", "'none'") == "'none'"
+    assert "unsafe-inline" not in str(csp) and "unsafe-eval" not in str(csp)
+    assert response.getheader("X-Content-Type-Options") == "nosniff"
+    assert response.getheader("Referrer-Policy") == "same-origin"
+    assert response.getheader("X-Frame-Options") == "DENY"
+    body = response.body.decode()
+    assert " on" + "focus=" not in body and " onclick=" not in body  # no inline handlers
+
+
+def test_embed_page_stays_embeddable_with_its_own_policy(server: LiveServer) -> None:
+    response = server.get(f"/embed/tags/{TAG}")
+    csp = policy(response.getheader("Content-Security-Policy"))
+    assert csp["frame-ancestors"] == "*" and csp["default-src"] == "'none'"
+    assert "script-src" not in csp
+    assert response.getheader("X-Content-Type-Options") == "nosniff"
+    assert response.getheader("Referrer-Policy") == "same-origin"
+    assert response.getheader("X-Frame-Options") is None
+
+
+@pytest.mark.parametrize(("path", "status"), ERRORS)
+def test_errors_carry_the_security_headers(server: LiveServer, path: str, status: int) -> None:
+    response = server.get(path)
+    assert response.status == status
+    assert response.getheader("Content-Type") == "text/plain; charset=utf-8"
+    assert response.getheader("X-Content-Type-Options") == "nosniff"
+    assert policy(response.getheader("Content-Security-Policy") or "").get("frame-ancestors") == (
+        "'none'"
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/tags/{}/",
+        "/tags/{}/feed.rss",
+        "/tags/{}/headlines.json",
+        "/embed/tags/{}",
+        "/articles/{}",
+        "/feeds.opml?tags={}",
+    ],
+)
+def test_errors_echo_a_bounded_escaped_fragment(server: LiveServer, path: str) -> None:
+    tag = "<script>" + long_name(1, 64_000)
+    response = server.get(path.format(quote(tag)))
+    assert response.status in (400, 404)
+    text = response.body.decode()
+    assert len(text) <= 200, len(text)
+    assert "xxxxxxxxxx" in text  # a fragment is shown, to tell which argument was wrong
+    assert response.getheader("X-Content-Type-Options") == "nosniff"
+
+
+def test_errors_escape_control_characters(server: LiveServer) -> None:
+    response = server.get("/tags/" + quote("a\x1b[31m\u202eb") + "/")
+    assert response.status == 404
+    assert response.body == b"no tag 'a\\x1b[31m\\u202eb'\n"
+
+
+# Row 18: no framework static route ----------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/static/embed-frame.css", "/static/embed.js", "/static/"])
+def test_no_static_folder_is_served(server: LiveServer, path: str) -> None:
+    response = server.get(path)
+    assert response.status == 404
+    assert response.getheader("Cache-Control") is None

@@ -7,8 +7,6 @@ CORS headers and the fast path; the iframe page is an HTML page like the others.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import html
 import unicodedata
 from email.utils import formatdate
@@ -34,12 +32,14 @@ from .kit import (
     moved,
     newest_update,
     page,
+    quoted,
     resolve_tag,
     scope_label,
     scope_path,
     scope_title,
     site,
     snapshot,
+    source_hash,
     tag_key,
     url,
     whole_number,
@@ -59,8 +59,7 @@ MAX_DIMENSION = 10_000
 EMBED_CSS = (STATIC_DIR / "embed-frame.css").read_text("utf-8")
 # No script may run in the iframe page, and any site may frame it.
 EMBED_CSP = (
-    "default-src 'none'; "
-    f"style-src 'sha256-{base64.b64encode(hashlib.sha256(EMBED_CSS.encode()).digest()).decode()}'; "
+    f"default-src 'none'; style-src {source_hash(EMBED_CSS)}; "
     "frame-ancestors *; base-uri 'none'; form-action 'none'"
 )
 
@@ -130,12 +129,13 @@ def embed_page(tag: str) -> Response:
     view = snapshot()
     key = tag_key(view, tag)
     if key is None:
-        fail(404, f"no tag {tag!r}")
+        fail(404, f"no tag {quoted(tag)}")
     if key != tag:
         return moved(f"/embed/tags/{quote(key, safe='')}")
     limit = limit_argument()
-    response = page(
+    return page(
         "embed.html",
+        policy=EMBED_CSP,
         title=scope_title(view, key),
         label=view.label(key),
         link=url(scope_path(key)),
@@ -144,8 +144,6 @@ def embed_page(tag: str) -> Response:
         article_path=article_path,
         rfc3339=rfc3339,
     )
-    response.headers["Content-Security-Policy"] = EMBED_CSP
-    return response
 
 
 MAX_PAGE_URL = 2048
@@ -232,7 +230,7 @@ def opml() -> Response:
         for name in request.args["tags"].split(","):
             key = tag_key(view, name)
             if key is None:
-                fail(400, f"tags: no tag {name.strip()!r}")
+                fail(400, f"tags: no tag {quoted(name.strip())}")
             if key not in wanted:
                 wanted.append(key)
     minimum = whole_number("min", 0) or 0

@@ -11,6 +11,8 @@ import logging
 from flask import Response, request
 from werkzeug.exceptions import HTTPException
 
+from .kit import secure
+
 log = logging.getLogger(__name__)
 
 
@@ -35,7 +37,7 @@ def plain_error(error: HTTPException) -> Response:
         # Keep Allow on a 405; never a Location, which the framework builds on the Host.
         if name.lower() not in ("content-type", "location"):
             response.headers[name] = value
-    return response
+    return secure(response)
 
 
 RETRY_AFTER = 5
@@ -51,9 +53,9 @@ def not_ready(error: Exception) -> Response:
         mimetype="text/plain",
     )
     response.headers["Retry-After"] = str(RETRY_AFTER)
-    return response
+    return secure(response)
 
 
 def internal_error(error: Exception) -> Response:
     log.exception("unhandled error on %s", request.path)
-    return Response("500 Internal Server Error\n", 500, mimetype="text/plain")
+    return secure(Response("500 Internal Server Error\n", 500, mimetype="text/plain"))

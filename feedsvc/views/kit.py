@@ -9,10 +9,13 @@ through :func:`respond`, exactly as the fast path in front of Flask would.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import quote, unquote, urlencode
 
@@ -123,6 +126,56 @@ class Routes(Blueprint):
         return moved(built[1])
 
 
+# Security headers ----------------------------------------------------------------
+
+
+STATIC_DIR = Path(__file__).parent.parent / "static"
+SITE_CSS = (STATIC_DIR / "site.css").read_text("utf-8")
+PAGE_SCRIPT = (STATIC_DIR / "page.js").read_text("utf-8")
+"""The pages' style sheet and the tag page's script, inlined and allowed by their hashes."""
+
+
+def source_hash(text: str) -> str:
+    """A CSP hash source for an inline ``<style>`` or ``<script>`` of exactly ``text``."""
+    return f"'sha256-{base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()}'"
+
+
+PAGE_POLICY = (
+    "default-src 'none'; "
+    f"script-src {source_hash(PAGE_SCRIPT)}; "
+    f"style-src {source_hash(SITE_CSS)}; "
+    # Article pictures may be on any host.
+    "img-src http: https:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+"""The HTML pages: nothing but their own style and script, the pictures, and no framing."""
+ERROR_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+"""Errors, redirects and other plain text: nothing at all."""
+ECHOED = 100
+"""The most characters of a request an error message repeats."""
+
+
+def secure(response: Response, policy: str = ERROR_POLICY) -> Response:
+    """Add the security headers of an HTML page or an error to ``response``.
+
+    The page is framed only where ``policy``'s ``frame-ancestors`` allows it.
+    """
+    response.headers["Content-Security-Policy"] = policy
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    if "frame-ancestors 'none'" in policy:
+        response.headers["X-Frame-Options"] = "DENY"
+    return response
+
+
+def quoted(text: str) -> str:
+    """``text`` for an error message: quoted, escaped, and at most :data:`ECHOED` characters."""
+    shown = repr(text[: ECHOED + 1])
+    if len(shown) > ECHOED:
+        shown = shown[: ECHOED - 2] + "…" + shown[0]
+    return shown
+
+
 # URLs ----------------------------------------------------------------------
 
 
@@ -213,7 +266,9 @@ def tag_labels(view: Snapshot, articles: Sequence[Article]) -> dict[str, str]:
 
 
 def fail(status: int, message: str) -> NoReturn:
-    abort(Response(f"{message}\n", status, mimetype="text/plain", headers=CORS_HEADERS))
+    """Answer with a one-line plain-text error; quote any part of the request with
+    :func:`quoted`."""
+    abort(secure(Response(f"{message}\n", status, mimetype="text/plain", headers=CORS_HEADERS)))
 
 
 def whole_number(name: str, low: int, high: int = 999_999_999) -> int | None:
@@ -252,7 +307,7 @@ def known_tag(view: Snapshot, tag: str) -> str:
     """The key of a known tag in any spelling; an unknown tag is a 404."""
     key = tag_key(view, tag)
     if key is None:
-        fail(404, f"no tag {tag!r}")
+        fail(404, f"no tag {quoted(tag)}")
     return key
 
 
@@ -279,7 +334,8 @@ def moved(path: str) -> Response:
     if len(query) > MAX_QUERY:
         fail(400, f"the query string is longer than {MAX_QUERY} bytes")
     location = url(path) + (f"?{quote(query, safe=QUERY_SAFE)}" if query else "")
-    return Response("", 301, mimetype="text/plain", headers={"Location": location})
+    response = Response("", 301, mimetype="text/plain", headers={"Location": location})
+    return secure(response)
 
 
 # Answers -----------------------------------------------------------------------
@@ -329,20 +385,22 @@ def cached(view: Snapshot, scope: str, key: Hashable, render: Callable[[], Rende
     return send(representation)
 
 
-def page(template: str, **context: Any) -> Response:
-    """An HTML page with its own validators and a shorter cache lifetime than feeds;
-    406 when ``Accept-Encoding`` excludes identity, its only coding."""
+def page(template: str, *, policy: str = PAGE_POLICY, **context: Any) -> Response:
+    """An HTML page with its own validators and a shorter cache lifetime than feeds,
+    under ``policy``; 406 when ``Accept-Encoding`` excludes identity, its only coding."""
     settings = site().settings
     accept = request.headers.get("Accept-Encoding")
     if accept and choose_coding(accept, ("identity",)) is None:
         refused = Response(NOT_ACCEPTABLE, 406, mimetype="text/plain")
         refused.vary.add("Accept-Encoding")
-        return refused
-    html = render_template(template, settings=settings, url=url, **context)
+        return secure(refused)
+    html = render_template(
+        template, settings=settings, url=url, site_css=SITE_CSS, page_script=PAGE_SCRIPT, **context
+    )
     response = Response(html, mimetype="text/html")
     response.cache_control.public = True
     response.cache_control.max_age = settings.page_max_age
     response.vary.add("Accept-Encoding")
     response.add_etag()
     response.make_conditional(request)
-    return response
+    return secure(response, policy)

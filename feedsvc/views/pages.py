@@ -19,6 +19,7 @@ from .kit import (
     feed_links,
     feed_path,
     page,
+    quoted,
     resolve_tag,
     scope_path,
     scope_title,
@@ -84,7 +85,7 @@ def article_page(slug: str) -> Response:
     view = snapshot()
     article = view.article(slug)
     if article is None:
-        fail(404, f"no article {slug!r}")
+        fail(404, f"no article {quoted(slug)}")
     return page(
         "article.html",
         article=article,
