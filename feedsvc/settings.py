@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_MEGABYTES": 256,
     "MAX_ARTICLE_BYTES": 1 << 20,
     "INDEX_WORKERS": 0,
+    "HEALTH_DETAILS": False,
 }
 """Every setting and its default; each is read from ``FEEDSVC_<NAME>`` too."""
 
@@ -101,6 +102,8 @@ class Settings:
     max_article_bytes: int
     index_workers: int
     """Processes that read files in a first build; 0: one per core."""
+    health_details: bool = False
+    """Show /healthz's skipped files and reasons to every client, not only local ones."""
 
     @classmethod
     def from_mapping(cls, given: Mapping[str, Any]) -> Settings:
@@ -127,6 +130,10 @@ class Settings:
             raise SettingsError(
                 f"ID_AUTHORITY {authority!r} is not a tag URI authority such as 'example.org,2026'"
             )
+        if not isinstance(config["HEALTH_DETAILS"], bool):
+            raise SettingsError(
+                f"HEALTH_DETAILS must be true or false, not {config['HEALTH_DETAILS']!r}"
+            )
         articles_dir = os.path.abspath(str(config["ARTICLES_DIR"]))
         state_dir = str(config["STATE_DIR"]) or os.path.join(
             os.path.dirname(articles_dir), ".feedsvc-state", os.path.basename(articles_dir)
@@ -144,5 +151,6 @@ class Settings:
             watch=bool(config["WATCH"]),
             watch_interval=float(config["WATCH_INTERVAL"]),
             rescan_seconds=float(config["RESCAN_SECONDS"]),
+            health_details=config["HEALTH_DETAILS"],
             **counts,
         )

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -169,10 +170,14 @@ def start_server(articles: Path, log: Path, **settings: str) -> LiveServer:
         try:
             # It answers at once; the index is current once /healthz says "ready".
             with urllib.request.urlopen(f"{url}/healthz", timeout=2) as health:
-                if json.load(health)["index"] == "ready":
-                    return LiveServer(url, articles, process, log)
-        except OSError:
-            pass
+                report = json.load(health)
+        except urllib.error.HTTPError as error:  # "failing" is a 503, with its report
+            with error:
+                report = json.load(error)
+        except (OSError, ValueError):
+            report = {}
+        if report.get("index") == "ready":
+            return LiveServer(url, articles, process, log)
         time.sleep(0.05)
     process.kill()
     raise RuntimeError(f"feedsvc serve did not answer: {log.read_text()}")

@@ -13,6 +13,7 @@ process) after N and after 2N requests, never against a wall clock.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import shutil
 import tracemalloc
@@ -22,15 +23,21 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
+from flask import Flask
 
 from feedsvc import articles
+from feedsvc.app import create_app
 from feedsvc.articles import normalize_tag
 from feedsvc.cache import Entry, RequestLine, ResponseCache
 from feedsvc.responses import Representation, choose_coding
+from feedsvc.settings import Settings, SettingsError
 from tests.conftest import (
     BUNDLED_ARTICLES,
     LiveServer,
+    WriteArticle,
     serving,
+    start_server,
+    stop_server,
 )
 
 MB = 1 << 20
@@ -506,3 +513,98 @@ def test_no_static_folder_is_served(server: LiveServer, path: str) -> None:
     response = server.get(path)
     assert response.status == 404
     assert response.getheader("Cache-Control") is None
+
+
+# Row 15: /healthz ---------------------------------------------------------------------
+
+
+SECRET = "secret-token-123"
+
+
+@pytest.fixture
+def broken_corpus(write_article: WriteArticle) -> None:
+    write_article("good.txt", keywords="Good")
+    write_article(
+        "colon.txt", text=f"---\nthis line has no colon {SECRET}\n---\nT\n\nS.\n\nk\n\nB.\n"
+    )
+    write_article("image.txt", keywords="k", front={"image": f"javascript:{SECRET}"})
+    write_article("dated.txt", keywords="k", front={"date": f"{SECRET} o'clock"})
+    write_article("twin.txt", keywords="k", front={"slug": "good"})
+
+
+def test_health_tells_status_relative_paths_and_no_file_content(
+    broken_corpus: None, articles_dir: Path, live_server: Callable[..., LiveServer]
+) -> None:
+    """Skipped files make it "degraded"; each path is relative to the articles folder and
+    no reason quotes the file; it is no cross-origin resource."""
+    server = live_server()
+    response = server.get("/healthz", {"Origin": "https://elsewhere.example"})
+    text = response.body.decode()
+    report = json.loads(text)
+    assert response.status == 200
+    assert report["status"] == "degraded"
+    assert SECRET not in text and str(articles_dir) not in text
+    assert report["skipped_count"] == 4
+    assert report["skipped"] == [
+        {"path": "colon.txt", "reason": "front matter line is not 'key: value'"},
+        {"path": "dated.txt", "reason": "date: unparseable date"},
+        {"path": "image.txt", "reason": "image is not an http(s) URL or a path from the site root"},
+        {"path": "twin.txt", "reason": "slug is already served from good.txt"},
+    ]
+    assert not [name for name in response.headers if name.lower().startswith("access-control")]
+    preflight = server.get("/healthz", {"Origin": "https://elsewhere.example"}, method="OPTIONS")
+    assert preflight.getheader("Access-Control-Allow-Origin") is None
+
+
+def test_health_details_only_for_loopback_or_when_enabled(
+    broken_corpus: None, articles_dir: Path
+) -> None:
+    def health(app: Flask, address: str, headers: dict[str, str] | None = None) -> Any:
+        client = app.test_client()
+        response = client.get("/healthz", environ_base={"REMOTE_ADDR": address}, headers=headers)
+        return json.loads(response.data)
+
+    app = create_app({"ARTICLES_DIR": str(articles_dir), "WATCH": False})
+    public = health(app, "203.0.113.9")
+    assert public["status"] == "degraded" and public["skipped_count"] == 4
+    assert "skipped" not in public
+    assert len(health(app, "127.0.0.1")["skipped"]) == 4
+    assert len(health(app, "127.3.4.5")["skipped"]) == 4
+    assert len(health(app, "::1")["skipped"]) == 4
+    # Behind a proxy on the same host, every client comes from loopback: a proxy's
+    # forwarding header means "not a local client".
+    assert "skipped" not in health(app, "127.0.0.1", {"X-Forwarded-For": "203.0.113.9"})
+    assert "skipped" not in health(app, "::ffff:203.0.113.9")
+    shown = create_app({"ARTICLES_DIR": str(articles_dir), "WATCH": False, "HEALTH_DETAILS": True})
+    assert len(health(shown, "203.0.113.9")["skipped"]) == 4
+
+
+def test_health_is_failing_when_the_articles_folder_is_missing(
+    tmp_path: Path, articles_dir: Path
+) -> None:
+    articles_dir.rmdir()
+    server = start_server(articles_dir, tmp_path / "server.log")
+    try:
+        response = server.get("/healthz")
+        report = json.loads(response.body)
+        assert report["status"] == "failing", report
+        assert response.status == 503
+        assert str(tmp_path) not in response.body.decode()
+        assert report["skipped"] == [
+            {"path": ".", "reason": "cannot list the articles directory: No such file or directory"}
+        ]
+    finally:
+        stop_server(server)
+
+
+@pytest.mark.parametrize("value", ["yes", 1, "false", None])
+def test_health_details_setting_is_a_boolean(value: object) -> None:
+    with pytest.raises(SettingsError, match="HEALTH_DETAILS"):
+        Settings.from_mapping({"HEALTH_DETAILS": value})
+    assert Settings.from_mapping({}).health_details is False
+
+
+def test_health_is_ok_with_nothing_skipped(server: LiveServer) -> None:
+    report = json.loads(server.get("/healthz").body)
+    assert report["status"] == "ok" and report["skipped"] == [] and report["skipped_count"] == 0
+    assert report["articles"] >= 10 and report["index"] == "ready"

@@ -1,4 +1,4 @@
-"""App-wide answers: plain-text errors for every route, and CORS on every response.
+"""App-wide answers: plain-text errors for every route, and CORS on every public response.
 
 The factory registers these on the app itself, so no blueprint's errors depend on
 another blueprint being registered.
@@ -11,13 +11,18 @@ import logging
 from flask import Response, request
 from werkzeug.exceptions import HTTPException
 
-from .kit import secure
+from .kit import NOT_CROSS_ORIGIN, secure
 
 log = logging.getLogger(__name__)
 
 
 def allow_cross_origin(response: Response) -> Response:
-    """Everything here is public and read-only: any page may read it, no credentials."""
+    """Everything here is public and read-only: any page may read it, no credentials.
+
+    Except what is for the operators (:data:`~feedsvc.views.kit.NOT_CROSS_ORIGIN`).
+    """
+    if request.endpoint in NOT_CROSS_ORIGIN:
+        return response
     response.headers.setdefault("Access-Control-Allow-Origin", "*")
     if request.method == "OPTIONS":
         response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"

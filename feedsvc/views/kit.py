@@ -151,6 +151,8 @@ PAGE_POLICY = (
 """The HTML pages: nothing but their own style and script, the pictures, and no framing."""
 ERROR_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 """Errors, redirects and other plain text: nothing at all."""
+NOT_CROSS_ORIGIN = frozenset({"pages.healthz"})
+"""Endpoints that get no CORS headers: they are for the operators, not for other sites."""
 ECHOED = 100
 """The most characters of a request an error message repeats."""
 
