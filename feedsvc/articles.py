@@ -22,11 +22,13 @@ import logging
 import os
 import re
 import stat
+import sys
+import threading
 import unicodedata
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from functools import lru_cache
 from urllib.parse import urlsplit
 
 from dateutil import parser as date_parser
@@ -176,14 +178,75 @@ def clean_text(text: str) -> str:
     return _XML_FORBIDDEN.sub("", text)
 
 
-@lru_cache(maxsize=65536)
+TAG_MEMO_BYTES = 4 << 20
+"""The most :func:`normalize_tag` keeps of what it has seen, in bytes, per process."""
+TAG_MEMO_LONGEST = 100
+"""Keywords longer than this (in characters) are normalised each time and never kept:
+real keywords are short, and a request may spell a tag any way it likes."""
+
+
+class _TagMemo:
+    """Normalised keywords within a byte budget, the least recently used dropped first.
+
+    An entry counts the sizes of its strings and objects, so no sequence of distinct
+    keywords (every request for a tag URL brings one) grows it past ``budget``.
+    """
+
+    OVERHEAD = 240
+    """Bytes of bookkeeping per entry: the ordered dict's node and slot, a tuple, an int."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.size = 0
+        self._found: OrderedDict[str, tuple[Tag | None, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, keyword: str) -> tuple[Tag | None] | None:
+        """``(tag,)`` when ``keyword`` is kept, else ``None``."""
+        with self._lock:
+            found = self._found.get(keyword)
+            if found is None:
+                return None
+            self._found.move_to_end(keyword)
+            return (found[0],)
+
+    def put(self, keyword: str, tag: Tag | None) -> None:
+        cost = sys.getsizeof(keyword) + self.OVERHEAD
+        if tag is not None:
+            cost += sys.getsizeof(tag) + sys.getsizeof(tag.key) + sys.getsizeof(tag.label)
+        with self._lock:
+            old = self._found.pop(keyword, None)
+            if old is not None:
+                self.size -= old[1]
+            while self._found and self.size + cost > self.budget:
+                self.size -= self._found.popitem(last=False)[1][1]
+            if self.size + cost <= self.budget:
+                self._found[keyword] = (tag, cost)
+                self.size += cost
+
+
+_tag_memo = _TagMemo(TAG_MEMO_BYTES)
+
+
 def normalize_tag(keyword: str) -> Tag | None:
     """Turn one keyword into a tag, or ``None`` when nothing of it is left.
 
     ``"  São   Paulo "`` gives ``Tag("são-paulo", "São Paulo")``: the label is
     trimmed with inner white space collapsed, the key is its casefolded form with
     runs of spaces and punctuation made ``-``; letters of any script are kept.
+    Results for short keywords are memoised within :data:`TAG_MEMO_BYTES`.
     """
+    if len(keyword) > TAG_MEMO_LONGEST:
+        return _normalize_tag(keyword)
+    found = _tag_memo.get(keyword)
+    if found is not None:
+        return found[0]
+    tag = _normalize_tag(keyword)
+    _tag_memo.put(keyword, tag)
+    return tag
+
+
+def _normalize_tag(keyword: str) -> Tag | None:
     label = _SPACES.sub(" ", keyword).strip()
     folded = unicodedata.normalize("NFC", unicodedata.normalize("NFC", label).casefold())
     # Combining marks (Devanagari vowel signs, a virama) belong to their letters.

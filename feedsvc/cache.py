@@ -21,12 +21,18 @@ from urllib.parse import parse_qsl
 from .responses import Rendered, Representation, respond
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-STATUS_LINES = {200: "200 OK", 304: "304 Not Modified"}
+STATUS_LINES = {200: "200 OK", 304: "304 Not Modified", 406: "406 Not Acceptable"}
 
 QUERY_ARGUMENTS = frozenset(
     {"limit", "page", "url", "format", "maxwidth", "maxheight", "tags", "min"}
 )
 """Every query argument some endpoint reads; any other is ignored."""
+ALIAS_LONGEST = 1024
+"""The longest request line (path and query, in characters) given a fast-path alias."""
+ALIAS_SHARE = 16
+"""Aliases may take a sixteenth of the cache's byte budget, on top of it."""
+ALIAS_OVERHEAD = 300
+"""Bytes of bookkeeping per alias: the dict slot, the RequestLine, two string headers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,25 +50,35 @@ class RequestLine:
     query: str
 
     def aliasable(self) -> bool:
-        """Only requests without made-up arguments get a fast-path alias: unique junk
-        query strings must not push the hot aliases out."""
+        """Only short requests without made-up arguments get a fast-path alias: unique
+        junk query strings must not push the hot aliases out, nor long ones fill memory."""
+        if len(self.path) + len(self.query) > ALIAS_LONGEST:
+            return False
         names = {name for name, _ in parse_qsl(self.query, keep_blank_values=True)}
         return names <= QUERY_ARGUMENTS
+
+    def cost(self) -> int:
+        """Bytes an alias of this line takes: WSGI strings are Latin-1, a byte a character."""
+        return len(self.path) + len(self.query) + ALIAS_OVERHEAD
 
 
 class ResponseCache:
     """Rendered representations by logical key, and by raw request line for the fast path.
 
     Bounded by entry count and by bytes (each entry counted at twice its identity
-    body, room for its compressed variants), so no sequence of requests can make it
-    grow without limit. Raw request lines map to logical keys: an evicted entry
-    leaves only a dangling alias, which sends its next request through Flask.
+    body, room for its compressed variants; an entry larger than the whole budget is
+    served but not kept), so no sequence of requests can make it grow without limit.
+    Raw request lines map to logical keys, within a byte budget of their own
+    (:data:`ALIAS_SHARE`): an evicted entry leaves only a dangling alias, which sends
+    its next request through Flask.
     """
 
     def __init__(self, max_entries: int = 8192, max_bytes: int = 256 << 20) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.size = 0
+        self.max_alias_bytes = max_bytes // ALIAS_SHARE
+        self.alias_size = 0
         self._by_key: dict[Hashable, Entry] = {}
         self._by_request: dict[RequestLine, Hashable] = {}
         self._lock = threading.Lock()
@@ -102,22 +118,39 @@ class ResponseCache:
 
     def put(self, key: Hashable, entry: Entry, request: RequestLine | None = None) -> None:
         """Store an entry; ``request`` lets the fast path find it when it is aliasable."""
+        cost = _cost(entry)
         with self._lock:
             old = self._by_key.pop(key, None)
             if old is not None:
                 self.size -= _cost(old)
+            if cost > self.max_bytes:
+                return  # it would push out everything else and still not fit
             while self._by_key and (
-                len(self._by_key) >= self.max_entries or self.size + _cost(entry) > self.max_bytes
+                len(self._by_key) >= self.max_entries or self.size + cost > self.max_bytes
             ):
                 # Oldest first: dicts keep insertion order.
                 self.size -= _cost(self._by_key.pop(next(iter(self._by_key))))
             self._by_key[key] = entry
-            self.size += _cost(entry)
+            self.size += cost
             if request is not None and request.aliasable():
-                self._by_request.pop(request, None)
-                while len(self._by_request) >= self.max_entries:
-                    del self._by_request[next(iter(self._by_request))]
-                self._by_request[request] = key
+                self._alias(request, key)
+
+    def _alias(self, request: RequestLine, key: Hashable) -> None:
+        """Let the fast path find ``key`` by ``request``; the oldest aliases make room."""
+        if request in self._by_request:
+            del self._by_request[request]
+            self.alias_size -= request.cost()
+        cost = request.cost()
+        while self._by_request and (
+            len(self._by_request) >= self.max_entries
+            or self.alias_size + cost > self.max_alias_bytes
+        ):
+            oldest = next(iter(self._by_request))
+            del self._by_request[oldest]
+            self.alias_size -= oldest.cost()
+        if cost <= self.max_alias_bytes:
+            self._by_request[request] = key
+            self.alias_size += cost
 
     def for_request(self, path: str, query: str) -> Entry | None:
         key = self._by_request.get(RequestLine(path, query))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import math
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +33,8 @@ _COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
     "br": lambda body: bytes(brotli.compress(body, quality=9)),
     "gzip": lambda body: gzip.compress(body, compresslevel=6, mtime=0),
 }
-PREFERENCE = ("br", "gzip")
+CODINGS = ("br", "gzip", "identity")
+"""Every coding a representation is sent in, the preferred first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,33 +106,68 @@ class Representation:
         return f"public, max-age={max_age}"
 
 
-_coding_memo: dict[str, str] = {}
+CODING_MEMO_ENTRIES = 1024
+CODING_MEMO_LONGEST = 200
+"""Only ``Accept-Encoding`` values this short are memoised, at most 1,024 of them
+(about 300 KB): clients send few distinct values, but a request may send any."""
+_coding_memo: dict[str, tuple[float, ...]] = {}
+_QVALUE = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")
+_IMPLICIT = 0.0001
+"""The weight of identity when the field neither names it nor has ``*``: acceptable,
+but below any coding the client listed (the least q-value it can write is 0.001)."""
 
 
-def choose_coding(accept_encoding: str) -> str:
-    """Pick br, gzip or identity for an ``Accept-Encoding`` value (RFC 9110 12.5.3)."""
-    chosen = _coding_memo.get(accept_encoding)
-    if chosen is not None:
-        return chosen
+def coding_weights(accept_encoding: str) -> tuple[float, ...]:
+    """The weight an ``Accept-Encoding`` value gives each of :data:`CODINGS`; 0 is
+    "not acceptable" (RFC 9110 12.5.3).
+
+    ``*`` stands for every coding the value does not name; identity is acceptable
+    unless ``identity;q=0``, or ``*;q=0`` with no entry for identity, excludes it.
+    """
+    found = _coding_memo.get(accept_encoding)
+    if found is not None:
+        return found
     weights: dict[str, float] = {}
     for part in accept_encoding.lower().split(","):
-        name, _, params = part.strip().partition(";")
+        name, *params = part.split(";")
+        name = name.strip()
+        if not name:
+            continue
         weight = 1.0
-        params = params.strip().replace(" ", "")
-        if params.startswith("q="):
-            try:
-                weight = float(params[2:])
-            except ValueError:
-                weight = 0.0
-        if name:
-            weights[name.strip()] = weight
-    chosen = "identity"
-    for coding in PREFERENCE:
-        if weights.get(coding, weights.get("*", 0.0)) > 0:
-            chosen = coding
-            break
-    if len(_coding_memo) < 1024:  # clients send few distinct values; bound it anyway
-        _coding_memo[accept_encoding] = chosen
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                # A q-value that is not one (q=abc, q=-1, q=2) counts as q=0.
+                value = value.strip()
+                weight = float(value) if _QVALUE.fullmatch(value) else 0.0
+        name = "gzip" if name == "x-gzip" else name  # RFC 9110 8.4.1.3: the same coding
+        weights.setdefault(name, weight)  # the first entry for a coding counts
+    star = weights.get("*")
+    found = tuple(_weight(weights.get(coding, star), coding) for coding in CODINGS)
+    if len(accept_encoding) <= CODING_MEMO_LONGEST and len(_coding_memo) < CODING_MEMO_ENTRIES:
+        _coding_memo[accept_encoding] = found
+    return found
+
+
+def _weight(given: float | None, coding: str) -> float:
+    """A coding's weight: as given (by name or by ``*``), else identity's implicit one."""
+    if given is not None:
+        return given
+    return _IMPLICIT if coding == "identity" else 0.0
+
+
+def choose_coding(accept_encoding: str, available: tuple[str, ...] = CODINGS) -> str | None:
+    """The coding of ``available`` to send for an ``Accept-Encoding`` value, or ``None``
+    when none of them is acceptable.
+
+    The highest q-value wins, ties going to br, then gzip, then identity. An empty
+    value asks for identity.
+    """
+    chosen: str | None = None
+    best = 0.0
+    for coding, weight in zip(CODINGS, coding_weights(accept_encoding), strict=True):
+        if coding in available and weight > best:  # a tie keeps the preferred coding
+            chosen, best = coding, weight
     return chosen
 
 
@@ -160,8 +197,13 @@ def respond(
     accept_encoding: str | None,
     now: float,
 ) -> tuple[int, Headers, bytes]:
-    """Answer a GET or HEAD: status, headers and body (empty for HEAD and 304)."""
+    """Answer a GET or HEAD: status, headers and body (empty for HEAD and 304).
+
+    406 when ``Accept-Encoding`` excludes every coding the representation comes in.
+    """
     coding = choose_coding(accept_encoding) if accept_encoding else "identity"
+    if coding is None:
+        return not_acceptable(method)
     variant = representation.variant(coding)
     headers = [*variant.headers, ("Cache-Control", representation.cache_control(now))]
     if if_none_match is not None:
@@ -175,3 +217,19 @@ def respond(
         return 304, [h for h in headers if h[0] in keep or h[0].startswith("Access-")], b""
     headers.append(("Content-Length", str(len(variant.body))))
     return 200, headers, b"" if method == "HEAD" else variant.body
+
+
+NOT_ACCEPTABLE = b"406 Not Acceptable: Accept-Encoding excludes br, gzip and identity\n"
+
+
+def not_acceptable(method: str) -> tuple[int, Headers, bytes]:
+    """The answer when no content coding is acceptable: a short plain-text 406."""
+    headers: Headers = [
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Vary", "Accept-Encoding"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+        *CORS_HEADERS,
+        ("Content-Length", str(len(NOT_ACCEPTABLE))),
+    ]
+    return 406, headers, b"" if method == "HEAD" else NOT_ACCEPTABLE

@@ -44,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_KEYWORDS": 100,
     "ITEM_CONTENT_BYTES": 100_000,
     "INDEX_WORKERS": 0,
+    "HEALTH_DETAILS": False,
 }
 """Every setting and its default; each is read from ``FEEDSVC_<NAME>`` too."""
 
@@ -228,6 +229,8 @@ class Settings:
     """The most bytes of HTML content a feed item carries; a longer article is linked."""
     index_workers: int
     """Processes that read files in a first build; 0: one per core."""
+    health_details: bool = False
+    """Show /healthz's skipped files and reasons to every client, not only local ones."""
 
     @classmethod
     def from_mapping(cls, given: Mapping[str, Any]) -> Settings:
@@ -279,5 +282,6 @@ class Settings:
             watch=_flag(config, "WATCH"),
             watch_interval=_seconds(config, "WATCH_INTERVAL"),
             rescan_seconds=_seconds(config, "RESCAN_SECONDS"),
+            health_details=_flag(config, "HEALTH_DETAILS"),
             **counts,
         )

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -173,12 +174,16 @@ def start_server(
         if process.poll() is not None:
             raise RuntimeError(f"feedsvc serve exited: {log.read_text()}")
         try:
-            # It answers at once; the index is current once /healthz says "ready".
             with urllib.request.urlopen(f"{url}/healthz", timeout=2) as health:
-                if json.load(health)["index"] == "ready" or not ready:
-                    return LiveServer(url, articles, process, log)
-        except OSError:
-            pass
+                report = json.load(health)
+        except urllib.error.HTTPError as error:  # "failing" is a 503, with its report
+            with error:
+                report = json.load(error)
+        except (OSError, ValueError):
+            report = {}
+        # It answers at once; the index is current once /healthz says "ready".
+        if report.get("index") == "ready" or (report and not ready):
+            return LiveServer(url, articles, process, log)
         time.sleep(0.05)
     process.kill()
     raise RuntimeError(f"feedsvc serve did not answer: {log.read_text()}")

@@ -371,3 +371,36 @@ def test_copy_feed_url_and_snippet_on_the_tag_page(browser: Browser, service: Li
     assert discovery is not None
     assert json.loads(page.request.get(discovery).body())["type"] == "rich"
     context.close()
+
+
+def test_pages_work_under_their_content_security_policy(
+    browser: Browser, service: LiveServer
+) -> None:
+    """Every page is styled, the tag page's script runs and the article's picture shows,
+    all under a policy with no inline allowance: nothing is blocked."""
+    context = browser.new_context()
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=service.url)
+    page = context.new_page()
+    messages: list[str] = []
+    page.on("console", lambda message: messages.append(message.text))
+    for path in ("/", "/tags/", "/tags/syria/", "/articles/palmyra"):
+        response = page.goto(f"{service.url}{path}")
+        assert (
+            response is not None
+            and "'unsafe-inline'" not in (response.headers["content-security-policy"])
+        )
+        color = page.eval_on_selector("header a", "a => getComputedStyle(a).color")
+        assert color == "rgb(11, 87, 208)", path  # the style sheet applied
+    picture = page.wait_for_selector("figure img")
+    assert picture is not None
+    page.wait_for_function("document.querySelector('figure img').naturalWidth > 0")
+    page.goto(f"{service.url}/tags/syria/")
+    assert page.is_visible("#copy-feed")  # the script ran: it shows the button
+    page.focus("#embed-snippet")
+    selected = page.evaluate(
+        "() => { const t = document.getElementById('embed-snippet');"
+        " return t.value.slice(t.selectionStart, t.selectionEnd); }"
+    )
+    assert selected == page.input_value("#embed-snippet")
+    assert not [m for m in messages if "Content Security Policy" in m], messages
+    context.close()

@@ -232,7 +232,7 @@ def test_etag_matches_a_weak_etag_weakly(value: str, expected: bool) -> None:
         ("identity", "identity"),
         ("", "identity"),
         ("*", "br"),
-        ("*;q=0", "identity"),
+        ("*;q=0", None),  # identity is excluded too: a 406
         ("*;q=0, gzip", "gzip"),
         ("br;q=0", "identity"),
         ("br;q=0, gzip", "gzip"),
@@ -242,7 +242,7 @@ def test_etag_matches_a_weak_etag_weakly(value: str, expected: bool) -> None:
         ("gzip;q=0, *", "br"),
         ("br;q=0, gzip;q=0", "identity"),
         ("br;q=0, gzip;q=0, *", "identity"),
-        ("identity, gzip;q=0.5", "gzip"),
+        ("identity, gzip;q=0.5", "identity"),  # identity's q=1 beats gzip's 0.5
         ("GZIP", "gzip"),
         ("Gzip, BR", "br"),
         ("BR;Q=0, GZIP", "gzip"),
@@ -255,10 +255,61 @@ def test_etag_matches_a_weak_etag_weakly(value: str, expected: bool) -> None:
         ("br;q=, gzip", "gzip"),
         ("br;q=-1, gzip", "gzip"),
         (",, gzip ,", "gzip"),
+        # q-values decide (RFC 9110 12.5.3), ties go to br, then gzip, then identity.
+        ("br;q=0.1, gzip;q=1.0", "gzip"),
+        ("gzip;q=0.5, br;q=0.9", "br"),
+        ("gzip, br;q=0.999", "gzip"),
+        ("br;q=0.5, gzip;q=0.5", "br"),
+        ("gzip;q=0.5, br;q=0.5", "br"),
+        ("gzip;q=0.5, identity;q=0.5", "gzip"),
+        ("gzip;q=0.5, identity;q=0.8", "identity"),
+        ("identity;q=0.2, *;q=0.1", "identity"),
+        ("*;q=0.5, gzip", "gzip"),
+        ("*;q=0.5, identity", "identity"),
+        ("*;q=0.5, br;q=0.4", "gzip"),
+        ("gzip;q=0.001", "gzip"),  # below any listed coding, identity's implicit weight
+        # identity is acceptable unless excluded by name or by "*;q=0" without an entry.
+        ("identity;q=0", None),
+        ("identity;q=0, *;q=0", None),
+        ("*;q=0, identity;q=0", None),
+        ("*;q=0, identity", "identity"),
+        ("*;q=0, identity;q=0.1", "identity"),
+        ("identity;q=0, gzip;q=0.2", "gzip"),
+        ("identity;q=0, *", "br"),
+        ("br;q=0, gzip;q=0, identity;q=0", None),
+        ("identity;q=abc", None),  # a bad q value counts as q=0
+        ("gzip;q=2", "identity"),
+        ("gzip;q=1.5", "identity"),
+        ("gzip;q=1.000", "gzip"),
+        ("gzip;q=0.0001", "identity"),  # four decimals: no q-value
+        ("gzip;q=nan, br;q=inf", "identity"),
+        ("gzip; q=0.5; level=1", "gzip"),
+        ("x-gzip", "gzip"),  # RFC 9110 8.4.1.3: x-gzip is gzip
+        ("gzip;q=0, gzip", "identity"),  # the first entry for a coding counts
+        ("compress, deflate;q=0.5", "identity"),
+        ("*;q=0, compress", None),
     ],
 )
-def test_choose_coding(value: str, expected: str) -> None:
+def test_choose_coding(value: str, expected: str | None) -> None:
     assert choose_coding(value) == expected
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("value", ["identity;q=0", "*;q=0", "identity;q=0, *;q=0"])
+def test_nothing_acceptable_is_a_short_plain_text_406(method: str, value: str) -> None:
+    rep = representation()
+    status, headers, body = get(rep, accept_encoding=value, method=method)
+    assert status == 406
+    assert headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert headers["Vary"] == "Accept-Encoding"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert "ETag" not in headers and "Content-Encoding" not in headers
+    full = get(rep, accept_encoding=value)[2]
+    assert int(headers["Content-Length"]) == len(full) and 0 < len(full) < 100
+    assert body == (b"" if method == "HEAD" else full)
+    # Conditional headers do not turn it into a 304: no representation was selected.
+    etag = get(rep)[1]["ETag"]
+    assert get(rep, if_none_match=etag, accept_encoding=value)[0] == 406
 
 
 @pytest.mark.parametrize(

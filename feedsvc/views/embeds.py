@@ -7,8 +7,6 @@ CORS headers and the fast path; the iframe page is an HTML page like the others.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import html
 import unicodedata
 from email.utils import formatdate
@@ -16,13 +14,14 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 from xml.etree import ElementTree
 
-from flask import Blueprint, Response, request
+from flask import Response, request
 
 from ..articles import Article
 from ..feeds import EPOCH, rfc3339, to_json
 from ..responses import Rendered
 from ..store import SITE, STATIC, Snapshot
 from .kit import (
+    Routes,
     absolute,
     article_path,
     cached,
@@ -33,18 +32,20 @@ from .kit import (
     moved,
     newest_update,
     page,
+    quoted,
     resolve_tag,
     scope_label,
     scope_path,
     scope_title,
     site,
     snapshot,
+    source_hash,
     tag_key,
     url,
     whole_number,
 )
 
-blueprint = Blueprint("embeds", __name__)
+blueprint = Routes("embeds", __name__)
 
 STATIC_DIR = Path(__file__).parent.parent / "static"
 WIDGET = STATIC_DIR / "embed.js"
@@ -58,8 +59,7 @@ MAX_DIMENSION = 10_000
 EMBED_CSS = (STATIC_DIR / "embed-frame.css").read_text("utf-8")
 # No script may run in the iframe page, and any site may frame it.
 EMBED_CSP = (
-    "default-src 'none'; "
-    f"style-src 'sha256-{base64.b64encode(hashlib.sha256(EMBED_CSS.encode()).digest()).decode()}'; "
+    f"default-src 'none'; style-src {source_hash(EMBED_CSS)}; "
     "frame-ancestors *; base-uri 'none'; form-action 'none'"
 )
 
@@ -129,12 +129,13 @@ def embed_page(tag: str) -> Response:
     view = snapshot()
     key = tag_key(view, tag)
     if key is None:
-        fail(404, f"no tag {tag!r}")
+        fail(404, f"no tag {quoted(tag)}")
     if key != tag:
         return moved(f"/embed/tags/{quote(key, safe='')}")
     limit = limit_argument()
-    response = page(
+    return page(
         "embed.html",
+        policy=EMBED_CSP,
         title=scope_title(view, key),
         label=view.label(key),
         link=url(scope_path(key)),
@@ -143,14 +144,26 @@ def embed_page(tag: str) -> Response:
         article_path=article_path,
         rfc3339=rfc3339,
     )
-    response.headers["Content-Security-Policy"] = EMBED_CSP
-    return response
+
+
+MAX_PAGE_URL = 2048
+"""The longest tag page URL oEmbed considers: real ones are short, and a long one
+would only cost memory (Python memoises what urlsplit parses) and time."""
 
 
 def tag_of_page_url(view: Snapshot, address: str) -> str | None:
-    """The tag whose page ``address`` is (either scheme, any spelling of the tag), or ``None``."""
+    """The tag whose page ``address`` is (either scheme, any spelling of the tag), or ``None``.
+
+    A malformed or overlong address is no tag page.
+    """
+    address = address.strip()
+    if len(address) > MAX_PAGE_URL:
+        return None
     base = urlsplit(site().settings.base_url)
-    parts = urlsplit(address.strip())
+    try:
+        parts = urlsplit(address)
+    except ValueError:  # "http://[": an unclosed IPv6 address, and the like
+        return None
     if parts.scheme not in ("http", "https") or parts.netloc.lower() != base.netloc.lower():
         return None
     prefix = base.path.rstrip("/") + "/tags/"
@@ -217,7 +230,7 @@ def opml() -> Response:
         for name in request.args["tags"].split(","):
             key = tag_key(view, name)
             if key is None:
-                fail(400, f"tags: no tag {name.strip()!r}")
+                fail(400, f"tags: no tag {quoted(name.strip())}")
             if key not in wanted:
                 wanted.append(key)
     minimum = whole_number("min", 0) or 0

@@ -1,4 +1,4 @@
-"""App-wide answers: plain-text errors for every route, and CORS on every response.
+"""App-wide answers: plain-text errors for every route, and CORS on every public response.
 
 The factory registers these on the app itself, so no blueprint's errors depend on
 another blueprint being registered.
@@ -11,11 +11,18 @@ import logging
 from flask import Response, request
 from werkzeug.exceptions import HTTPException
 
+from .kit import NOT_CROSS_ORIGIN, secure
+
 log = logging.getLogger(__name__)
 
 
 def allow_cross_origin(response: Response) -> Response:
-    """Everything here is public and read-only: any page may read it, no credentials."""
+    """Everything here is public and read-only: any page may read it, no credentials.
+
+    Except what is for the operators (:data:`~feedsvc.views.kit.NOT_CROSS_ORIGIN`).
+    """
+    if request.endpoint in NOT_CROSS_ORIGIN:
+        return response
     response.headers.setdefault("Access-Control-Allow-Origin", "*")
     if request.method == "OPTIONS":
         response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
@@ -32,9 +39,10 @@ def plain_error(error: HTTPException) -> Response:
     message = f"{code} {error.name}"
     response = Response(f"{message}\n", code, mimetype="text/plain")
     for name, value in error.get_headers():
-        if name.lower() != "content-type":  # keep Allow on a 405
+        # Keep Allow on a 405; never a Location, which the framework builds on the Host.
+        if name.lower() not in ("content-type", "location"):
             response.headers[name] = value
-    return response
+    return secure(response)
 
 
 RETRY_AFTER = 5
@@ -50,9 +58,9 @@ def not_ready(error: Exception) -> Response:
         mimetype="text/plain",
     )
     response.headers["Retry-After"] = str(RETRY_AFTER)
-    return response
+    return secure(response)
 
 
 def internal_error(error: Exception) -> Response:
     log.exception("unhandled error on %s", request.path)
-    return Response("500 Internal Server Error\n", 500, mimetype="text/plain")
+    return secure(Response("500 Internal Server Error\n", 500, mimetype="text/plain"))

@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 from urllib.parse import quote
 
-from flask import Blueprint, Response
+from flask import Response
 
 from ..feeds import EPOCH, FORMATS, FeedInfo, Format
 from ..responses import Rendered
 from ..store import SITE, Snapshot
 from .kit import (
+    Routes,
     cached,
     fail,
     feed_path,
@@ -32,7 +33,7 @@ from .kit import (
     whole_number,
 )
 
-blueprint = Blueprint("feeds", __name__)
+blueprint = Routes("feeds", __name__)
 
 # URLs people and old readers guess for a feed, and the format each stands for.
 FEED_ALIASES = {
@@ -113,11 +114,11 @@ def tag_feed(tag: str, fmt: str) -> Response:
     return serve_feed(view, resolve_tag(view, tag, f"feed.{fmt}"), fmt)
 
 
-@blueprint.route(f"/{_ALIAS_RULE}")
+@blueprint.route(f"/{_ALIAS_RULE}", canonical=False)
 def site_feed_alias(alias: str) -> Response:
     return moved(feed_path(SITE, FEED_ALIASES[alias]))
 
 
-@blueprint.route(f"/tags/<tag>/{_ALIAS_RULE}")
+@blueprint.route(f"/tags/<tag>/{_ALIAS_RULE}", canonical=False)
 def tag_feed_alias(tag: str, alias: str) -> Response:
     return moved(feed_path(known_tag(snapshot(), tag), FEED_ALIASES[alias]))

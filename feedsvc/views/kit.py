@@ -9,21 +9,31 @@ through :func:`respond`, exactly as the fast path in front of Flask would.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
-from flask import Response, abort, current_app, g, redirect, render_template, request
+from flask import Blueprint, Response, abort, current_app, g, render_template, request
 from werkzeug.datastructures import Headers
 
 from ..articles import Article, normalize_tag
 from ..cache import RequestLine, ResponseCache
 from ..feeds import EPOCH, FORMATS, Item
 from ..indexer import Indexer
-from ..responses import CORS_HEADERS, Rendered, Representation, respond
+from ..responses import (
+    CORS_HEADERS,
+    NOT_ACCEPTABLE,
+    Rendered,
+    Representation,
+    choose_coding,
+    respond,
+)
 from ..settings import Settings
 from ..store import SITE, Snapshot, Store
 
@@ -63,6 +73,109 @@ def end_snapshot(error: BaseException | None = None) -> None:
     found: Snapshot | None = g.pop("feedsvc_snapshot", None)
     if found is not None:
         found.close()
+
+
+# Routes ----------------------------------------------------------------------
+
+
+class Routes(Blueprint):
+    """A blueprint whose URLs are strict on their own terms, never by the framework's.
+
+    Werkzeug's strict and merged slashes answer with a redirect built on the
+    request's ``Host`` header (an open redirect, and poison for a shared cache). Here
+    every rule matches loosely instead (a missing or extra trailing slash, doubled
+    slashes), and :func:`canonical_path` answers a loose match with a 301 to the
+    canonical URL on the public base URL. A route given ``canonical=False`` is one
+    whose view always redirects to a canonical URL anyway.
+    """
+
+    def __init__(self, name: str, import_name: str) -> None:
+        super().__init__(name, import_name)
+        self.loose: set[str] = set()
+        self.before_request(self.canonical_path)
+
+    def add_url_rule(
+        self,
+        rule: str,
+        endpoint: str | None = None,
+        view_func: Callable[..., Any] | None = None,
+        provide_automatic_options: bool | None = None,
+        **options: Any,
+    ) -> None:
+        if not options.pop("canonical", True):
+            self.loose.add(endpoint or (view_func.__name__ if view_func else ""))
+        options.setdefault("strict_slashes", False)
+        options.setdefault("merge_slashes", False)
+        super().add_url_rule(rule, endpoint, view_func, provide_automatic_options, **options)
+
+    def canonical_path(self) -> Response | None:
+        """A 301 to the canonical form of a loosely matched path, else nothing."""
+        rule = request.url_rule
+        if rule is None or request.method == "OPTIONS" or rule.endpoint is None:
+            return None
+        if rule.endpoint.rpartition(".")[2] in self.loose:
+            return None
+        built = rule.build(request.view_args or {}, append_unknown=False)
+        if built is None:
+            return None
+        # The path as sent (WSGI gives its bytes as Latin-1), not Werkzeug's, which
+        # drops leading slashes.
+        sent = request.environ.get("PATH_INFO", "").encode("latin-1")
+        if unquote(built[1]) == sent.decode("utf-8", "replace"):
+            return None
+        return moved(built[1])
+
+
+# Security headers ----------------------------------------------------------------
+
+
+STATIC_DIR = Path(__file__).parent.parent / "static"
+SITE_CSS = (STATIC_DIR / "site.css").read_text("utf-8")
+PAGE_SCRIPT = (STATIC_DIR / "page.js").read_text("utf-8")
+"""The pages' style sheet and the tag page's script, inlined and allowed by their hashes."""
+
+
+def source_hash(text: str) -> str:
+    """A CSP hash source for an inline ``<style>`` or ``<script>`` of exactly ``text``."""
+    return f"'sha256-{base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()}'"
+
+
+PAGE_POLICY = (
+    "default-src 'none'; "
+    f"script-src {source_hash(PAGE_SCRIPT)}; "
+    f"style-src {source_hash(SITE_CSS)}; "
+    # Article pictures may be on any host.
+    "img-src http: https:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+"""The HTML pages: nothing but their own style and script, the pictures, and no framing."""
+ERROR_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+"""Errors, redirects and other plain text: nothing at all."""
+NOT_CROSS_ORIGIN = frozenset({"pages.healthz"})
+"""Endpoints that get no CORS headers: they are for the operators, not for other sites."""
+ECHOED = 100
+"""The most characters of a request an error message repeats."""
+
+
+def secure(response: Response, policy: str = ERROR_POLICY) -> Response:
+    """Add the security headers of an HTML page or an error to ``response``.
+
+    The page is framed only where ``policy``'s ``frame-ancestors`` allows it.
+    """
+    response.headers["Content-Security-Policy"] = policy
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    if "frame-ancestors 'none'" in policy:
+        response.headers["X-Frame-Options"] = "DENY"
+    return response
+
+
+def quoted(text: str) -> str:
+    """``text`` for an error message: quoted, escaped, and at most :data:`ECHOED` characters."""
+    shown = repr(text[: ECHOED + 1])
+    if len(shown) > ECHOED:
+        shown = shown[: ECHOED - 2] + "…" + shown[0]
+    return shown
 
 
 # URLs ----------------------------------------------------------------------
@@ -155,7 +268,9 @@ def tag_labels(view: Snapshot, articles: Sequence[Article]) -> dict[str, str]:
 
 
 def fail(status: int, message: str) -> NoReturn:
-    abort(Response(f"{message}\n", status, mimetype="text/plain", headers=CORS_HEADERS))
+    """Answer with a one-line plain-text error; quote any part of the request with
+    :func:`quoted`."""
+    abort(secure(Response(f"{message}\n", status, mimetype="text/plain", headers=CORS_HEADERS)))
 
 
 def whole_number(name: str, low: int, high: int = 999_999_999) -> int | None:
@@ -175,10 +290,17 @@ def limit_argument() -> int | None:
     return whole_number("limit", 1, site().settings.max_items)
 
 
+MAX_SPELLING = 1000
+"""The longest spelling of a tag (in characters) read as another spelling of a known
+one: normalising is linear in its length, and no real keyword comes near."""
+
+
 def tag_key(view: Snapshot, tag: str) -> str | None:
     """The key of a known tag in any spelling, or ``None``."""
     if view.has_tag(tag):
         return tag
+    if len(tag) > MAX_SPELLING:
+        return None
     normal = normalize_tag(tag)
     return normal.key if normal is not None and view.has_tag(normal.key) else None
 
@@ -187,7 +309,7 @@ def known_tag(view: Snapshot, tag: str) -> str:
     """The key of a known tag in any spelling; an unknown tag is a 404."""
     key = tag_key(view, tag)
     if key is None:
-        fail(404, f"no tag {tag!r}")
+        fail(404, f"no tag {quoted(tag)}")
     return key
 
 
@@ -199,10 +321,23 @@ def resolve_tag(view: Snapshot, tag: str, suffix: str = "") -> str:
     return key
 
 
+MAX_QUERY = 2048
+"""The longest query string a redirect carries on; a longer one is a 400."""
+QUERY_SAFE = "!$&'()*+,;=:@/?%"
+"""What a query string may hold unescaped (RFC 3986), and "%" for the escapes in it."""
+
+
 def moved(path: str) -> Response:
-    """A 301 to ``path`` on the public base URL, keeping the query string."""
-    query = request.query_string.decode("latin-1")
-    return redirect(url(path) + (f"?{query}" if query else ""), 301)  # type: ignore[return-value]
+    """A 301 to ``path`` on the public base URL, keeping the query string.
+
+    The Location is built from the base URL alone: no request header changes it.
+    """
+    query = request.query_string
+    if len(query) > MAX_QUERY:
+        fail(400, f"the query string is longer than {MAX_QUERY} bytes")
+    location = url(path) + (f"?{quote(query, safe=QUERY_SAFE)}" if query else "")
+    response = Response("", 301, mimetype="text/plain", headers={"Location": location})
+    return secure(response)
 
 
 # Answers -----------------------------------------------------------------------
@@ -252,13 +387,22 @@ def cached(view: Snapshot, scope: str, key: Hashable, render: Callable[[], Rende
     return send(representation)
 
 
-def page(template: str, **context: Any) -> Response:
-    """An HTML page with its own validators and a shorter cache lifetime than feeds."""
+def page(template: str, *, policy: str = PAGE_POLICY, **context: Any) -> Response:
+    """An HTML page with its own validators and a shorter cache lifetime than feeds,
+    under ``policy``; 406 when ``Accept-Encoding`` excludes identity, its only coding."""
     settings = site().settings
-    html = render_template(template, settings=settings, url=url, **context)
+    accept = request.headers.get("Accept-Encoding")
+    if accept and choose_coding(accept, ("identity",)) is None:
+        refused = Response(NOT_ACCEPTABLE, 406, mimetype="text/plain")
+        refused.vary.add("Accept-Encoding")
+        return secure(refused)
+    html = render_template(
+        template, settings=settings, url=url, site_css=SITE_CSS, page_script=PAGE_SCRIPT, **context
+    )
     response = Response(html, mimetype="text/html")
     response.cache_control.public = True
     response.cache_control.max_age = settings.page_max_age
+    response.vary.add("Accept-Encoding")
     response.add_etag()
     response.make_conditional(request)
-    return response
+    return secure(response, policy)

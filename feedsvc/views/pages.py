@@ -6,27 +6,33 @@ validators and a shorter cache lifetime than feeds.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
+import re
 
-from flask import Blueprint, Response
+from flask import Response, request
 
 from ..store import SITE
 from .kit import (
+    Routes,
     absolute,
     article_path,
     fail,
     feed_links,
     feed_path,
     page,
+    quoted,
     resolve_tag,
     scope_path,
     scope_title,
+    secure,
     site,
     snapshot,
     tag_labels,
 )
 
-blueprint = Blueprint("pages", __name__)
+blueprint = Routes("pages", __name__)
 
 HOME_ITEMS = 30
 
@@ -83,7 +89,7 @@ def article_page(slug: str) -> Response:
     view = snapshot()
     article = view.article(slug)
     if article is None:
-        fail(404, f"no article {slug!r}")
+        fail(404, f"no article {quoted(slug)}")
     return page(
         "article.html",
         article=article,
@@ -98,26 +104,95 @@ def article_page(slug: str) -> Response:
     )
 
 
+HEALTH_STATUS = {"ok": 200, "starting": 200, "degraded": 200, "failing": 503}
+# Reasons are fixed text around quoted fragments of the file ('the offending line'):
+# the fragments go, the few quotes that are part of the fixed text stay.
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'" r'|"(?:[^"\\]|\\.)*"')
+_FIXED_QUOTES = frozenset({"'key: value'", "'---'", "'.'", "'-'", "'_'", "'en'", "'pt-BR'"})
+MAX_REASON = 120
+PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+
+
+def public_reason(reason: str, directory: str) -> str:
+    """A skipped file's reason without what the file says, with paths made relative."""
+    reason = reason.replace(directory + os.sep, "")
+    reason = _QUOTED.sub(lambda m: m[0] if m[0] in _FIXED_QUOTES else "", reason)
+    reason = re.sub(r" +([:,)])", r"\1", " ".join(reason.split()))
+    return reason.rstrip(": ")[:MAX_REASON]
+
+
+def relative(path: str, directory: str) -> str:
+    """``path`` from the articles folder: ``.`` for the folder itself."""
+    if path == directory:
+        return "."
+    return path.removeprefix(directory + os.sep)
+
+
+def folder_problem(directory: str) -> str | None:
+    """Why the articles folder cannot be read right now, or ``None``."""
+    if not os.path.isdir(directory):
+        return "the articles directory is missing"
+    if not os.access(directory, os.R_OK | os.X_OK):
+        return "the articles directory cannot be listed"
+    return None
+
+
+def local_client() -> bool:
+    """A client on this host, talking to us directly: a loopback address, and no proxy
+    header (behind a proxy on the same host every request comes from loopback)."""
+    if any(name in request.headers for name in PROXY_HEADERS):
+        return False
+    try:
+        address = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
 @blueprint.route("/healthz")
 def healthz() -> Response:
-    """Counts, skipped files, and how far indexing has come; answers during a first build."""
+    """How the service is: ``ok``, ``starting`` (a first build runs), ``degraded`` (files
+    were skipped) or ``failing`` (the articles folder cannot be read; a 503).
+
+    Counts and progress for anyone; each skipped file with its reason only for a
+    local client or with ``FEEDSVC_HEALTH_DETAILS``. Never cross-origin.
+    """
     current = site()
+    directory = current.settings.articles_dir
     progress = current.store.progress()
     report: dict[str, object] = {
         "status": "ok",
         "index": progress.phase,
         "progress": {"done": progress.done, "total": progress.total, "rate": progress.rate},
     }
+    problems: dict[str, str] = {}
     if current.store.ready():
         view = snapshot()
         report["articles"] = view.count(SITE)
         report["tags"] = len(view.tags_by_count())
-        report["skipped"] = [{"path": p, "reason": r} for p, r in view.problems().items()]
+        problems = view.problems()
+        if problems:
+            report["status"] = "degraded"
     else:
         report["status"] = "starting"
+    folder = folder_problem(directory)
+    if folder is not None:
+        problems = {directory: folder, **problems}
+    if folder is not None or directory in problems:
+        report["status"] = "failing"
+    report["skipped_count"] = len(problems)
+    if current.settings.health_details or local_client():
+        report["skipped"] = [
+            {"path": relative(path, directory), "reason": public_reason(reason, directory)}
+            for path, reason in problems.items()
+        ]
     if current.indexer is not None:
         report["last_update_cpu_ms"] = round(current.indexer.last_update_cpu * 1000, 3)
     # ASCII escapes, because a file name need not be valid UTF-8.
-    response = Response(json.dumps(report), mimetype="application/json")
+    response = Response(
+        json.dumps(report), HEALTH_STATUS[str(report["status"])], mimetype="application/json"
+    )
     response.cache_control.no_store = True
-    return response
+    return secure(response)
