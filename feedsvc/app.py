@@ -95,6 +95,7 @@ def start_indexer(
             max_keywords=settings.max_keywords,
             workers=settings.index_workers or None,
             id_authority=settings.id_authority,
+            id_authority_given=settings.id_authority_given,
         ),
     )
     if indexer is None:

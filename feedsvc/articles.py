@@ -171,6 +171,14 @@ class Article:
     """What parsing left out of a served article (keywords past the limit), for the log.
 
     Set by :func:`parse_text` only: the index does not keep it."""
+    dated: bool = True
+    """Whether the file gives its date (front matter or name): else the index keeps the
+    date it first saw, rather than the modification time of the day."""
+    updated_given: bool = False
+    """Whether front matter gives ``updated``: else an edit's indexing time is used."""
+    uid: str = ""
+    """The article's identity in the index (its first slug): ids are made from it, so
+    they survive renames. Empty until indexed."""
 
 
 def clean_text(text: str) -> str:
@@ -453,6 +461,8 @@ def parse_text(
         draft=_flag(path, meta.get("draft", "false")),
         extra=tuple((k, v) for k, v in meta.items() if k not in FRONT_MATTER_KEYS),
         notes=tuple(notes),
+        dated="date" in meta or prefix is not None,
+        updated_given="updated" in meta,
     )
     for note in notes:
         log.warning("%s: %s", path, note)

@@ -152,6 +152,7 @@ def bring_up_to_date(settings: Settings, *, rebuild: bool = False) -> Store:
         max_keywords=settings.max_keywords,
         workers=settings.index_workers or None,
         id_authority=settings.id_authority,
+        id_authority_given=settings.id_authority_given,
     )
     indexer.lock = lock
     try:
@@ -175,8 +176,14 @@ def check(directory: str) -> None:
     with store.reading() as view:
         problems = view.problems()
         published, tags = view.count(SITE), len(view.tags_by_count())
+        moved = view.date_changes()
     for path, reason in problems.items():
         click.echo(f"{path}: {reason}", err=True)
+    for path, old, new in moved:  # readers saw it at one date, then at another
+        click.echo(
+            f"{path}: published date moved from {old:%Y-%m-%d %H:%M} to {new:%Y-%m-%d %H:%M}",
+            err=True,
+        )
     folder = settings.articles_dir
     names = [n for n in os.listdir(folder) if is_article_file(n)] if os.path.isdir(folder) else []
     click.echo(f"{len(names)} files, {len(problems)} skipped, {published} published, {tags} tags")

@@ -39,6 +39,7 @@ from .store import (
     DATABASE,
     PROGRESS,
     SCHEMA_VERSION,
+    OutdatedIndex,
     Progress,
     StoreError,
     from_micros,
@@ -163,6 +164,7 @@ class Indexer:
         max_keywords: int = MAX_KEYWORDS,
         workers: int | None = None,
         id_authority: str = "",
+        id_authority_given: bool = False,
     ) -> None:
         self.directory = os.path.abspath(directory)
         self.state_dir = state_dir
@@ -172,6 +174,7 @@ class Indexer:
         self.max_keywords = max_keywords
         self.workers = workers or os.cpu_count() or 1
         self.id_authority = id_authority
+        self.id_authority_given = id_authority_given
         os.makedirs(state_dir, exist_ok=True)
         self.counter = Counter(state_dir)
         self.lock: WriterLock | None = None
@@ -206,9 +209,11 @@ class Indexer:
             return
         try:
             self._open_existing(path)
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.DatabaseError as exc:  # damaged, or outdated (OutdatedIndex)
             damaged = f"{path}.damaged-{int(time.time())}"
-            log.warning("the index %s is damaged (%s); moved to %s, rebuilding", path, exc, damaged)
+            log.warning(
+                "the index %s is unusable (%s); moved to %s, rebuilding", path, exc, damaged
+            )
             self.close()
             os.replace(path, damaged)
 
@@ -223,10 +228,19 @@ class Indexer:
         writer = StoreWriter(path, self.counter, self._reread)
         try:
             schema = writer.meta("schema")
+            if schema is not None and int(schema) < SCHEMA_VERSION:
+                raise OutdatedIndex(f"made by an older feedsvc (schema {schema})")
             if schema is None or int(schema) > SCHEMA_VERSION:
                 raise StoreError(
                     f"{path} was made by a newer feedsvc (schema {schema}); "
                     "run 'feedsvc index --rebuild' to replace it"
+                )
+            kept = writer.meta("id_authority")
+            if self.id_authority_given and kept != self.id_authority:
+                raise StoreError(
+                    f"FEEDSVC_ID_AUTHORITY is {self.id_authority!r} but the index's ids were "
+                    f"made with {kept!r}: changing it would publish every article again as "
+                    "new. Unset it, or rebuild with 'feedsvc index --rebuild' to change ids"
                 )
             folder = writer.meta("articles_dir")
             if folder != self.directory:
@@ -260,7 +274,7 @@ class Indexer:
             "id_authority": self.id_authority,
         }
         db = create_database(building, meta)
-        bulk = BulkLoad(db)
+        bulk = BulkLoad(db, to_micros_now(self.clock))
         self._report(Progress("building", 0, len(names), 0.0, time.time()), report, force=True)
         done = 0
         for prepared in self._read_all(names, _prepare_chunk):
@@ -337,7 +351,7 @@ class Indexer:
             self._apply(readings)
             done += len(readings)
             self._report(self._progress("reconciling", done, total, started), report)
-        self._report(self._progress("ready", done, total, started), report, force=bool(total))
+        self._report(self._progress("ready", done, total, started), report, force=True)
 
     def _differences(self, names: list[str]) -> tuple[list[str], list[str]]:
         """Files whose stamp moved or that are new, and files gone: a merge of two sorted

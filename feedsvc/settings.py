@@ -10,6 +10,7 @@ import json
 import math
 import os
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -215,6 +216,9 @@ class Settings:
     headline_items: int
     time_zone: tzinfo
     id_authority: str
+    """The ``tag:`` authority a new index takes (ids never change after that)."""
+    id_authority_given: bool
+    """Whether FEEDSVC_ID_AUTHORITY was set: an index of another authority is then refused."""
     feed_max_age: int
     page_max_age: int
     cache_entries: int
@@ -259,7 +263,8 @@ class Settings:
                 raise SettingsError(
                     f"{PREFIX}{name} must not be more than MAX_ITEMS ({counts['max_items']})"
                 )
-        authority = texts["ID_AUTHORITY"] or f"{parts.hostname},2026"
+        # Used only when a new index is made: the index keeps the authority of its birth.
+        authority = texts["ID_AUTHORITY"] or f"{parts.hostname},{time.gmtime().tm_year}"
         if not re.fullmatch(r"[A-Za-z0-9.@-]+,\d{4}(-\d{2}(-\d{2})?)?", authority, re.ASCII):
             raise SettingsError(
                 f"{PREFIX}ID_AUTHORITY {_shown(authority)} is not a tag URI authority such as "
@@ -279,6 +284,7 @@ class Settings:
             author=texts["AUTHOR"],
             time_zone=zone,
             id_authority=authority,
+            id_authority_given=bool(texts["ID_AUTHORITY"]),
             watch=_flag(config, "WATCH"),
             watch_interval=_seconds(config, "WATCH_INTERVAL"),
             rescan_seconds=_seconds(config, "RESCAN_SECONDS"),

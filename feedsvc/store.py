@@ -32,7 +32,7 @@ from typing import Any
 
 from .articles import Article, Stamp, Tag
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SITE = ""
 """The scope key of the site-wide feed; tag keys are never empty."""
 STATIC = "\x00static"
@@ -62,6 +62,8 @@ CREATE TABLE files (
 );
 CREATE TABLE articles (
     slug TEXT PRIMARY KEY,
+    uid TEXT NOT NULL,             -- its identity: the slug it was first seen under
+    digest BLOB,                   -- of the file it was read from
     path BLOB NOT NULL,
     state INTEGER NOT NULL,
     published INTEGER NOT NULL,    -- microseconds since 1970, UTC
@@ -83,8 +85,21 @@ CREATE TABLE scopes (
     newest INTEGER,                -- published, of its newest article
     version INTEGER NOT NULL DEFAULT 0,
     generation INTEGER NOT NULL DEFAULT 0,
+    changed INTEGER,               -- when its content last changed: Last-Modified
     next_release INTEGER           -- published, of its next scheduled article
 ) WITHOUT ROWID;
+CREATE TABLE slugs (               -- every slug an article was served under
+    slug TEXT PRIMARY KEY, uid TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE gone (                -- tombstones of deleted articles
+    uid TEXT PRIMARY KEY, slug TEXT NOT NULL, path BLOB NOT NULL, digest BLOB,
+    published INTEGER NOT NULL, updated INTEGER NOT NULL, title TEXT NOT NULL,
+    at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE date_changes (        -- published dates that moved, for feedsvc check
+    uid TEXT NOT NULL, slug TEXT NOT NULL, path BLOB NOT NULL,
+    old INTEGER NOT NULL, new INTEGER NOT NULL, at INTEGER NOT NULL
+);
 """
 INDEXES = """
 CREATE INDEX files_by_slug ON files(slug) WHERE slug IS NOT NULL;
@@ -93,17 +108,25 @@ CREATE INDEX articles_newest ON articles(published DESC, slug) WHERE state = 0;
 CREATE INDEX articles_updated ON articles(updated) WHERE state = 0;
 CREATE INDEX articles_scheduled ON articles(published) WHERE state = 1;
 CREATE INDEX scopes_by_generation ON scopes(generation);
+CREATE UNIQUE INDEX articles_by_uid ON articles(uid);
+CREATE INDEX gone_by_digest ON gone(digest);
+CREATE INDEX gone_by_slug ON gone(slug);
+CREATE INDEX gone_by_path ON gone(path);
 """
 """Made after a first build's bulk load: sorting once beats growing them row by row."""
 
 ARTICLE_COLUMNS = (
     "slug, path, state, published, updated, title, standfirst, author, image, caption, "
-    "credit, lang, tags, mtime_ns, size"
+    "credit, lang, tags, mtime_ns, size, uid"
 )
 
 
 class StoreError(Exception):
     """The state directory cannot be used; the message says what to do."""
+
+
+class OutdatedIndex(sqlite3.DatabaseError):
+    """An index made by an older feedsvc: it is moved aside and built anew."""
 
 
 class NotReady(Exception):
@@ -130,7 +153,7 @@ def from_micros(micros: int) -> datetime:
 def article_from_row(row: Sequence[Any]) -> Article:
     """An :class:`Article` from the columns of :data:`ARTICLE_COLUMNS`."""
     slug, path, state, published, updated, title, standfirst = row[:7]
-    author, image, caption, credit, lang, tags, mtime_ns, size = row[7:]
+    author, image, caption, credit, lang, tags, mtime_ns, size, uid = row[7:]
     return Article(
         slug=slug,
         title=title,
@@ -146,6 +169,7 @@ def article_from_row(row: Sequence[Any]) -> Article:
         credit=credit,
         lang=lang,
         draft=state == DRAFT,
+        uid=uid,
     )
 
 
@@ -210,6 +234,40 @@ class Snapshot:
         """When the next scheduled article of a scope goes live (a timestamp), or inf."""
         when = self._one("SELECT next_release FROM scopes WHERE scope = ?", scope)
         return float("inf") if when is None else when / 1e6
+
+    def changed(self, scope: str) -> float:
+        """When a scope's content last changed (a timestamp): its Last-Modified."""
+        micros = self._one("SELECT changed FROM scopes WHERE scope = ?", scope)
+        return 0.0 if micros is None else micros / 1e6
+
+    def authority(self) -> str:
+        """The ``tag:`` authority of every id, fixed when the index was made."""
+        return str(self._one("SELECT value FROM meta WHERE key = 'id_authority'") or "")
+
+    def moved_to(self, slug: str) -> str | None:
+        """The current slug of an article once served under ``slug``, if it is served."""
+        found = self._one(
+            "SELECT a.slug FROM slugs s JOIN articles a ON a.uid = s.uid "
+            "WHERE s.slug = ? AND a.state = 0 AND a.slug != s.slug",
+            slug,
+        )
+        return None if found is None else str(found)
+
+    def gone(self, slug: str) -> str | None:
+        """The title of a deleted article once served under ``slug``, if it is gone."""
+        found = self._one(
+            "SELECT g.title FROM slugs s JOIN gone g ON g.uid = s.uid WHERE s.slug = ?", slug
+        )
+        return None if found is None else str(found)
+
+    def date_changes(self) -> list[tuple[str, datetime, datetime]]:
+        """Articles whose published date moved: path, old date, new date."""
+        directory = str(self._one("SELECT value FROM meta WHERE key = 'articles_dir'"))
+        rows = self._db.execute("SELECT path, old, new FROM date_changes ORDER BY at, path")
+        return [
+            (os.path.join(directory, decode_name(p)), from_micros(o), from_micros(n))
+            for p, o, n in rows
+        ]
 
     def count(self, scope: str) -> int:
         return int(self._one("SELECT count FROM scopes WHERE scope = ?", scope) or 0)

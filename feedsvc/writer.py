@@ -55,9 +55,21 @@ class FileReading:
 Reread = Callable[[str], FileReading]
 
 
-def article_row(article: Article, body: Sequence[str], name: str, now: int) -> tuple[Any, ...]:
-    """The ``articles`` row of an article (columns of :data:`ARTICLE_COLUMNS`, then body)."""
-    published = to_micros(article.published)
+def article_row(
+    article: Article,
+    body: Sequence[str],
+    name: str,
+    now: int,
+    *,
+    uid: str | None = None,
+    digest: bytes | None = None,
+    published: int | None = None,
+    updated: int | None = None,
+) -> tuple[Any, ...]:
+    """The ``articles`` row of an article: the columns of :data:`ARTICLE_COLUMNS`, then
+    its body and digest. ``published`` and ``updated`` override the file's own."""
+    published = to_micros(article.published) if published is None else published
+    updated = max(published, to_micros(article.updated) if updated is None else updated)
     state = DRAFT if article.draft else SCHEDULED if published > now else PUBLISHED
     tags = json.dumps([[t.key, t.label] for t in article.tags], ensure_ascii=False)
     return (
@@ -65,7 +77,7 @@ def article_row(article: Article, body: Sequence[str], name: str, now: int) -> t
         encode_name(name),
         state,
         published,
-        to_micros(article.updated),
+        updated,
         article.title,
         article.standfirst,
         article.author,
@@ -76,11 +88,16 @@ def article_row(article: Article, body: Sequence[str], name: str, now: int) -> t
         tags,
         article.stamp.mtime_ns,
         article.stamp.size,
+        uid or article.slug,
         "\n".join(body),
+        digest,
     )
 
 
-_INSERT_ARTICLE = f"INSERT INTO articles ({ARTICLE_COLUMNS}, body) VALUES ({', '.join('?' * 16)})"
+_INSERT_ARTICLE = (
+    f"INSERT INTO articles ({ARTICLE_COLUMNS}, body, digest) VALUES ({', '.join('?' * 18)})"
+)
+_SELECT_ARTICLE = f"SELECT {ARTICLE_COLUMNS}, body, digest FROM articles"
 _INSERT_FIRST_CLAIM = _INSERT_ARTICLE.replace("INSERT", "INSERT OR IGNORE", 1)
 _INSERT_FILE = (
     "INSERT INTO files (path, inode, size, mtime_ns, ctime_ns, digest, slug, error) "
@@ -157,7 +174,7 @@ def prepare(reading: FileReading, now: int) -> Prepared:
     """The rows of one reading, made where it was read (a first build's worker process)."""
     row = None
     if reading.article is not None:
-        row = article_row(reading.article, reading.body, reading.name, now)
+        row = article_row(reading.article, reading.body, reading.name, now, digest=reading.digest)
     tags = _tag_rows(row) if row is not None and row[2] == PUBLISHED else []
     return _file_row(reading), row, tags
 
@@ -165,8 +182,9 @@ def prepare(reading: FileReading, now: int) -> Prepared:
 class BulkLoad:
     """The first build: prepared files in file-name order into an empty database."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, now: int) -> None:
         self.db = db
+        self.now = now
         db.execute("CREATE TEMP TABLE tag_load (tag TEXT, published INTEGER, slug TEXT)")
 
     def add(self, prepared: Iterable[Prepared]) -> None:
@@ -199,13 +217,16 @@ class BulkLoad:
             "UPDATE files SET shadowed = 1 WHERE slug IS NOT NULL AND path != "
             "(SELECT path FROM articles a WHERE a.slug = files.slug)"
         )
+        db.execute("INSERT INTO slugs (slug, uid) SELECT slug, uid FROM articles")
         db.execute(
-            "INSERT INTO scopes (scope, count, newest, version, generation) "
-            "SELECT '', count(*), max(published), 1, 1 FROM articles WHERE state = 0"
+            "INSERT INTO scopes (scope, count, newest, version, generation, changed) "
+            "SELECT '', count(*), max(published), 1, 1, ? FROM articles WHERE state = 0",
+            (self.now,),
         )
         db.execute(
-            "INSERT INTO scopes (scope, count, newest, version, generation) "
-            "SELECT tag, count(*), max(published), 1, 1 FROM article_tags GROUP BY tag"
+            "INSERT INTO scopes (scope, count, newest, version, generation, changed) "
+            "SELECT tag, count(*), max(published), 1, 1, ? FROM article_tags GROUP BY tag",
+            (self.now,),
         )
         keys = [key for (key,) in db.execute("SELECT scope FROM scopes WHERE scope != ''")]
         db.executemany(
@@ -237,6 +258,8 @@ class StoreWriter:
         self.db.execute("PRAGMA synchronous = NORMAL")
         self.counter = counter
         self.reread = reread
+        self.now = 0
+        """The time of the change being recorded (microseconds)."""
 
     def close(self) -> None:
         self.db.close()
@@ -274,12 +297,17 @@ class StoreWriter:
         )
 
     def _bump(self, scopes: set[str], generation: int) -> None:
+        """New versions, and the change time that Last-Modified shows: never backwards,
+        and a second on at least, since HTTP dates have whole seconds (a client that
+        sends only If-Modified-Since must see every change, at worst a second late)."""
         self._set_meta("generation", generation)
+        now = self.now
         self.db.executemany(
-            "INSERT INTO scopes (scope, version, generation) VALUES (?, 1, ?) "
+            "INSERT INTO scopes (scope, version, generation, changed) VALUES (?, 1, ?, ?) "
             "ON CONFLICT (scope) DO UPDATE SET version = version + 1, "
-            "generation = excluded.generation",
-            [(scope, generation) for scope in scopes],
+            "generation = excluded.generation, "
+            "changed = max(excluded.changed, coalesce(changed, 0) + 1000000)",
+            [(scope, generation, now) for scope in scopes],
         )
 
     def stamps(self, after: str | None, limit: int) -> list[tuple[str, Stamp]]:
@@ -303,6 +331,7 @@ class StoreWriter:
 
     def apply(self, readings: Sequence[FileReading], now: int) -> set[str]:
         """Record what reading these files gave; return the scopes that changed."""
+        self.now = now
         with self._transaction() as changed:
             slugs: set[str] = set()
             fresh: dict[str, FileReading] = {}
@@ -318,16 +347,21 @@ class StoreWriter:
                 if reading.article is not None:
                     fresh[reading.name] = reading
                     slugs.add(reading.article.slug)
-            for slug in sorted(slugs):
+            # Withdrawals first, so that a renamed article's tombstone is there for its
+            # new name to take up.
+            claimed = {
+                slug
+                for slug in slugs
+                if self.db.execute("SELECT 1 FROM files WHERE slug = ?", (slug,)).fetchone()
+            }
+            for slug in sorted(slugs - claimed) + sorted(claimed):
                 changed |= self._settle(slug, fresh, now)
             self._figures(changed)
         return changed
 
     def _settle(self, slug: str, fresh: dict[str, FileReading], now: int) -> set[str]:
         """Serve the first claim of a slug (by file name); return the scopes that changed."""
-        current = self.db.execute(
-            f"SELECT {ARTICLE_COLUMNS}, body FROM articles WHERE slug = ?", (slug,)
-        ).fetchone()
+        current = self.db.execute(f"{_SELECT_ARTICLE} WHERE slug = ?", (slug,)).fetchone()
         claims = [
             decode_name(raw)
             for (raw,) in self.db.execute(
@@ -349,26 +383,129 @@ class StoreWriter:
             if reading.article is not None and reading.article.slug == slug:
                 winner = reading
                 break
-        if winner is not None:
-            self._shadow(slug, winner.name)
-        row = (
-            None
-            if winner is None or winner.article is None
-            else article_row(winner.article, winner.body, winner.name, now)
-        )
-        if current is not None and row is not None and _same(current, row):
-            self.db.execute(
-                "UPDATE articles SET path = ?, mtime_ns = ?, size = ? WHERE slug = ?",
-                (row[1], row[13], row[14], slug),
-            )
-            return set()
         changed: set[str] = set()
+        if winner is None or winner.article is None:
+            if current is not None:
+                changed |= self._withdraw(current)
+                self._bury(current, now)
+            return changed
+        self._shadow(slug, winner.name)
+        row = self._remembered(winner, current, now, changed)
+        if current is not None and _same(current, row):
+            self.db.execute(
+                "UPDATE articles SET path = ?, mtime_ns = ?, size = ?, digest = ? WHERE slug = ?",
+                (row[1], row[13], row[14], row[17], slug),
+            )
+            return changed
         if current is not None:
             changed |= self._withdraw(current)
-        if row is not None:
-            self.db.execute(_INSERT_ARTICLE, row)
-            changed |= self._publish(row)
-        return changed
+        self.db.execute(_INSERT_ARTICLE, row)
+        self.db.execute(
+            "INSERT INTO slugs (slug, uid) VALUES (?, ?) "
+            "ON CONFLICT (slug) DO UPDATE SET uid = excluded.uid",
+            (slug, row[15]),
+        )
+        return changed | self._publish(row)
+
+    def _remembered(
+        self, reading: FileReading, current: Sequence[Any] | None, now: int, changed: set[str]
+    ) -> tuple[Any, ...]:
+        """The row of a reading, with what the index remembers of the article.
+
+        Its identity: the one served under this slug, else the one this very file
+        served under another slug (a slug changed in front matter), else a deleted
+        article with this slug (it came back) or with the same bytes (it was renamed).
+        Its date, when the file gives none: the one first seen. Its ``updated``, when
+        front matter gives none: the moment a change of its text was indexed.
+        """
+        article = reading.article
+        assert article is not None
+        raw = encode_name(reading.name)
+        known = current
+        if known is None:
+            known = self.db.execute(
+                f"{_SELECT_ARTICLE} WHERE path = ? AND slug != ?", (raw, article.slug)
+            ).fetchone()
+            if known is not None:  # the slug moved: withdraw the old one, no tombstone
+                changed |= self._withdraw(known)
+        if known is None:
+            known = self._unbury(article.slug, raw, reading.digest)
+        if known is None:
+            uid = self._new_uid(article.slug)
+            return article_row(
+                article, reading.body, reading.name, now, uid=uid, digest=reading.digest
+            )
+        uid, old_published, old_updated, old_digest = known[15], known[3], known[4], known[17]
+        published = None if article.dated else old_published
+        updated = None
+        if not article.updated_given:
+            # Feeds carry whole seconds: the edit's second, never before the last.
+            edited = now - now % 1_000_000
+            updated = old_updated if old_digest == reading.digest else max(edited, old_updated)
+        row = article_row(
+            article,
+            reading.body,
+            reading.name,
+            now,
+            uid=uid,
+            digest=reading.digest,
+            published=published,
+            updated=updated,
+        )
+        if row[3] != old_published:
+            self.db.execute(
+                "INSERT INTO date_changes VALUES (?, ?, ?, ?, ?, ?)",
+                (uid, article.slug, raw, old_published, row[3], now),
+            )
+        return row
+
+    def _new_uid(self, slug: str) -> str:
+        """An identity for a new article: its slug, unless an article that moved away
+        from that slug, or was deleted, still has it."""
+        uid, n = slug, 1
+        while self.db.execute(
+            "SELECT 1 FROM articles WHERE uid = ? UNION ALL SELECT 1 FROM gone WHERE uid = ?",
+            (uid, uid),
+        ).fetchone():
+            n += 1
+            uid = f"{slug}-{n}"
+        return uid
+
+    def _bury(self, row: Sequence[Any], now: int) -> None:
+        """Leave a tombstone: its page answers 410, and it can come back as itself."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO gone VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (row[15], row[0], row[1], row[17], row[3], row[4], row[5], now),
+        )
+
+    def _unbury(self, slug: str, path: bytes, digest: bytes | None) -> tuple[Any, ...] | None:
+        """The deleted article this one is: the same slug (it came back), else the same
+        file (its slug changed), else the same bytes (the file was renamed).
+
+        Returns a row shaped like an ``articles`` row for the fields that carry over."""
+        columns = "SELECT uid, slug, digest, published, updated FROM gone"
+        found = self.db.execute(f"{columns} WHERE slug = ?", (slug,)).fetchone()
+        if found is None:
+            found = self.db.execute(
+                f"{columns} WHERE path = ? ORDER BY at DESC LIMIT 1", (path,)
+            ).fetchone()
+        if found is None and digest is not None:
+            found = self.db.execute(
+                f"{columns} WHERE digest = ? ORDER BY at DESC LIMIT 1", (digest,)
+            ).fetchone()
+        if found is None:
+            return None
+        uid, old_slug, old_digest, published, updated = found
+        self.db.execute("DELETE FROM gone WHERE uid = ?", (uid,))
+        shaped: list[Any] = [None] * 18
+        shaped[0], shaped[3], shaped[4], shaped[15], shaped[17] = (
+            old_slug,
+            published,
+            updated,
+            uid,
+            old_digest,
+        )
+        return tuple(shaped)
 
     def _shadow(self, slug: str, served: str) -> None:
         self.db.execute(
@@ -449,10 +586,10 @@ class StoreWriter:
 
     def release_due(self, now: int) -> set[str]:
         """Publish the scheduled articles whose time has come."""
+        self.now = now
         with self._transaction() as changed:
             due = self.db.execute(
-                f"SELECT {ARTICLE_COLUMNS}, body FROM articles WHERE state = 1 AND published <= ?",
-                (now,),
+                f"{_SELECT_ARTICLE} WHERE state = 1 AND published <= ?", (now,)
             ).fetchall()
             for row in due:
                 self.db.execute("UPDATE articles SET state = 0 WHERE slug = ?", (row[0],))
@@ -463,5 +600,5 @@ class StoreWriter:
 
 
 def _same(stored: Sequence[Any], row: Sequence[Any]) -> bool:
-    """Whether two article rows serve the same thing (the file's stamp aside)."""
-    return stored[0] == row[0] and stored[2:13] == row[2:13] and stored[15] == row[15]
+    """Whether two article rows serve the same thing (the file, its stamp and digest aside)."""
+    return stored[0] == row[0] and stored[2:13] == row[2:13] and stored[15:17] == row[15:17]

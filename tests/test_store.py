@@ -103,7 +103,7 @@ def test_damaged_index_is_moved_aside_and_rebuilt(articles_dir: Path, tmp_path: 
     (state / "index.sqlite").write_bytes(b"this is not a database" * 1000)
     done = run_index(articles_dir, state)
     assert done.returncode == 0, done.stderr
-    assert "damaged" in done.stderr and "Traceback" not in done.stderr
+    assert "unusable" in done.stderr and "Traceback" not in done.stderr
     assert len(titles_in(state)) == 5
     assert list(state.glob("index.sqlite.damaged-*"))
 

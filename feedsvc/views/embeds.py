@@ -17,7 +17,7 @@ from xml.etree import ElementTree
 from flask import Response, request
 
 from ..articles import Article
-from ..feeds import EPOCH, rfc3339, to_json
+from ..feeds import rfc3339, to_json
 from ..responses import Rendered
 from ..store import SITE, STATIC, Snapshot
 from .kit import (
@@ -30,7 +30,6 @@ from .kit import (
     feed_urls,
     limit_argument,
     moved,
-    newest_update,
     page,
     quoted,
     resolve_tag,
@@ -98,7 +97,7 @@ def serve_headlines(view: Snapshot, scope: str) -> Response:
             "feeds": feed_urls(scope),
             "items": [headline(a) for a in shown],
         }
-        return Rendered(to_json(document), JSON_TYPE, newest_update(shown).timestamp())
+        return Rendered(to_json(document), JSON_TYPE, view.changed(scope))
 
     return cached(view, scope, ("headlines", scope, count), render)
 
@@ -214,8 +213,7 @@ def oembed() -> Response:
             "width": width,
             "height": height,
         }
-        updated = (view.newest_update(key) or EPOCH).timestamp()
-        return Rendered(to_json(document), JSON_TYPE, updated)
+        return Rendered(to_json(document), JSON_TYPE, view.changed(key))
 
     return cached(view, key, ("oembed", key, width, height), render)
 
@@ -238,7 +236,7 @@ def opml() -> Response:
 
     def render() -> Rendered:
         settings = site().settings
-        updated = (view.newest_update(SITE) or EPOCH).timestamp()
+        updated = view.changed(SITE)
         root = ElementTree.Element("opml", version="2.0")
         head = ElementTree.SubElement(root, "head")
         ElementTree.SubElement(head, "title").text = f"{settings.site_title}: feeds"
@@ -294,7 +292,6 @@ def tags_json() -> Response:
             "site": {"name": site().settings.site_title, "url": url("/")},
             "tags": tags,
         }
-        updated = (view.newest_update(SITE) or EPOCH).timestamp()
-        return Rendered(to_json(document), JSON_TYPE, updated)
+        return Rendered(to_json(document), JSON_TYPE, view.changed(SITE))
 
     return cached(view, SITE, ("tags.json",), render)

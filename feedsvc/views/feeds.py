@@ -71,7 +71,7 @@ def render_feed(view: Snapshot, scope: str, fmt: Format, page: int, limit: int |
     # Later pages shift when anything newer changes, so they date from all of it.
     updated = view.newest_update(scope, page * per_page) or EPOCH
     info = FeedInfo(
-        id=f"tag:{settings.id_authority}:" + ("feed" if scope == SITE else f"tags/{quote(scope)}"),
+        id=f"tag:{view.authority()}:" + ("feed" if scope == SITE else f"tags/{quote(scope)}"),
         title=scope_title(view, scope),
         description=settings.site_description
         if scope == SITE
@@ -88,7 +88,9 @@ def render_feed(view: Snapshot, scope: str, fmt: Format, page: int, limit: int |
         item_content_bytes=settings.item_content_bytes,
     )
     items = make_items(view, shown)
-    return Rendered(fmt.render(items, info), fmt.content_type, updated.timestamp())
+    # Last-Modified is when the scope last changed, not its newest item's date: an
+    # edit, a deletion or a back-dated addition moves it too.
+    return Rendered(fmt.render(items, info), fmt.content_type, view.changed(scope))
 
 
 def serve_feed(view: Snapshot, scope: str, name: str) -> Response:

@@ -199,10 +199,11 @@ def article_path(slug: str) -> str:
     return f"/articles/{quote(slug, safe='')}"
 
 
-def item_id(slug: str) -> str:
-    # A tag URI (RFC 4151): it names the article, not where it is served from, so
-    # it survives a move to another host or to https.
-    return f"tag:{site().settings.id_authority}:articles/{quote(slug, safe='')}"
+def item_id(authority: str, article: Article) -> str:
+    # A tag URI (RFC 4151) made from the article's identity and the authority fixed
+    # when the index was made: it names the article, not where it is served from or
+    # what its file is called, so it survives a move to another host and renames.
+    return f"tag:{authority}:articles/{quote(article.uid or article.slug, safe='')}"
 
 
 def absolute(link: str | None) -> str | None:
@@ -247,12 +248,13 @@ def newest_update(articles: Sequence[Article]) -> datetime:
 
 def make_items(view: Snapshot, articles: Sequence[Article]) -> list[Item]:
     """Items ready to render, bodies and absolute URLs resolved."""
+    authority = view.authority()
     return [
         Item(
             article=article,
             body=view.body(article.slug),
             url=url(article_path(article.slug)),
-            id=item_id(article.slug),
+            id=item_id(authority, article),
             image=absolute(article.image),
         )
         for article in articles

@@ -13,7 +13,7 @@ import re
 
 from flask import Response, request
 
-from ..store import SITE
+from ..store import SITE, Snapshot
 from .kit import (
     Routes,
     absolute,
@@ -21,6 +21,7 @@ from .kit import (
     fail,
     feed_links,
     feed_path,
+    moved,
     page,
     quoted,
     resolve_tag,
@@ -89,6 +90,10 @@ def article_page(slug: str) -> Response:
     view = snapshot()
     article = view.article(slug)
     if article is None:
+        if (current := view.moved_to(slug)) is not None:
+            return moved(article_path(current))  # renamed: its old address still works
+        if (title := view.gone(slug)) is not None:
+            return gone_page(view, title)
         fail(404, f"no article {quoted(slug)}")
     return page(
         "article.html",
@@ -102,6 +107,16 @@ def article_page(slug: str) -> Response:
         tag_labels=tag_labels(view, [article]),
         scope_path=scope_path,
     )
+
+
+def gone_page(view: Snapshot, title: str) -> Response:
+    """410 for a deleted article: not a typo's 404, and a way back to the site."""
+    response = page(
+        "gone.html", title=f"Removed: {title}", removed=title, feeds=feed_links(view, SITE)
+    )
+    response.status_code = 410
+    response.cache_control.max_age = site().settings.page_max_age
+    return response
 
 
 HEALTH_STATUS = {"ok": 200, "starting": 200, "degraded": 200, "failing": 503}
