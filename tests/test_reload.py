@@ -19,6 +19,7 @@ from pathlib import Path
 
 import feedparser
 import pytest
+import time_machine
 from flask.testing import FlaskClient
 
 from feedsvc.app import create_app
@@ -171,8 +172,13 @@ def test_scheduled_article_appears_on_time(articles_dir: Path, write_article: Wr
     clock[0] = release.timestamp() - 1  # a second early: still pending
     assert client_titles(client) == ["Now"]
     assert client.get("/articles/later").status_code == 404
+    pending_since = client.get("/feed.rss").headers["Last-Modified"]
     clock[0] = release.timestamp()
-    assert client_titles(client) == ["Later", "Now"]
+    with time_machine.travel(release.timestamp(), tick=True):  # the wall clock too
+        assert client_titles(client) == ["Later", "Now"]
+        # The release is a change of the feed: If-Modified-Since alone sees it.
+        since = {"If-Modified-Since": pending_since}
+        assert client.get("/feed.rss", headers=since).status_code == 200
     assert client.get("/articles/later").status_code == 200
     assert client_titles(client, "/tags/alpha/feed.atom") == ["Later", "Now"]
     assert client.get("/tags/alpha/feed.rss").headers["Cache-Control"] == "public, max-age=300"
