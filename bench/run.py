@@ -90,7 +90,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--variant-serve-args",
         metavar="ARGS",
         help="also time a cold start with these more `feedsvc serve` arguments "
-        "(e.g. --variant-serve-args=--gc-freeze) and report it beside the default",
+        "(e.g. --variant-serve-args='--workers 2') and report it beside the default",
     )
     parser.add_argument(
         "--profile", action="store_true", help="log cProfile tops of the scan and an update"

@@ -1,7 +1,7 @@
 """The ``feedsvc`` command: check articles, render a feed, serve the site.
 
 Process-wide set-up belongs here, not in the library: ``feedsvc serve`` configures
-logging and tunes the garbage collector in each worker (:func:`worker_app`).
+logging in each worker (:func:`worker_app`).
 
 Every command checks what it starts with before doing anything: a bad setting is one
 line, ``feedsvc: <message>``, and exit status 2; an articles folder that cannot be
@@ -10,7 +10,6 @@ listed, an unusable state directory or a port already taken is one line and stat
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import socket
@@ -42,22 +41,8 @@ CANNOT_START = 1
 
 
 def worker_app() -> Flask:
-    """The app as ``feedsvc serve`` runs it in each worker process.
-
-    The start-up scan runs with the collector off and its objects are frozen after:
-    they live as long as the process, and collecting while they grow only re-walks
-    them (``bench/README.md`` has the measured effect).
-    """
-    gc.disable()
-    try:
-        return worker_app_plain_gc()
-    finally:
-        gc.enable()
-        gc.freeze()
-
-
-def worker_app_plain_gc() -> Flask:
-    """The app as ``feedsvc serve --no-freeze-gc`` runs it: logging to standard error."""
+    """The app as ``feedsvc serve`` runs it in each worker: logging to standard error,
+    the index built or reconciled in the background while it answers."""
     from .app import create_app
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
@@ -242,13 +227,7 @@ def render(fmt: str, tag: str | None, directory: str) -> None:
     help="Worker processes; each holds its own index, so memory grows with them.",
 )
 @click.option("--threads", default=1, show_default=True, type=int, help="Threads per worker.")
-@click.option(
-    "--freeze-gc/--no-freeze-gc",
-    default=True,
-    show_default=True,
-    help="Scan with the garbage collector off, then freeze what the scan built.",
-)
-def serve(host: str, port: int, workers: int, threads: int, freeze_gc: bool) -> None:
+def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Run the service in the granian WSGI server (settings from FEEDSVC_* variables).
 
     Settings, folders and the port are checked here, before any worker starts: a
@@ -262,7 +241,7 @@ def serve(host: str, port: int, workers: int, threads: int, freeze_gc: bool) -> 
     from granian.constants import Interfaces
 
     server = Granian(
-        "feedsvc.cli:worker_app" if freeze_gc else "feedsvc.cli:worker_app_plain_gc",
+        "feedsvc.cli:worker_app",
         factory=True,
         address=host,
         port=port,
