@@ -386,10 +386,12 @@ class Indexer:
         changed.extend(names[position:])
         return changed, gone
 
-    def update(self, paths: Iterable[str], skip: Callable[[str], bool] | None = None) -> None:
+    def update(
+        self, paths: Iterable[str], skip: Callable[[str, FileReading], bool] | None = None
+    ) -> None:
         """Re-examine the named files (new, changed, renamed away or deleted).
 
-        ``skip(path)``, asked after reading, drops a reading that is already stale.
+        ``skip(path, reading)``, asked after reading, drops a reading to make later.
         """
         names = set()
         for path in paths:
@@ -412,7 +414,7 @@ class Indexer:
             reading = read_reading(
                 self.directory, name, self.default_tz, self.max_bytes, self.max_keywords
             )
-            if skip is None or not skip(path):
+            if skip is None or not skip(path, reading):
                 readings.append(reading)
         if readings:
             self._apply(readings)

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from .indexer import Indexer
+from .writer import FileReading
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +65,23 @@ class Watcher(threading.Thread):
             self.writing[path] = time.monotonic()
             self.changed.discard(path)
 
-    def being_written(self, path: str) -> bool:
-        """Whether a write was seen since the file was last closed: a reading made now
-        may be a half, so the indexer drops it and reads again on the next close."""
-        return path in self.writing
+    def hold(self, path: str, reading: FileReading) -> bool:
+        """Whether to drop a reading and read the file again later.
+
+        Dropped: a reading made while a write was seen since the last close (it may be
+        a half; the next close reads it again), and a broken reading of a file written
+        in the last :data:`QUIET` seconds (an editor truncating before it writes): it
+        is read again once left alone, and withdrawn then if still broken.
+        """
+        with self.changed_lock:
+            if path in self.writing:
+                return True
+        stamp = reading.stamp
+        written_just_now = stamp is not None and time.time() - stamp.mtime_ns / 1e9 < QUIET
+        if reading.error is not None and written_just_now:
+            self.note_writing(path)
+            return True
+        return False
 
     def take(self) -> set[str]:
         """The files to read now: those closed or moved, and those written then left alone."""
@@ -150,7 +164,7 @@ class Watcher(threading.Thread):
                     self.wakeup.clear()
                 paths = self.take()
                 if paths:
-                    self.indexer.update(paths, skip=self.being_written)
+                    self.indexer.update(paths, skip=self.hold)
                 if self._follow_the_folder() or time.monotonic() - last_scan >= period:
                     self.indexer.scan()
                     last_scan = time.monotonic()

@@ -201,9 +201,12 @@ def test_in_place_saves_are_never_served_half_written(
     seen: list[bytes] = []
     stop = threading.Event()
 
+    statuses: set[int] = set()
+
     def sample() -> None:
         while not stop.is_set():
             reply = server.get("/articles/draft-in-place")
+            statuses.add(reply.status)
             if reply.status == 200:
                 seen.append(reply.body)
 
@@ -212,6 +215,9 @@ def test_in_place_saves_are_never_served_half_written(
     try:
         for n in range(1, 9):
             data = version(n)
+            if n % 2:  # by rename, and at once in place: the race of a quick editor
+                path.with_name("swap.tmp").write_bytes(version(n - 1))
+                os.replace(path.with_name("swap.tmp"), path)
             with path.open("r+b") as handle:
                 handle.truncate(0)
                 handle.write(data[: len(data) // 2])  # cut inside the body: still parses
@@ -222,6 +228,7 @@ def test_in_place_saves_are_never_served_half_written(
     finally:
         stop.set()
         sampler.join()
+    assert statuses == {200}  # never withdrawn mid-save either
     halves = [body for body in seen if b"END-" not in body]
     assert seen and halves == [], halves[0][-1500:].decode()
 
