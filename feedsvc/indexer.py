@@ -335,11 +335,15 @@ class Indexer:
         except OSError as exc:
             return [], f"cannot list the articles directory: {exc.strerror or exc}"
 
-    def scan(self) -> None:
-        """Reconcile the whole folder with the index."""
-        self._reconcile(None)
+    def scan(self, skip: Callable[[str, FileReading], bool] | None = None) -> None:
+        """Reconcile the whole folder with the index; ``skip`` as for :meth:`update`."""
+        self._reconcile(None, skip)
 
-    def _reconcile(self, report: ProgressCallback | None) -> None:
+    def _reconcile(
+        self,
+        report: ProgressCallback | None,
+        skip: Callable[[str, FileReading], bool] | None = None,
+    ) -> None:
         started = time.monotonic()
         names, problem = self._list()
         with self._lock:
@@ -354,6 +358,10 @@ class Indexer:
             done += len(gone)
         for readings in self._read_all(changed, _read_chunk):
             self.files_read += len(readings)
+            if skip is not None:
+                readings = [
+                    r for r in readings if not skip(os.path.join(self.directory, r.name), r)
+                ]
             self._apply(readings)
             done += len(readings)
             self._report(self._progress("reconciling", done, total, started), report)

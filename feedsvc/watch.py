@@ -76,9 +76,18 @@ class Watcher(threading.Thread):
         with self.changed_lock:
             if path in self.writing:
                 return True
-        stamp = reading.stamp
-        written_just_now = stamp is not None and time.time() - stamp.mtime_ns / 1e9 < QUIET
-        if reading.error is not None and written_just_now:
+        if reading.error is not None and _written_just_now(reading):
+            self.note_writing(path)
+            return True
+        return False
+
+    def hold_recent(self, path: str, reading: FileReading) -> bool:
+        """For a periodic rescan: drop any reading of a file written in the last
+        :data:`QUIET` seconds (a save may be under way); its events, or its quiet, read
+        it again."""
+        if self.hold(path, reading):
+            return True
+        if _written_just_now(reading):
             self.note_writing(path)
             return True
         return False
@@ -166,11 +175,16 @@ class Watcher(threading.Thread):
                 if paths:
                     self.indexer.update(paths, skip=self.hold)
                 if self._follow_the_folder() or time.monotonic() - last_scan >= period:
-                    self.indexer.scan()
+                    self.indexer.scan(skip=self.hold_recent)
                     last_scan = time.monotonic()
                 self.indexer.release_due()
             except Exception:  # the watcher must outlive any one bad scan
                 log.exception("article scan failed")
+
+
+def _written_just_now(reading: FileReading) -> bool:
+    stamp = reading.stamp
+    return stamp is not None and time.time() - stamp.mtime_ns / 1e9 < QUIET
 
 
 def _empty(path: str) -> bool:

@@ -260,3 +260,30 @@ def test_folder_swapped_by_symlink_or_recreated_is_followed(
     two.mkdir()
     (two / "2026-01-02-r3.txt").write_text(article_text(title="Release three", keywords="beta"))
     wait_for(lambda: titles(server) == ["Release three"])
+
+
+def test_a_rescan_never_serves_a_save_in_progress(
+    write_article: WriteArticle, articles_dir: Path, live_server: Callable[..., LiveServer]
+) -> None:
+    """Full rescans every 0.1 s land inside a slow save (0.9 s, the file held open):
+    the half is never served; the whole is, once closed."""
+
+    def version(n: int) -> bytes:
+        body = (*(f"Paragraph {i} of version {n}." for i in range(30)), f"END-{n}.")
+        return article_text(title=f"Slow {n}", keywords="alpha", body=body).encode()
+
+    path = articles_dir / "2026-01-06-slow-save.txt"
+    path.write_bytes(version(0))
+    server = live_server(RESCAN_SECONDS="0.1", WATCH_INTERVAL="0.05")
+    bodies: list[bytes] = []
+    with path.open("r+b") as handle:
+        data = version(1)
+        handle.truncate(0)
+        handle.write(data[: len(data) // 2])
+        handle.flush()
+        started = time.monotonic()
+        while time.monotonic() - started < 0.9:
+            bodies.append(server.get("/articles/slow-save").body)
+        handle.write(data[len(data) // 2 :])
+    wait_for(lambda: b"END-1." in server.get("/articles/slow-save").body)
+    assert not [b for b in bodies if b"Slow 1" in b and b"END-1." not in b]
