@@ -15,13 +15,13 @@ first index build, then for ``--minutes``:
   (open, truncate, write half, pause 20-80 ms, write the rest), by atomic rename (write
   ``NAME.txt.tmp``, ``os.replace`` it over the article), by deleting it, or by putting
   a deleted article back; it keeps the model of what must be published at the end;
-* **hostile requests**: a thread sends, at a bounded rate, distinct 16 KB tag names,
+* **hostile requests**: 8 threads send, at a bounded rate, distinct 16 KB tag names,
   distinct 64,000-byte query strings, bad ``Host`` headers, ``//evil.com`` paths,
   malformed oEmbed URLs, unacceptable ``Accept-Encoding``, bad ``?limit=``/``?page=``,
   ``HEAD`` and ``OPTIONS``; any 5xx or connection error is an error, any other answer
   not among those expected (or a redirect off the base URL) is counted apart;
-* **bodies**: a thread fetches feeds every ``--sample-pause`` seconds (identity and gzip)
-  and parses every body (``xml.etree`` for RSS and Atom, ``json`` for JSON Feed);
+* **bodies**: two threads fetch feeds, each every ``--sample-pause`` seconds (identity
+  and gzip), and parse every body (``xml.etree`` for RSS and Atom, ``json`` for JSON Feed);
 * **memory**: a thread reads the ``VmRSS`` of the server's workers every 10 s.
 
 Then it stops the edits, waits until ``/healthz`` has said ``ready`` for a few seconds,
@@ -50,6 +50,7 @@ import traceback
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -85,6 +86,8 @@ class Loop:
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.crash: str | None = None
+        self.started = time.monotonic()
+        """When the threads started."""
         self._next = 0
         self._threads = [
             threading.Thread(target=self._run, name=f"{name}-{i}", daemon=True)
@@ -92,6 +95,7 @@ class Loop:
         ]
 
     def start(self) -> None:
+        self.started = time.monotonic()
         for thread in self._threads:
             thread.start()
 
@@ -149,7 +153,6 @@ class Editor(Loop):
         self.revision = 0
         self.history: dict[str, list[str]] = {}
         """Per slug, what was done to it and when (seconds since the start of the load)."""
-        self.started = time.monotonic()
 
     def next_text(self, article: Published) -> str:
         self.revision += 1
@@ -525,7 +528,6 @@ class MemorySampler(Loop):
     def __init__(self, server: int, every: float = MEMORY_EVERY) -> None:
         super().__init__("soak-memory", every)
         self.server = server
-        self.started = time.monotonic()
         self.series: list[tuple[float, dict[int, int]]] = []
         self.workers_seen: set[int] = set()
 
@@ -670,21 +672,34 @@ def mix(tags: Sequence[str], slugs: Sequence[str], rng: random.Random) -> list[T
     return targets
 
 
-def lua_script(port: int, targets: Sequence[Target]) -> str:
-    """The wrk script, with validators fetched now for the conditional requests."""
-    lines = []
-    for target in targets:
+def lua_script(port: int, targets: Sequence[Target], errors: list[str]) -> str:
+    """The wrk script, with validators fetched now (8 at a time) for the conditional
+    requests; a 5xx or a connection error while fetching them goes to ``errors``."""
+
+    def headers_of(target: Target) -> dict[str, str]:
         headers: dict[str, str] = {}
         if target.coding is not None:
             headers["Accept-Encoding"] = target.coding
-        if target.validators is not None:
+        if target.validators is None:
+            return headers
+        try:
             reply = get(port, target.path, headers, timeout=30)
-            if target.validators == "etag" and "etag" in reply.headers:
-                headers["If-None-Match"] = reply.headers["etag"]
-            elif "last-modified" in reply.headers:
-                headers["If-Modified-Since"] = reply.headers["last-modified"]
-        table = ", ".join(f"[{lua_string(k)}] = {lua_string(v)}" for k, v in headers.items())
-        lines.append(f"  {{{lua_string(target.path)}, {{{table}}}}},")
+        except (OSError, http.client.HTTPException) as exc:
+            errors.append(f"{target.path}: {type(exc).__name__}: {exc}")
+            return headers
+        if reply.status >= 500:
+            errors.append(f"{target.path}: {reply.status} {reply.body[:200]!r}")
+        if target.validators == "etag" and "etag" in reply.headers:
+            headers["If-None-Match"] = reply.headers["etag"]
+        elif "last-modified" in reply.headers:
+            headers["If-Modified-Since"] = reply.headers["last-modified"]
+        return headers
+
+    lines = []
+    with ThreadPoolExecutor(8) as pool:
+        for target, headers in zip(targets, pool.map(headers_of, targets), strict=True):
+            table = ", ".join(f"[{lua_string(k)}] = {lua_string(v)}" for k, v in headers.items())
+            lines.append(f"  {{{lua_string(target.path)}, {{{table}}}}},")
     return LUA % "\n".join(lines)
 
 
@@ -695,6 +710,8 @@ class LoadTotals:
     requests: int = 0
     socket_errors: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
+    validator_errors: list[str] = field(default_factory=list)
+    """5xx answers and connection errors while fetching validators between slices."""
 
 
 def run_slice(script: Path, port: int, seconds: int, connections: int, totals: LoadTotals) -> None:
@@ -710,13 +727,15 @@ def run_slice(script: Path, port: int, seconds: int, connections: int, totals: L
     sock = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", done.stdout
     )
-    if sock:
-        totals.socket_errors += sum(int(sock[i]) for i in range(1, 5))
+    socket_errors = sum(int(sock[i]) for i in range(1, 5)) if sock else 0
+    totals.socket_errors += socket_errors
+    statuses = Counter[int]()
     for status, count in re.findall(r"^status (\d+) (\d+)$", done.stdout, re.M):
-        totals.statuses[int(status)] += int(count)
+        statuses[int(status)] += int(count)
+    totals.statuses.update(statuses)
     log(
         f"slice {totals.slices}: {result.requests:,} requests ({result.requests_per_s:,.0f}/s), "
-        f"statuses {dict(sorted(totals.statuses.items()))}, socket errors {totals.socket_errors}"
+        f"statuses {dict(sorted(statuses.items()))}, socket errors {socket_errors}"
     )
 
 
@@ -869,17 +888,12 @@ def report(o: Outcome) -> str:
     edits = ", ".join(f"{kind} {o.editor.counts[kind]:,}" for kind in Editor.KINDS)
     statuses = ", ".join(f"{s}: {n:,}" for s, n in sorted(o.load.statuses.items()))
     server_errors = sum(n for s, n in o.load.statuses.items() if s >= 500)
-    errors = server_errors + o.load.socket_errors + len(o.hostile.errors) + len(o.sampler.errors)
+    others = len(o.hostile.errors) + len(o.sampler.errors) + len(o.load.validator_errors)
+    errors = server_errors + o.load.socket_errors + others
     hostile = sum(o.hostile.sent.values())
     kinds = ", ".join(f"{k} {n:,}" for k, n in o.hostile.sent.items())
     m = o.memory
     c = o.first
-    healed = ""
-    if o.healed is not None:
-        h = o.healed
-        healed = (
-            f" (after a {RESCAN_SECONDS:.0f} s rescan: {len(h.lost)} lost, {len(h.ghosts)} ghosts)"
-        )
     rate = o.load.requests / o.load.seconds if o.load.seconds else 0.0
     rows = [
         (
@@ -890,9 +904,8 @@ def report(o: Outcome) -> str:
         ),
         ("wrk answers by status", statuses, "", ""),
         (
-            "error responses (5xx and socket errors: wrk, hostile, sampler)",
-            f"{errors} ({server_errors} + {o.load.socket_errors} + "
-            f"{len(o.hostile.errors)} + {len(o.sampler.errors)})",
+            "error responses (5xx and connection errors)",
+            f"{errors} (wrk {server_errors} + {o.load.socket_errors}, others {others})",
             "0",
             verdict(errors == 0),
         ),
@@ -911,7 +924,7 @@ def report(o: Outcome) -> str:
             verdict(not o.hostile.unexpected),
         ),
         (
-            f"lost articles (in the model, not served){healed}",
+            "lost articles (in the model, not served)",
             str(len(c.lost)),
             "0",
             verdict(not c.lost),
@@ -929,6 +942,7 @@ def report(o: Outcome) -> str:
             "0",
             verdict(not c.tags),
         ),
+        *_recheck(o.healed),
         (
             "skipped files at the end (/healthz skipped_count)",
             str(c.skipped_in_health),
@@ -981,11 +995,28 @@ def report(o: Outcome) -> str:
     return "\n".join(out)
 
 
+def _recheck(again: Comparison | None) -> list[tuple[str, str, str, str]]:
+    """The row of the second comparison, made only when the first found a difference."""
+    if again is None:
+        return []
+    figures = (len(again.lost), len(again.ghosts), len(again.titles), len(again.tags))
+    return [
+        (
+            f"(the same {RESCAN_SECONDS + 2:.0f} s later, after a full rescan: "
+            "lost / ghosts / titles / tag counts)",
+            " / ".join(map(str, figures)),
+            "",
+            "",
+        )
+    ]
+
+
 def details(o: Outcome) -> None:
     """What went wrong, to standard error."""
     for title, lines in (
         ("error responses, hostile", o.hostile.errors),
         ("error responses, sampler", o.sampler.errors),
+        ("error responses, fetching validators", o.load.validator_errors),
         ("malformed bodies", o.sampler.malformed),
         ("hostile requests answered otherwise than expected", o.hostile.unexpected),
         ("served titles differing from the file", o.first.titles),
@@ -1067,20 +1098,26 @@ def soak(args: argparse.Namespace, work: Path, procs: Processes) -> str:
     hostile = HostileClient(port, listed[:50], args.hostile_pause, args.seed, threads=8)
     sampler = FeedSampler(port, listed[:12], args.sample_pause, work, threads=2)
     threads: list[Loop] = [memory, editor, hostile, sampler]
+    load = LoadTotals()
+    script = work / "mix.lua"
+    text = lua_script(port, targets, load.validator_errors)
     for thread in threads:
         thread.start()
-    load = LoadTotals()
     deadline = time.monotonic() + duration
-    script = work / "mix.lua"
     try:
-        while deadline - time.monotonic() >= 1:
-            script.write_text(lua_script(port, targets))
-            seconds = round(min(args.slice, deadline - time.monotonic()))
-            if seconds < 1:
-                break
-            run_slice(script, port, seconds, args.connections, load)
-            if process.poll() is not None:
-                raise RuntimeError(f"feedsvc exited with {process.returncode}")
+        # The next slice's script is made while this one runs: no pause in the load.
+        with ThreadPoolExecutor(1) as preparing:
+            while (seconds := round(min(args.slice, deadline - time.monotonic()))) >= 1:
+                script.write_text(text)
+                upcoming = None
+                if deadline - time.monotonic() - seconds >= 1:
+                    upcoming = preparing.submit(lua_script, port, targets, load.validator_errors)
+                run_slice(script, port, seconds, args.connections, load)
+                if process.poll() is not None:
+                    raise RuntimeError(f"feedsvc exited with {process.returncode}")
+                if upcoming is None:
+                    break
+                text = upcoming.result()
     finally:
         for thread in threads:
             thread.stop.set()
@@ -1091,6 +1128,7 @@ def soak(args: argparse.Namespace, work: Path, procs: Processes) -> str:
         ("editor", editor.crash),
         ("hostile", hostile.crash),
         ("sampler", sampler.crash),
+        ("memory", memory.crash),
     ):
         if crash is not None:
             raise RuntimeError(f"the {name} thread failed:\n{crash}")
@@ -1099,15 +1137,18 @@ def soak(args: argparse.Namespace, work: Path, procs: Processes) -> str:
     wait_quiet(port, process, QUIET_SECONDS)
     disk = on_disk(articles)
     model = set(editor.published)
-    if disk.unreadable or set(disk.titles) != model:
+    differ = [
+        a.path.name for a in editor.published.values() if a.path.read_bytes() != a.text.encode()
+    ]
+    if disk.unreadable or set(disk.titles) != model or differ:
         raise RuntimeError(
             f"the soak's own model is off: {disk.unreadable[:5]}, "
-            f"{sorted(set(disk.titles) ^ model)[:10]}"
+            f"{sorted(set(disk.titles) ^ model)[:10]}, {differ[:5]}"
         )
     first = compare(port, model, disk)
     healed = None
     if first.lost or first.ghosts or first.titles or first.tags:
-        log(f"mismatch; checking again after a full rescan ({RESCAN_SECONDS:.0f} s)")
+        log(f"mismatch; checking again after a full rescan ({RESCAN_SECONDS + 2:.0f} s)")
         time.sleep(RESCAN_SECONDS + 2)
         healed = compare(port, model, disk)
     log_errors, log_skipped = server_log_figures(server_log)
