@@ -21,13 +21,15 @@ first index build, then for ``--minutes``:
   ``HEAD`` and ``OPTIONS``; any 5xx or connection error is an error, any other answer
   not among those expected (or a redirect off the base URL) is counted apart;
 * **bodies**: two threads fetch feeds, each every ``--sample-pause`` seconds (identity
-  and gzip), and parse every body (``xml.etree`` for RSS and Atom, ``json`` for JSON Feed);
+  and gzip), and parse every body (``xml.etree`` for RSS and Atom, ``json`` for JSON Feed),
+  counting items whose title and body come from different saves (a half-written file);
 * **memory**: a thread reads the ``VmRSS`` of the server's workers every 10 s.
 
-Then it stops the edits, waits until ``/healthz`` has said ``ready`` for a few seconds,
-and compares what is served (the site's JSON Feed, paged) with the model and the files
-on disk. The table goes to standard output (exit status 0 even when a figure fails:
-it is a measurement), progress and details to standard error.
+Then it stops the edits, waits until ``/healthz`` has said for a few seconds that the
+index has nothing left to do, and compares what is served (the site's JSON Feed, paged,
+and ``tags.json``) with the model and the files on disk. The table goes to standard
+output (exit status 0 even when a figure fails: it is a measurement), progress and
+details to standard error.
 """
 
 from __future__ import annotations
@@ -415,8 +417,21 @@ _400_404 = frozenset({400, 404})
 # Sampled bodies ------------------------------------------------------------------------
 
 
-def check_body(fmt: str, body: bytes) -> int:
-    """Parse a feed body; return its item count (raises when it is malformed)."""
+REVISION = re.compile(r"\(rev (\d{7})\)")
+"""The revision mark the editor puts in a title (and in the paragraph it adds)."""
+
+
+def torn(title: str, text: str) -> bool:
+    """Whether an item's title is from one save and its body from another: the title has
+    the mark of a revision whose paragraph, at the end of the file, is not in the text.
+    That is a half-written file served (the title is in the first half of the file)."""
+    mark = REVISION.search(title)
+    return mark is not None and f"Revision (rev {mark[1]}) adds a paragraph." not in text
+
+
+def check_body(fmt: str, body: bytes) -> list[tuple[str, str]]:
+    """Parse a feed body; return its items' titles and whole text (raises when it is
+    malformed)."""
     if fmt == "json":
         document = json.loads(body)
         if not isinstance(document, dict) or not str(document.get("version", "")).startswith(
@@ -428,7 +443,7 @@ def check_body(fmt: str, body: bytes) -> int:
             isinstance(i, dict) and i.get("id") and "title" in i for i in items
         ):
             raise ValueError("items are not a list of items with id and title")
-        return len(items)
+        return [(str(i["title"]), str(i.get("content_html", ""))) for i in items]
     root = ET.fromstring(body)
     if fmt == "rss":
         if root.tag != "rss" or root.find("channel") is None:
@@ -436,13 +451,13 @@ def check_body(fmt: str, body: bytes) -> int:
         items_found = root.findall("./channel/item")
         if any(i.findtext("guid") is None for i in items_found):
             raise ValueError("an item without guid")
-        return len(items_found)
+        return [(i.findtext("title") or "", ET.tostring(i, "unicode")) for i in items_found]
     if root.tag != f"{ATOM}feed":
         raise ValueError(f"root element is {root.tag!r}, not an Atom feed")
     entries = root.findall(f"{ATOM}entry")
     if any(e.findtext(f"{ATOM}id") is None for e in entries):
         raise ValueError("an entry without id")
-    return len(entries)
+    return [(e.findtext(f"{ATOM}title") or "", ET.tostring(e, "unicode")) for e in entries]
 
 
 class FeedSampler(Loop):
@@ -460,6 +475,8 @@ class FeedSampler(Loop):
         self.paths.append(("/feed.atom?page=3", "atom"))
         self.samples = 0
         self.malformed: list[str] = []
+        self.torn: list[str] = []
+        """Items whose title and body come from different saves of the file."""
         self.errors: list[str] = []
         self.not_found = 0
 
@@ -490,7 +507,7 @@ class FeedSampler(Loop):
                 raise ValueError(f"Content-Encoding {encoding!r} for Accept-Encoding {coding!r}")
             if encoding == "gzip":
                 body = gzip.decompress(body)
-            check_body(fmt, body)
+            items = check_body(fmt, body)
         except Exception as exc:
             with self.lock:
                 number = len(self.malformed)
@@ -499,6 +516,11 @@ class FeedSampler(Loop):
                 )
             if number < 5:
                 (self.keep / f"malformed-{number}.{fmt}").write_bytes(reply.body)
+            return
+        for title, text in items:
+            if torn(title, text):
+                with self.lock:
+                    self.torn.append(f"{path} ({coding or 'identity'}): {title!r}")
 
 
 FORMATS = ("rss", "atom", "json")
@@ -742,28 +764,51 @@ def run_slice(script: Path, port: int, seconds: int, connections: int, totals: L
 # The end ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Phase:
+    """What ``/healthz`` said of the index: its phase, and how far it came."""
+
+    name: str
+    done: int
+    total: int
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.done} of {self.total})"
+
+
 def wait_quiet(
     port: int, process: subprocess.Popen[bytes], quiet: float, limit: float = 120
-) -> None:
-    """Until ``/healthz`` has said ``ready`` for ``quiet`` seconds in a row."""
+) -> Phase:
+    """Until ``/healthz`` has said for ``quiet`` seconds in a row that the index has nothing
+    left to do; returns what it said last.
+
+    That is ``ready``, or another phase than ``building`` whose progress is complete
+    (``done`` equal to ``total``): feedsvc leaves ``reconciling (0 of 0)`` in its progress
+    file after a full rescan that found no change (its "ready" report comes within the
+    0.5 s throttle of the "reconciling" one and is dropped), so ``ready`` may never come.
+    The caller reports a phase other than ``ready``.
+    """
     deadline = time.monotonic() + limit
     since: float | None = None
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"feedsvc exited with {process.returncode}")
-        reply = get(port, "/healthz", timeout=30)
-        ready = json.loads(reply.body).get("index") == "ready"
+        health = json.loads(get(port, "/healthz", timeout=30).body)
+        progress = health.get("progress") or {}
+        phase = Phase(str(health.get("index")), progress.get("done", 0), progress.get("total", 0))
+        idle = phase.name == "ready" or (phase.name != "building" and phase.done >= phase.total)
         now = time.monotonic()
-        since = (since or now) if ready else None
+        since = (since or now) if idle else None
         if since is not None and now - since >= quiet:
-            return
+            return phase
         time.sleep(0.2)
-    raise RuntimeError(f"/healthz not ready for {quiet} s within {limit} s")
+    raise RuntimeError(f"/healthz did not say the index was idle for {quiet} s within {limit} s")
 
 
 @dataclass
 class Served:
     titles: dict[str, str]
+    contents: dict[str, str]
     duplicates: list[str]
     tag_counts: dict[str, int]
     health: dict[str, object]
@@ -772,6 +817,7 @@ class Served:
 def served(port: int) -> Served:
     """Every article the site's JSON Feed lists (paged), the tags' counts and /healthz."""
     titles: dict[str, str] = {}
+    contents: dict[str, str] = {}
     duplicates = []
     page = 1
     while True:
@@ -786,17 +832,20 @@ def served(port: int) -> Served:
             if slug in titles:
                 duplicates.append(slug)
             titles[slug] = item["title"]
+            contents[slug] = item.get("content_html", "")
         if "next_url" not in document:
             break
         page += 1
     tags = json.loads(get(port, "/tags.json", timeout=60).body)["tags"]
     health = json.loads(get(port, "/healthz", timeout=60).body)
-    return Served(titles, duplicates, {t["key"]: t["count"] for t in tags}, health)
+    return Served(titles, contents, duplicates, {t["key"]: t["count"] for t in tags}, health)
 
 
 @dataclass
 class OnDisk:
     titles: dict[str, str]
+    last_paragraphs: dict[str, str]
+    """The paragraph an edit added at the end of the file, by slug, for edited articles."""
     tag_counts: Counter[str]
     unreadable: list[str]
 
@@ -804,17 +853,20 @@ class OnDisk:
 def on_disk(folder: Path) -> OnDisk:
     """What the files say, read with feedsvc's own parser."""
     titles: dict[str, str] = {}
+    last: dict[str, str] = {}
     counts: Counter[str] = Counter()
     unreadable = []
     for path in sorted(folder.glob("*.txt")):
         try:
-            article, _ = read_article(path)
+            article, body = read_article(path, with_body=True)
         except ArticleError as exc:
             unreadable.append(f"{path.name}: {exc}")
             continue
         titles[article.slug] = article.title
+        if body and body[-1].startswith("Revision (rev "):
+            last[article.slug] = body[-1]
         counts.update(tag.key for tag in article.tags)
-    return OnDisk(titles, counts, unreadable)
+    return OnDisk(titles, last, counts, unreadable)
 
 
 @dataclass
@@ -832,11 +884,14 @@ def compare(port: int, model: set[str], disk: OnDisk) -> Comparison:
     found = served(port)
     lost = sorted(model - found.titles.keys())
     ghosts = sorted(found.titles.keys() - model)
-    titles = [
-        f"{slug}: served {found.titles[slug]!r}, file {disk.titles.get(slug)!r}"
-        for slug in sorted(model & found.titles.keys())
-        if found.titles[slug] != disk.titles.get(slug)
-    ]
+    titles = []
+    for slug in sorted(model & found.titles.keys()):
+        if found.titles[slug] != disk.titles.get(slug):
+            titles.append(f"{slug}: served {found.titles[slug]!r}, file {disk.titles.get(slug)!r}")
+        elif (
+            slug in disk.last_paragraphs and disk.last_paragraphs[slug] not in found.contents[slug]
+        ):
+            titles.append(f"{slug}: the body served lacks {disk.last_paragraphs[slug]!r}")
     tags = [
         f"{key}: served {found.tag_counts.get(key, 0)}, files {disk.tag_counts.get(key, 0)}"
         for key in sorted(found.tag_counts.keys() | disk.tag_counts.keys())
@@ -882,6 +937,7 @@ class Outcome:
     healed: Comparison | None
     log_errors: int
     log_skipped: int
+    phase: Phase
 
 
 def report(o: Outcome) -> str:
@@ -915,6 +971,12 @@ def report(o: Outcome) -> str:
             "0",
             verdict(not o.sampler.malformed),
         ),
+        (
+            "sampled items whose title and body are from different saves (a torn file)",
+            str(len(o.sampler.torn)),
+            "0",
+            verdict(not o.sampler.torn),
+        ),
         (f"edits made ({sum(o.editor.counts.values()):,})", edits, "", ""),
         (f"hostile requests sent ({hostile:,})", kinds, "", ""),
         (
@@ -935,7 +997,12 @@ def report(o: Outcome) -> str:
             "0",
             verdict(not c.ghosts and not c.duplicates),
         ),
-        ("served titles differing from the file", str(len(c.titles)), "0", verdict(not c.titles)),
+        (
+            "served articles differing from the file (title, or an edit's last paragraph)",
+            str(len(c.titles)),
+            "0",
+            verdict(not c.titles),
+        ),
         (
             "tag counts differing from the files (tags.json)",
             str(len(c.tags)),
@@ -943,6 +1010,12 @@ def report(o: Outcome) -> str:
             verdict(not c.tags),
         ),
         *_recheck(o.healed),
+        (
+            f"/healthz index once the edits stopped ({QUIET_SECONDS:.0f} s with nothing to do)",
+            str(o.phase),
+            "ready",
+            verdict(o.phase.name == "ready"),
+        ),
         (
             "skipped files at the end (/healthz skipped_count)",
             str(c.skipped_in_health),
@@ -1018,8 +1091,9 @@ def details(o: Outcome) -> None:
         ("error responses, sampler", o.sampler.errors),
         ("error responses, fetching validators", o.load.validator_errors),
         ("malformed bodies", o.sampler.malformed),
+        ("torn items", o.sampler.torn),
         ("hostile requests answered otherwise than expected", o.hostile.unexpected),
-        ("served titles differing from the file", o.first.titles),
+        ("served articles differing from the file", o.first.titles),
         ("tag counts differing", o.first.tags),
         ("duplicated items in the site feed", o.first.duplicates),
     ):
@@ -1134,7 +1208,7 @@ def soak(args: argparse.Namespace, work: Path, procs: Processes) -> str:
             raise RuntimeError(f"the {name} thread failed:\n{crash}")
 
     log("edits stopped; waiting for the index to settle")
-    wait_quiet(port, process, QUIET_SECONDS)
+    phase = wait_quiet(port, process, QUIET_SECONDS)
     disk = on_disk(articles)
     model = set(editor.published)
     differ = [
@@ -1165,6 +1239,7 @@ def soak(args: argparse.Namespace, work: Path, procs: Processes) -> str:
         healed,
         log_errors,
         log_skipped,
+        phase,
     )
     details(outcome)
     return report(outcome)

@@ -44,7 +44,7 @@ def test_short_soak_finds_nothing_wrong() -> None:
     assert figure(table, "malformed bodies") == "0", details
     assert figure(table, "lost articles") == "0", details
     assert figure(table, "ghost articles") == "0", details
-    assert figure(table, "served titles differing") == "0", details
+    assert figure(table, "served articles differing") == "0", details
     assert figure(table, "tag counts differing") == "0", details
     edits = figure(table, "edits made")
     for kind in ("in place", "rename", "delete", "re-add"):
