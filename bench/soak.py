@@ -783,10 +783,11 @@ def wait_quiet(
     left to do; returns what it said last.
 
     That is ``ready``, or another phase than ``building`` whose progress is complete
-    (``done`` equal to ``total``): feedsvc leaves ``reconciling (0 of 0)`` in its progress
-    file after a full rescan that found no change (its "ready" report comes within the
-    0.5 s throttle of the "reconciling" one and is dropped), so ``ready`` may never come.
-    The caller reports a phase other than ``ready``.
+    (``done`` equal to ``total``): a feedsvc that drops its "ready" report after a full
+    rescan that found no change (when it comes within the 0.5 s throttle of the
+    "reconciling" one, as it did until the indexer forced it) says ``reconciling (0 of 0)``
+    until the next change, so ``ready`` may never come. The caller reports a phase other
+    than ``ready``.
     """
     deadline = time.monotonic() + limit
     since: float | None = None
