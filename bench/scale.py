@@ -26,13 +26,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from bench.client import get, retitled
 from bench.corpus import generate
 from bench.processes import Processes, descendants, free_port, memory_kb
 from bench.servers import ROOT, feedsvc_env
-from feedsvc.articles import read_article
 
 Row = tuple[str, str, str]
 
@@ -98,17 +97,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def measure(procs: Processes, articles: Path, state: Path, work: Path, count: int) -> list[Row]:
-    target = min(p for p in articles.iterdir() if p.suffix == ".txt")
-    keys = [tag.key for tag in read_article(target, with_body=False)[0].tags]
-
     # 1. First build: no state.
     process, port = start(procs, articles, state, work, "first", 1)
-    build_s = first_200(port, f"/tags/{quote(keys[0], safe='')}/feed.rss", process)
+    build_s = first_200(port, "/feed.rss", process)  # every feed answers from then on
     listed = json.loads(get(port, "/tags.json").body)["tags"]
     tags = [t["key"] for t in listed]
-    counts = {t["key"]: t["count"] for t in listed}
-    # The edited article's least used tag: its feed shows the article on its first page.
-    path = f"/tags/{quote(min(keys, key=lambda k: counts[k]), safe='')}/feed.rss"
+    # The newest article of the least used tag: edits to it show on that feed's first page.
+    key = min(listed, key=lambda t: (t["count"], t["key"]))["key"]
+    path = f"/tags/{quote(key, safe='')}/feed.rss"
+    newest = json.loads(get(port, f"/tags/{quote(key, safe='')}/feed.json").body)["items"][0]
+    slug = unquote(newest["url"].rsplit("/", 1)[1])
+    # Named after the slug, with or without a YYYY-MM-DD- date prefix.
+    target = next(p for p in articles.iterdir() if f"{slug}.txt" in (p.name, p.name[11:]))
     log(f"first build: {build_s:.1f} s")
     procs.stop(process)
     size = sum(p.stat().st_size for p in state.iterdir() if p.is_file()) / 2**20
