@@ -149,6 +149,10 @@ def coding_weights(accept_encoding: str) -> tuple[float, ...]:
     return found
 
 
+_chosen_memo: dict[str, str | None] = {}
+"""The coding chosen for each memoised ``Accept-Encoding``: no more keys than ``_coding_memo``."""
+
+
 def _weight(given: float | None, coding: str) -> float:
     """A coding's weight: as given (by name or by ``*``), else identity's implicit one."""
     if given is not None:
@@ -163,11 +167,15 @@ def choose_coding(accept_encoding: str, available: tuple[str, ...] = CODINGS) ->
     The highest q-value wins, ties going to br, then gzip, then identity. An empty
     value asks for identity.
     """
+    if available is CODINGS and accept_encoding in _chosen_memo:  # every cached hit asks
+        return _chosen_memo[accept_encoding]
     chosen: str | None = None
     best = 0.0
     for coding, weight in zip(CODINGS, coding_weights(accept_encoding), strict=True):
         if coding in available and weight > best:  # a tie keeps the preferred coding
             chosen, best = coding, weight
+    if available is CODINGS and accept_encoding in _coding_memo:  # bounded as that memo
+        _chosen_memo[accept_encoding] = chosen
     return chosen
 
 
