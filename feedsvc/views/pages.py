@@ -183,7 +183,9 @@ def healthz() -> Response:
         "progress": {"done": progress.done, "total": progress.total, "rate": progress.rate},
     }
     problems: dict[str, str] = {}
-    if current.store.ready():
+    # "starting" until the first build says it is done, even once its database is in
+    # place: the two are one moment apart, and the index phase is what callers follow.
+    if current.store.ready() and progress.phase != "building":
         view = snapshot()
         report["articles"] = view.count(SITE)
         report["tags"] = len(view.tags_by_count())
