@@ -9,9 +9,11 @@ or needs settings of its own starts its own server with ``live_server``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -185,18 +187,20 @@ def start_server(
         if report.get("index") == "ready" or (report and not ready):
             return LiveServer(url, articles, process, log)
         time.sleep(0.05)
-    process.kill()
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
     raise RuntimeError(f"feedsvc serve did not answer: {log.read_text()}")
 
 
 def stop_server(server: LiveServer) -> None:
-    if server.process.poll() is not None:
-        return
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
+    """Stop the server and everything it started (its session), and reap it."""
+    if server.process.poll() is None:
+        server.process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.process.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.process.pid, signal.SIGKILL)  # workers, a build's readers
+    server.process.wait()
 
 
 @pytest.fixture
