@@ -73,23 +73,34 @@ def free_port() -> int:
         return port
 
 
-def descendants(pid: int) -> list[int]:
-    """Child processes, recursively (from /proc/*/stat)."""
-    parents: dict[int, int] = {}
+def parents() -> dict[int, int]:
+    """Every process's parent, by process id (from /proc/*/stat)."""
+    found: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 stat = Path(f"/proc/{entry}/stat").read_text()
             except OSError:
                 continue
-            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+            found[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return found
+
+
+def children(pid: int) -> list[int]:
+    """The direct child processes of ``pid``."""
+    return sorted(child for child, parent in parents().items() if parent == pid)
+
+
+def descendants(pid: int) -> list[int]:
+    """Child processes, recursively."""
+    parent_of = parents()
     found: list[int] = []
     frontier = [pid]
     while frontier:
         current = frontier.pop()
-        children = [p for p, parent in parents.items() if parent == current]
-        found += children
-        frontier += children
+        below = [p for p, parent in parent_of.items() if parent == current]
+        found += below
+        frontier += below
     return found
 
 

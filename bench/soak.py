@@ -60,7 +60,7 @@ from urllib.parse import quote, unquote, urlsplit
 from bench.client import get, retitled, wait_for
 from bench.corpus import generate
 from bench.load import parse_wrk
-from bench.processes import Processes, free_port, memory_kb
+from bench.processes import Processes, children, free_port, memory_kb
 from bench.servers import ROOT, feedsvc_env
 from feedsvc.articles import ArticleError, read_article
 
@@ -527,21 +527,6 @@ FORMATS = ("rss", "atom", "json")
 
 
 # Memory -----------------------------------------------------------------------------
-
-
-def children(pid: int) -> list[int]:
-    """The direct child processes of ``pid``: granian's workers (the first build's pool
-    helpers are their children, not the server's)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return sorted(found)
 
 
 class MemorySampler(Loop):
