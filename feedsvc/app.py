@@ -19,7 +19,7 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 
 from .cache import FastPath, ResponseCache
-from .indexer import Indexer, claim, log_progress
+from .indexer import Indexer, ProgressLog, claim
 from .settings import (
     Settings,
     SettingsError,
@@ -112,7 +112,7 @@ def start_indexer(
 
     def run() -> None:
         try:
-            indexer.catch_up(log_progress)
+            indexer.catch_up(ProgressLog())
         except Exception:
             log.exception("indexing %s failed", settings.articles_dir)
             raise

@@ -146,11 +146,8 @@ class Stamp:
 
 @dataclass(frozen=True, slots=True)
 class Article:
-    """One published article, everything but its body paragraphs.
-
-    The catalogue holds thousands of these, so the body is read again from
-    ``path`` (see :func:`read_body`) only for the few items a feed renders.
-    """
+    """One article, everything but its body paragraphs (the index keeps those apart:
+    listings never load them)."""
 
     slug: str
     title: str

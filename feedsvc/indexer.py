@@ -494,12 +494,21 @@ class Indexer:
             os.replace(f"{target}.tmp", target)
 
 
-def log_progress(progress: Progress) -> None:
+class ProgressLog:
     """Progress for a server's log: a line every few seconds, and one at the end."""
-    now = time.monotonic()
-    if progress.phase != "ready" and now - getattr(log_progress, "last", 0.0) < LOG_EVERY:
-        return
-    log_progress.last = now  # type: ignore[attr-defined]
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if progress.phase != "ready" and now - self.last < LOG_EVERY:
+            return
+        self.last = now
+        log_line(progress)
+
+
+def log_line(progress: Progress) -> None:
     eta = f", about {progress.eta:.0f} s left" if progress.eta is not None else ""
     log.info(
         "%s: %d of %d files, %.0f files/s%s",

@@ -105,7 +105,6 @@ INDEXES = """
 CREATE INDEX files_by_slug ON files(slug) WHERE slug IS NOT NULL;
 CREATE INDEX files_with_problems ON files(path) WHERE error IS NOT NULL OR shadowed;
 CREATE INDEX articles_newest ON articles(published DESC, slug) WHERE state = 0;
-CREATE INDEX articles_updated ON articles(updated) WHERE state = 0;
 CREATE INDEX articles_scheduled ON articles(published) WHERE state = 1;
 CREATE INDEX scopes_by_generation ON scopes(generation);
 CREATE UNIQUE INDEX articles_by_uid ON articles(uid);
@@ -309,11 +308,9 @@ class Snapshot:
             )
         return [article_from_row(row) for row in rows]
 
-    def newest_update(self, scope: str, first: int | None = None) -> datetime | None:
-        """The latest ``updated`` among a scope's newest ``first`` articles (all: None)."""
-        if scope == SITE and first is None:
-            micros = self._one("SELECT max(updated) FROM articles WHERE state = 0")
-        elif scope == SITE:
+    def newest_update(self, scope: str, first: int) -> datetime | None:
+        """The latest ``updated`` among a scope's newest ``first`` articles."""
+        if scope == SITE:
             micros = self._one(
                 "SELECT max(updated) FROM (SELECT updated FROM articles WHERE state = 0 "
                 "ORDER BY published DESC, slug LIMIT ?)",
@@ -324,7 +321,7 @@ class Snapshot:
                 "SELECT max(a.updated) FROM (SELECT slug FROM article_tags WHERE tag = ? "
                 "ORDER BY published DESC, slug LIMIT ?) t JOIN articles a ON a.slug = t.slug",
                 scope,
-                -1 if first is None else first,
+                first,
             )
         return None if micros is None else from_micros(micros)
 

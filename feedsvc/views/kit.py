@@ -14,7 +14,6 @@ import hashlib
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import quote, unquote, urlencode
@@ -24,7 +23,7 @@ from werkzeug.datastructures import Headers
 
 from ..articles import Article, normalize_tag
 from ..cache import RequestLine, ResponseCache
-from ..feeds import EPOCH, FORMATS, Item
+from ..feeds import FORMATS, Item
 from ..indexer import Indexer
 from ..responses import (
     CORS_HEADERS,
@@ -240,10 +239,6 @@ def scope_title(view: Snapshot, scope: str) -> str:
 
 def scope_label(view: Snapshot, scope: str) -> str:
     return site().settings.site_title if scope == SITE else view.label(scope)
-
-
-def newest_update(articles: Sequence[Article]) -> datetime:
-    return max((a.updated for a in articles), default=EPOCH)
 
 
 def make_items(view: Snapshot, articles: Sequence[Article]) -> list[Item]:
