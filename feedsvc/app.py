@@ -8,11 +8,13 @@ serve`` does those, see :mod:`feedsvc.cli`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -20,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from .cache import FastPath, ResponseCache
 from .indexer import Indexer, ProgressLog, claim
+from .prerender import Prerenderer
 from .settings import (
     Settings,
     SettingsError,
@@ -27,6 +30,7 @@ from .settings import (
     from_environment,
     state_dir_problem,
 )
+from .shelf import Shelf
 from .store import NotReady, Store, StoreError
 from .views import embeds, errors, feeds, pages
 from .views.kit import Site, end_snapshot
@@ -59,10 +63,20 @@ def create_app(
         raise StoreError(problem)
     store = Store(settings.state_dir)
     indexer = start_indexer(settings, clock or time.time, background)
-    cache = ResponseCache(settings.cache_entries, settings.cache_megabytes << 20)
+    shelf = Shelf(settings.state_dir, settings.shelf_megabytes << 20, edition(settings))
+    cache = ResponseCache(
+        settings.cache_entries,
+        settings.cache_megabytes << 20,
+        shelf if settings.shelf_megabytes else None,
+    )
 
     app = Flask(__name__, static_folder=None)
-    app.extensions["feedsvc"] = Site(settings, store, indexer, cache)
+    prerenderer = None
+    if indexer is not None and background and cache.shelf is not None:
+        prerenderer = Prerenderer(app, store, cache, settings.feed_max_age)
+    app.extensions["feedsvc"] = Site(
+        settings, store, indexer, cache, prerenderer.pending if prerenderer else None
+    )
     for blueprint in (feeds.blueprint, pages.blueprint, embeds.blueprint):
         app.register_blueprint(blueprint)
     app.register_error_handler(NotReady, errors.not_ready)
@@ -76,8 +90,28 @@ def create_app(
             indexer.release_due()
         return store.version(scope)
 
-    app.wsgi_app = FastPath(app.wsgi_app, version, cache)  # type: ignore[method-assign]
+    app.wsgi_app = FastPath(  # type: ignore[method-assign]
+        app.wsgi_app, version, cache, feeds.feed_locator(settings)
+    )
+    if prerenderer is not None:
+        prerenderer.start()
     return app
+
+
+PACKAGE = Path(__file__).parent
+
+
+def edition(settings: Settings) -> str:
+    """What rendered bytes depend on beyond the index: this code and these settings.
+
+    A new release, or a new base URL, title or item count, makes every kept
+    representation obsolete at once.
+    """
+    digest = hashlib.blake2b(repr(settings).encode(), digest_size=8)
+    for path in sorted(PACKAGE.rglob("*")):
+        if path.suffix in (".py", ".html", ".css", ".js") and path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest() + ":"
 
 
 def start_indexer(

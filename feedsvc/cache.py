@@ -1,24 +1,33 @@
 """The response cache and the fast path that serves it before Flask is entered.
 
-Entries are tagged with the version of the scope (the site or one tag) they were
-rendered from. An entry is served only while that version is current, so an edit
-invalidates exactly the feeds of the tags it touches and no others, with no
-explicit purge. The fast path answers cached hits straight from WSGI; anything
-else (a miss, a stale entry, a redirect, an error) goes on to the Flask app, which
-renders through :meth:`ResponseCache.fetch` and answers through the same
-:func:`respond`.
+Two tiers: a small hot one in this process's heap (least recently used, bounded
+by the bytes of the bodies it holds, each counted once) in front of the
+:class:`~feedsvc.shelf.Shelf`, which every worker shares and which survives
+restarts. Entries are tagged with the version of the scope (the site or one tag)
+they were rendered from and served only while that version is current, so an edit
+invalidates exactly the feeds of the tags it touches, with no explicit purge.
+
+The fast path answers from WSGI, before Flask: hits of the hot tier, and requests
+for a feed's canonical URL that the shelf holds at the current version (a 304 from
+the validators alone). Anything else (a miss, a stale entry, a redirect, an error)
+goes on to the Flask app, which renders through :meth:`ResponseCache.fetch` and
+answers through the same :func:`respond`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from .responses import Rendered, Representation, respond
+from .shelf import Shelf
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 STATUS_LINES = {200: "200 OK", 304: "304 Not Modified", 406: "406 Not Acceptable"}
@@ -33,6 +42,8 @@ ALIAS_SHARE = 16
 """Aliases may take a sixteenth of the cache's byte budget, on top of it."""
 ALIAS_OVERHEAD = 300
 """Bytes of bookkeeping per alias: the dict slot, the RequestLine, two string headers."""
+ENTRY_OVERHEAD = 1_000
+"""Bytes of bookkeeping per entry: the key, the representation and its header lists."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,32 +76,50 @@ class RequestLine(NamedTuple):
         return len(self.path) + len(self.query) + ALIAS_OVERHEAD
 
 
-class ResponseCache:
-    """Rendered representations by logical key, and by raw request line for the fast path.
+def shelf_key(key: Hashable) -> str | None:
+    """The shelf's name for a cache key (a tuple of strings and numbers), else ``None``."""
+    try:
+        return json.dumps(key, ensure_ascii=False, separators=(",", ":"))
+    except TypeError:
+        return None
 
-    Bounded by entry count and by bytes (each entry counted at twice its identity
-    body, room for its compressed variants; an entry larger than the whole budget is
-    served but not kept), so no sequence of requests can make it grow without limit.
-    Raw request lines map to logical keys, within a byte budget of their own
-    (:data:`ALIAS_SHARE`): an evicted entry leaves only a dangling alias, which sends
-    its next request through Flask.
+
+class ResponseCache:
+    """Representations by logical key, and by raw request line for the fast path.
+
+    The hot tier: bounded by entry count and by the bytes of the bodies it holds
+    (a body loaded later counts when it is loaded; an entry larger than the whole
+    budget is served but not kept), the least recently used leaving first, so no
+    sequence of requests can make it grow without limit. Behind it, ``shelf`` (when
+    given) keeps every rendered version for all workers. Raw request lines map to
+    logical keys, within a byte budget of their own (:data:`ALIAS_SHARE`): an
+    evicted entry leaves only a dangling alias, which sends its next request on.
     """
 
-    def __init__(self, max_entries: int = 8192, max_bytes: int = 256 << 20) -> None:
+    def __init__(
+        self, max_entries: int = 8192, max_bytes: int = 256 << 20, shelf: Shelf | None = None
+    ) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
+        self.shelf = shelf
         self.size = 0
         self.max_alias_bytes = max_bytes // ALIAS_SHARE
         self.alias_size = 0
-        self._by_key: dict[Hashable, Entry] = {}
+        self.renders = 0
+        self._by_key: OrderedDict[Hashable, Entry] = OrderedDict()
         self._by_request: dict[RequestLine, Hashable] = {}
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, version: int) -> Representation | None:
         entry = self._by_key.get(key)
         if entry is not None and entry.version == version:
+            self._used(key)
             return entry.representation
         return None
+
+    def _used(self, key: Hashable) -> None:
+        with contextlib.suppress(KeyError):  # evicted meanwhile by another thread
+            self._by_key.move_to_end(key)
 
     def fetch(
         self,
@@ -102,41 +131,86 @@ class ResponseCache:
         max_age: int,
         release: float,
         request: RequestLine | None = None,
+        fresh: bool = False,
     ) -> Representation:
-        """The representation of ``key`` at ``version``: kept, or rendered now and kept."""
-        representation = self.get(key, version)
+        """The representation of ``key`` at ``version``: held, kept on the shelf, or
+        rendered now (and kept). ``fresh`` renders it again whatever is kept, and holds
+        every body in memory: for a kept body that turned out damaged or gone."""
+        representation = None if fresh else self.get(key, version)
+        named = shelf_key(key) if self.shelf is not None else None
+        if representation is None and not fresh and named is not None:
+            representation = self.shelf.find(named, version, max_age)  # type: ignore[union-attr]
         if representation is None:
-            rendered = render()
-            representation = Representation(
-                rendered.body,
-                rendered.content_type,
-                # An `updated` date in the future must not make a future Last-Modified.
-                min(rendered.last_modified, time.time()),
-                max_age,
-                release=release,
-            )
+            representation = self.render(key, scope, version, render, max_age, release)
+            if fresh or named is None or not self.keep(named, scope, version, representation):
+                pass  # held in memory with all its bodies
+            else:
+                # The bodies now live on the shelf: hold only those asked for.
+                representation.load = self.shelf.loader(named, representation.digest)  # type: ignore[union-attr]
+                representation.bodies = {}
         # Stored again on a hit too, so this request line gets its fast-path alias.
         self.put(key, Entry(scope, version, representation), request)
         return representation
 
+    def render(
+        self,
+        key: Hashable,
+        scope: str,
+        version: int,
+        render: Callable[[], Rendered],
+        max_age: int,
+        release: float,
+    ) -> Representation:
+        """Render a representation now, every coding compressed."""
+        rendered = render()
+        self.renders += 1
+        return Representation.of(
+            rendered.body,
+            rendered.content_type,
+            # An `updated` date in the future must not make a future Last-Modified.
+            min(rendered.last_modified, time.time()),
+            max_age,
+            release=release,
+        ).complete()
+
+    def keep(self, named: str, scope: str, version: int, representation: Representation) -> bool:
+        """Put a rendered representation on the shelf; ``False`` when it could not be."""
+        return self.shelf is not None and self.shelf.keep(named, scope, version, representation)
+
     def put(self, key: Hashable, entry: Entry, request: RequestLine | None = None) -> None:
-        """Store an entry; ``request`` lets the fast path find it when it is aliasable."""
-        cost = _cost(entry)
+        """Hold an entry; ``request`` lets the fast path find it when it is aliasable."""
+        representation = entry.representation
+        cost = representation.held() + ENTRY_OVERHEAD
         with self._lock:
             old = self._by_key.pop(key, None)
             if old is not None:
-                self.size -= _cost(old)
+                self.size -= old.representation.held() + ENTRY_OVERHEAD
+                if old.representation is not representation:
+                    old.representation.on_grow = None
             if cost > self.max_bytes:
                 return  # it would push out everything else and still not fit
-            while self._by_key and (
-                len(self._by_key) >= self.max_entries or self.size + cost > self.max_bytes
-            ):
-                # Oldest first: dicts keep insertion order.
-                self.size -= _cost(self._by_key.pop(next(iter(self._by_key))))
             self._by_key[key] = entry
             self.size += cost
+            representation.on_grow = lambda grown: self._grew(key, representation, grown)
+            self._evict()
             if request is not None and request.aliasable():
                 self._alias(request, key)
+
+    def _grew(self, key: Hashable, representation: Representation, grown: int) -> None:
+        """A held representation loaded a body: count it, and make room."""
+        with self._lock:
+            entry = self._by_key.get(key)
+            if entry is None or entry.representation is not representation:
+                return
+            self.size += grown
+            self._evict()
+
+    def _evict(self) -> None:
+        """Drop the least recently used entries until both bounds hold (under the lock)."""
+        while self._by_key and (len(self._by_key) > self.max_entries or self.size > self.max_bytes):
+            _, entry = self._by_key.popitem(last=False)
+            entry.representation.on_grow = None
+            self.size -= entry.representation.held() + ENTRY_OVERHEAD
 
     def _alias(self, request: RequestLine, key: Hashable) -> None:
         """Let the fast path find ``key`` by ``request``; the oldest aliases make room."""
@@ -157,33 +231,56 @@ class ResponseCache:
 
     def for_request(self, path: str, query: str) -> Entry | None:
         key = self._by_request.get((path, query))  # type: ignore[call-overload]
-        return None if key is None else self._by_key.get(key)
+        if key is None:
+            return None
+        entry = self._by_key.get(key)
+        if entry is not None:
+            self._used(key)
+        return entry
 
     def __len__(self) -> int:
         return len(self._by_key)
 
 
-def _cost(entry: Entry) -> int:
-    return 2 * len(entry.representation.body)
+@dataclass(frozen=True, slots=True)
+class Located:
+    """What the fast path needs to find a URL's representation on the shelf."""
+
+    key: tuple[object, ...]
+    scope: str
+    max_age: int
 
 
 class FastPath:
-    """WSGI middleware that answers cached GET/HEAD hits without entering ``app``."""
+    """WSGI middleware that answers held and kept representations without entering ``app``.
 
-    def __init__(self, app: WSGIApp, version: Callable[[str], int], cache: ResponseCache) -> None:
+    :param locate: the shelf key of a request line the fast path may look up on the
+        shelf (a feed's canonical URL), or ``None``.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        version: Callable[[str], int],
+        cache: ResponseCache,
+        locate: Callable[[str, str], Located | None] | None = None,
+    ) -> None:
         self.app = app
         self.version = version
         """The current version of a scope: an entry of an older one is stale."""
         self.cache = cache
+        self.locate = locate
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         method = environ["REQUEST_METHOD"]
         if method == "GET" or method == "HEAD":
-            entry = self.cache.for_request(
-                environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
-            )
-            if entry is not None and entry.version == self.version(entry.scope):
-                status, headers, body = respond(
+            path = environ.get("PATH_INFO", "")
+            query = environ.get("QUERY_STRING", "")
+            entry = self.cache.for_request(path, query)
+            if entry is None or entry.version != self.version(entry.scope):
+                entry = self.from_shelf(path, query)
+            if entry is not None:
+                answer = respond(
                     entry.representation,
                     method,
                     environ.get("HTTP_IF_NONE_MATCH"),
@@ -191,6 +288,27 @@ class FastPath:
                     environ.get("HTTP_ACCEPT_ENCODING"),
                     time.time(),
                 )
-                start_response(STATUS_LINES[status], headers)
-                return [body]
+                if answer is not None:  # else a kept body is gone: Flask renders it
+                    status, headers, body = answer
+                    start_response(STATUS_LINES[status], headers)
+                    return [body]
         return self.app(environ, start_response)
+
+    def from_shelf(self, path: str, query: str) -> Entry | None:
+        """The current representation of a request line from the shelf, now held."""
+        shelf = self.cache.shelf
+        if shelf is None or self.locate is None:
+            return None
+        located = self.locate(path, query)
+        if located is None:
+            return None
+        named = shelf_key(located.key)
+        if named is None:
+            return None
+        version = self.version(located.scope)
+        representation = shelf.find(named, version, located.max_age)
+        if representation is None:
+            return None
+        entry = Entry(located.scope, version, representation)
+        self.cache.put(located.key, entry, RequestLine(path, query))
+        return entry

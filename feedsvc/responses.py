@@ -28,11 +28,14 @@ CORS_HEADERS: Headers = [
 ]
 
 _COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
-    # Quality 9 of 11: close to the best ratio at a fraction of the time, and each
-    # version of a feed is compressed only once.
-    "br": lambda body: bytes(brotli.compress(body, quality=9)),
-    "gzip": lambda body: gzip.compress(body, compresslevel=6, mtime=0),
+    # Chosen by measurement (bench/compression.py, README "Compression"): on a 60 KB
+    # feed brotli 5 is as small as 9 to the kilobyte at a sixteenth of the time, and
+    # gzip 6 is as small as 9 for less; every version is compressed once, when rendered.
+    "br": lambda body: bytes(brotli.compress(body, quality=BROTLI_QUALITY)),
+    "gzip": lambda body: gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0),
 }
+BROTLI_QUALITY = 5
+GZIP_LEVEL = 6
 CODINGS = ("br", "gzip", "identity")
 """Every coding a representation is sent in, the preferred first."""
 
@@ -47,57 +50,103 @@ class Rendered:
     """A Unix timestamp: when the content last changed."""
 
 
-@dataclass(slots=True)
-class _Variant:
-    body: bytes
-    etag: str
-    headers: Headers
+def digest_of(body: bytes) -> str:
+    """The opaque part of a representation's ETag: a hash of its identity bytes."""
+    return hashlib.blake2b(body, digest_size=12).hexdigest()
 
 
 @dataclass(slots=True)
 class Representation:
-    """The bytes of one resource version, with validators and lazily compressed variants."""
+    """One version of a resource: its validators, and its bodies in each coding.
 
-    body: bytes
+    The validators are all a conditional request needs: a 304 reads no body. Bodies
+    are held in :attr:`bodies` or fetched by :attr:`load` (from the shelf) the first
+    time a coding is asked for; ``on_grow`` tells the holder how many bytes that added.
+    """
+
     content_type: str
     last_modified: float
     """A Unix timestamp; ``Last-Modified`` is this, to the second."""
     max_age: int
+    digest: str
+    """Of the identity body; each coding's ETag is made from it."""
     release: float = math.inf
     """When it changes by itself (a scheduled article): no cache may keep it longer."""
-    _variants: dict[str, _Variant] = field(default_factory=dict)
+    bodies: dict[str, bytes] = field(default_factory=dict)
+    load: Callable[[str], bytes | None] | None = None
+    on_grow: Callable[[int], None] | None = None
+    _headers: dict[str, Headers] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    digest: str = ""
 
-    def __post_init__(self) -> None:
-        self.digest = hashlib.blake2b(self.body, digest_size=12).hexdigest()
-        self._variants["identity"] = self._variant("identity", self.body)
+    @classmethod
+    def of(
+        cls,
+        body: bytes,
+        content_type: str,
+        last_modified: float,
+        max_age: int,
+        *,
+        release: float = math.inf,
+    ) -> Representation:
+        """A representation of freshly rendered bytes, held in memory."""
+        return cls(
+            content_type,
+            last_modified,
+            max_age,
+            digest_of(body),
+            release=release,
+            bodies={"identity": body},
+        )
 
-    def _variant(self, coding: str, body: bytes) -> _Variant:
-        suffix = "" if coding == "identity" else f"-{coding}"
-        etag = f'"{self.digest}{suffix}"'
-        headers: Headers = [
-            ("Content-Type", self.content_type),
-            ("ETag", etag),
-            ("Last-Modified", formatdate(self.last_modified, usegmt=True)),
-            ("Vary", "Accept-Encoding"),
-            ("X-Content-Type-Options", "nosniff"),
-            *CORS_HEADERS,
-        ]
-        if coding != "identity":
-            headers.append(("Content-Encoding", coding))
-        return _Variant(body, etag, headers)
+    def etag(self, coding: str) -> str:
+        return f'"{self.digest}"' if coding == "identity" else f'"{self.digest}-{coding}"'
 
-    def variant(self, coding: str) -> _Variant:
-        """The body in a content coding, compressed the first time it is asked for."""
-        found = self._variants.get(coding)
+    def headers(self, coding: str) -> Headers:
+        """The headers of a 200 in ``coding``, but for Cache-Control and Content-Length."""
+        found = self._headers.get(coding)
         if found is None:
-            with self._lock:
-                found = self._variants.get(coding)
-                if found is None:
-                    found = self._variant(coding, _COMPRESSORS[coding](self.body))
-                    self._variants[coding] = found
+            found = [
+                ("Content-Type", self.content_type),
+                ("ETag", self.etag(coding)),
+                ("Last-Modified", formatdate(self.last_modified, usegmt=True)),
+                ("Vary", "Accept-Encoding"),
+                ("X-Content-Type-Options", "nosniff"),
+                *CORS_HEADERS,
+            ]
+            if coding != "identity":
+                found.append(("Content-Encoding", coding))
+            self._headers[coding] = found
         return found
+
+    def body(self, coding: str) -> bytes | None:
+        """The body in ``coding``: held, loaded, or compressed from the identity body;
+        ``None`` when it cannot be had (a kept body that is gone or damaged)."""
+        found = self.bodies.get(coding)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self.bodies.get(coding)
+            if found is None:
+                if self.load is not None:
+                    found = self.load(coding)
+                if found is None and coding != "identity" and "identity" in self.bodies:
+                    found = _COMPRESSORS[coding](self.bodies["identity"])
+                if found is None:
+                    return None
+                self.bodies[coding] = found
+        if self.on_grow is not None:
+            self.on_grow(len(found))
+        return found
+
+    def complete(self) -> Representation:
+        """Compress every coding now (once per version), before the bodies are kept."""
+        for coding in CODINGS:
+            self.body(coding)
+        return self
+
+    def held(self) -> int:
+        """Bytes of the bodies held in memory."""
+        return sum(len(body) for body in self.bodies.values())
 
     def cache_control(self, now: float) -> str:
         max_age = self.max_age
@@ -204,27 +253,37 @@ def respond(
     if_modified_since: str | None,
     accept_encoding: str | None,
     now: float,
-) -> tuple[int, Headers, bytes]:
+) -> tuple[int, Headers, bytes] | None:
     """Answer a GET or HEAD: status, headers and body (empty for HEAD and 304).
 
-    406 when ``Accept-Encoding`` excludes every coding the representation comes in.
+    ``None`` when the body to send cannot be had (see :meth:`Representation.body`):
+    the caller renders it again. 406 when ``Accept-Encoding`` excludes every coding
+    the representation comes in.
     """
     coding = choose_coding(accept_encoding) if accept_encoding else "identity"
     if coding is None:
         return not_acceptable(method)
-    variant = representation.variant(coding)
-    headers = [*variant.headers, ("Cache-Control", representation.cache_control(now))]
+    etag = representation.etag(coding)
     if if_none_match is not None:
-        fresh = etag_matches(if_none_match, variant.etag)
+        fresh = etag_matches(if_none_match, etag)
     elif if_modified_since is not None:
         fresh = not_modified_since(if_modified_since, representation.last_modified)
     else:
         fresh = False
+    cache_control = ("Cache-Control", representation.cache_control(now))
     if fresh:
-        keep = {"ETag", "Last-Modified", "Vary", "Cache-Control"}
-        return 304, [h for h in headers if h[0] in keep or h[0].startswith("Access-")], b""
-    headers.append(("Content-Length", str(len(variant.body))))
-    return 200, headers, b"" if method == "HEAD" else variant.body
+        kept = [h for h in representation.headers(coding) if h[0] in _KEPT_IN_304]
+        return 304, [*kept, cache_control], b""
+    body = representation.body(coding)
+    if body is None:
+        return None
+    headers = [*representation.headers(coding), cache_control]
+    headers.append(("Content-Length", str(len(body))))
+    return 200, headers, b"" if method == "HEAD" else body
+
+
+_KEPT_IN_304 = frozenset({"ETag", "Last-Modified", "Vary", *(name for name, _ in CORS_HEADERS)})
+"""What a 304 repeats of its 200 (RFC 9110 15.4.5), with the CORS headers a browser needs."""
 
 
 NOT_ACCEPTABLE = b"406 Not Acceptable: Accept-Encoding excludes br, gzip and identity\n"

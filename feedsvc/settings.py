@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "RESCAN_SECONDS": 30.0,
     "CACHE_ENTRIES": 8192,
     "CACHE_MEGABYTES": 256,
+    "SHELF_MEGABYTES": 4096,
     "MAX_ARTICLE_BYTES": 1 << 20,
     "MAX_KEYWORDS": 100,
     "ITEM_CONTENT_BYTES": 100_000,
@@ -58,6 +59,7 @@ _COUNTS: dict[str, tuple[int, int | None]] = {
     "PAGE_MAX_AGE": (0, None),
     "CACHE_ENTRIES": (1, None),
     "CACHE_MEGABYTES": (1, None),
+    "SHELF_MEGABYTES": (0, None),
     "MAX_ARTICLE_BYTES": (1, None),
     "MAX_KEYWORDS": (1, 1_000),
     # At most a million: no text node of a feed then comes near the 10 MB that
@@ -223,6 +225,8 @@ class Settings:
     page_max_age: int
     cache_entries: int
     cache_megabytes: int
+    shelf_megabytes: int
+    """Disk the kept representations may take in the state directory; 0 keeps none."""
     watch: bool
     watch_interval: float
     rescan_seconds: float

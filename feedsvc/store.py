@@ -401,6 +401,29 @@ class Store:
             self._refresh(generation, epoch)
         return self._versions.get(scope, 0)
 
+    def changes(self, seen: tuple[int, int]) -> tuple[tuple[int, int], list[str]]:
+        """The scopes that changed since ``seen`` (a mark this returned, or ``(-1, -1)``
+        for every scope), the most articles first, and the mark to pass next time."""
+        generation, epoch = self._read_counter()
+        if (generation, epoch) == seen:
+            return seen, []
+        if epoch != self._epoch:
+            self._refresh(generation, epoch)  # the database was replaced: reconnect
+        since = seen[0] if epoch == seen[1] else -1
+        try:
+            rows = (
+                self._connection("changes")
+                .execute(
+                    "SELECT scope, generation FROM scopes WHERE generation > ? ORDER BY count DESC",
+                    (since,),
+                )
+                .fetchall()
+            )
+        except (NotReady, sqlite3.Error):
+            return seen, []
+        newest = max([generation, *(changed for _, changed in rows)])
+        return (newest, epoch), [scope for scope, _ in rows]
+
     def _refresh(self, generation: int, epoch: int) -> None:
         with self._lock:
             if epoch != self._epoch:

@@ -13,13 +13,13 @@ from flask import Flask
 from werkzeug.test import Client
 
 from feedsvc.app import create_app
-from feedsvc.cache import Entry, FastPath, RequestLine, ResponseCache
+from feedsvc.cache import ENTRY_OVERHEAD, Entry, FastPath, RequestLine, ResponseCache
 from feedsvc.responses import Representation
 from tests.conftest import WriteArticle
 
 
 def entry(size: int, version: int = 1) -> Entry:
-    return Entry("", version, Representation(b"x" * size, "text/plain", 0.0, 60))
+    return Entry("", version, Representation.of(b"x" * size, "text/plain", 0.0, 60))
 
 
 def test_cache_is_bounded_by_bytes() -> None:
@@ -27,10 +27,37 @@ def test_cache_is_bounded_by_bytes() -> None:
     for n in range(10):
         cache.put(("k", n), entry(1_000), RequestLine("/f", f"page={n}"))
     assert cache.size <= 10_000
-    assert len(cache) == 5  # each counts twice its body: room for compressed variants
+    assert len(cache) == 5  # each counts its body once, and its bookkeeping
     assert cache.get(("k", 0), 1) is None and cache.get(("k", 9), 1) is not None
     assert cache.for_request("/f", "page=0") is None  # its alias dangles, so Flask answers
     assert cache.for_request("/f", "page=9") is not None
+
+
+def test_cache_evicts_the_least_recently_used() -> None:
+    cache = ResponseCache(max_entries=100, max_bytes=10_000)
+    for n in range(5):
+        cache.put(n, entry(1_000))
+    assert cache.get(0, 1) is not None  # used: now the most recent
+    cache.put(5, entry(1_000))
+    assert cache.get(0, 1) is not None and cache.get(1, 1) is None
+
+
+def test_a_body_loaded_later_is_counted_and_makes_room() -> None:
+    """A representation from the shelf holds no body until one is asked for; then the
+    cache counts it, once, and evicts to stay within its budget."""
+    cache = ResponseCache(max_entries=100, max_bytes=10_000)
+    for n in range(4):
+        cache.put(n, entry(1_000))
+    kept = Representation("text/plain", 0.0, 60, "d", load=lambda coding: b"y" * 4_000)
+    cache.put("kept", Entry("", 1, kept))
+    before = cache.size
+    assert kept.body("gzip") == b"y" * 4_000
+    assert cache.size <= 10_000 and cache.get(0, 1) is None  # the oldest made room
+    assert cache.size > before - 2_000  # the body counts: 4,000 in, one 2,000 entry out
+    kept.body("gzip")  # already held: counted once
+    assert cache.size == sum(
+        e.representation.held() + ENTRY_OVERHEAD for e in cache._by_key.values()
+    )
 
 
 def test_cache_is_bounded_by_entries() -> None:

@@ -220,7 +220,7 @@ def test_tag_normaliser_memo_is_bounded_by_bytes() -> None:
 
 
 def representation(size: int) -> Entry:
-    return Entry("", 1, Representation(b"x" * size, "text/plain", 0.0, 60))
+    return Entry("", 1, Representation.of(b"x" * size, "text/plain", 0.0, 60))
 
 
 def test_fast_path_alias_table_is_bounded_by_bytes() -> None:
@@ -243,7 +243,7 @@ def test_fast_path_alias_table_is_bounded_by_bytes() -> None:
 def test_an_entry_larger_than_the_whole_cache_is_not_kept() -> None:
     cache = ResponseCache(max_entries=100, max_bytes=10_000)
     cache.put("small", representation(1_000), RequestLine("/small", ""))
-    cache.put("huge", representation(6_000), RequestLine("/huge", ""))  # counts 12,000
+    cache.put("huge", representation(12_000), RequestLine("/huge", ""))
     assert cache.get("huge", 1) is None and cache.for_request("/huge", "") is None
     assert cache.size <= cache.max_bytes
     assert cache.get("small", 1) is not None  # and it pushed nothing out

@@ -26,7 +26,7 @@ KEPT_BY_304 = {
 
 
 def representation(release: float = math.inf) -> Representation:
-    return Representation(
+    return Representation.of(
         BODY, "application/feed+json; charset=utf-8", LAST_MODIFIED, 300, release=release
     )
 

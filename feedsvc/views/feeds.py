@@ -7,12 +7,15 @@ shows, what the feed says about itself, and hands the result to the cache.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from urllib.parse import quote
 
 from flask import Response
 
+from ..cache import Located
 from ..feeds import EPOCH, FORMATS, FeedInfo, Format
 from ..responses import Rendered
+from ..settings import Settings
 from ..store import SITE, Snapshot
 from .kit import (
     Routes,
@@ -93,6 +96,40 @@ def render_feed(view: Snapshot, scope: str, fmt: Format, page: int, limit: int |
     return Rendered(fmt.render(items, info), fmt.content_type, view.changed(scope))
 
 
+def feed_key(scope: str, name: str, page: int = 1, limit: int | None = None) -> tuple[object, ...]:
+    """The cache key of one page of a scope's feed in one format."""
+    return ("feed", scope, name, page, limit)
+
+
+def feed_locator(settings: Settings) -> Callable[[str, str], Located | None]:
+    """What the fast path needs to find a feed's first page on the shelf by its URL.
+
+    Only canonical URLs with no query: anything else (another spelling, an alias,
+    paging) goes through the views, which know what to answer.
+    """
+    suffixes = {f"/feed.{name}": name for name in FORMATS}
+    max_age = settings.feed_max_age
+
+    def locate(path: str, query: str) -> Located | None:
+        if query:
+            return None
+        slash = path.rfind("/")
+        name = suffixes.get(path[slash:])
+        if name is None:
+            return None
+        if slash == 0:
+            return Located(feed_key(SITE, name), SITE, max_age)
+        if not path.startswith("/tags/") or path.find("/", 6) != slash or slash == 6:
+            return None
+        try:  # WSGI gives the path's bytes as Latin-1
+            tag = path[6:slash].encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            return None
+        return Located(feed_key(tag, name), tag, max_age)
+
+    return locate
+
+
 def serve_feed(view: Snapshot, scope: str, name: str) -> Response:
     page = whole_number("page", 1) or 1
     limit = limit_argument()
@@ -100,7 +137,7 @@ def serve_feed(view: Snapshot, scope: str, name: str) -> Response:
     return cached(
         view,
         scope,
-        ("feed", scope, name, page, limit),
+        feed_key(scope, name, page, limit),
         lambda: render_feed(view, scope, fmt, page, limit),
     )
 

@@ -46,6 +46,8 @@ class Site:
     indexer: Indexer | None
     """Present in the one process that writes the index."""
     cache: ResponseCache
+    pending_renders: Callable[[], int] | None = None
+    """How many scopes wait for their feeds to be rendered again, in the writing process."""
 
 
 def site() -> Site:
@@ -351,9 +353,10 @@ class ExactResponse(Response):
         return Headers(self.headers)
 
 
-def send(representation: Representation) -> Response:
-    """Answer through :func:`respond`, exactly as the fast path would."""
-    status, headers, body = respond(
+def send(representation: Representation) -> Response | None:
+    """Answer through :func:`respond`, exactly as the fast path would; ``None`` when
+    a kept body turned out gone or damaged."""
+    answer = respond(
         representation,
         "GET",  # Werkzeug drops the body of a HEAD response itself
         request.headers.get("If-None-Match"),
@@ -361,6 +364,9 @@ def send(representation: Representation) -> Response:
         request.headers.get("Accept-Encoding"),
         time.time(),
     )
+    if answer is None:
+        return None
+    status, headers, body = answer
     response = ExactResponse(body, status)
     response.headers.clear()
     response.headers.extend(headers)
@@ -370,18 +376,23 @@ def send(representation: Representation) -> Response:
 def cached(view: Snapshot, scope: str, key: Hashable, render: Callable[[], Rendered]) -> Response:
     """Serve a scope's resource from the cache, rendering it when its version moved."""
     current = site()
-    representation = current.cache.fetch(
-        key,
-        scope,
-        view.version(scope),
-        render,
-        max_age=current.settings.feed_max_age,
-        release=view.release_of(scope),
-        request=RequestLine(
-            request.environ.get("PATH_INFO", ""), request.environ.get("QUERY_STRING", "")
-        ),
-    )
-    return send(representation)
+    environ = request.environ
+    line = RequestLine(environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
+    for fresh in (False, True):
+        representation = current.cache.fetch(
+            key,
+            scope,
+            view.version(scope),
+            render,
+            max_age=current.settings.feed_max_age,
+            release=view.release_of(scope),
+            request=line,
+            fresh=fresh,
+        )
+        response = send(representation)
+        if response is not None:
+            return response
+    raise AssertionError("a freshly rendered representation holds every body")
 
 
 def page(template: str, *, policy: str = PAGE_POLICY, **context: Any) -> Response:

@@ -205,6 +205,16 @@ def healthz() -> Response:
             {"path": relative(path, directory), "reason": public_reason(reason, directory)}
             for path, reason in problems.items()
         ]
+    shelf = current.cache.shelf
+    kept: dict[str, object] = {"kept": shelf is not None and shelf.problem is None}
+    if current.pending_renders is not None:
+        kept["pending"] = current.pending_renders()
+    if shelf is not None and shelf.problem is not None:
+        # Readers still get every feed, rendered on demand: slower, not wrong.
+        kept["problem"] = "the state directory cannot keep rendered feeds; see the log"
+        if report["status"] == "ok":
+            report["status"] = "degraded"
+    report["representations"] = kept
     if current.indexer is not None:
         report["last_update_cpu_ms"] = round(current.indexer.last_update_cpu * 1000, 3)
     # ASCII escapes, because a file name need not be valid UTF-8.
