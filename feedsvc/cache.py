@@ -16,7 +16,6 @@ answers through the same :func:`respond`.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
@@ -118,8 +117,10 @@ class ResponseCache:
         return None
 
     def _used(self, key: Hashable) -> None:
-        with contextlib.suppress(KeyError):  # evicted meanwhile by another thread
+        try:  # noqa: SIM105 (contextlib.suppress costs a microsecond, on every hit)
             self._by_key.move_to_end(key)
+        except KeyError:  # evicted meanwhile by another thread
+            pass
 
     def fetch(
         self,

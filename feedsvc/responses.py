@@ -9,6 +9,7 @@ them both call it, so a cached hit and a first render send identical headers.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import math
@@ -17,6 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
+from typing import NamedTuple
 
 import brotli
 
@@ -75,7 +77,7 @@ class Representation:
     bodies: dict[str, bytes] = field(default_factory=dict)
     load: Callable[[str], bytes | None] | None = None
     on_grow: Callable[[int], None] | None = None
-    _headers: dict[str, Headers] = field(default_factory=dict)
+    _prepared: dict[str, Prepared] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -99,23 +101,25 @@ class Representation:
         )
 
     def etag(self, coding: str) -> str:
-        return f'"{self.digest}"' if coding == "identity" else f'"{self.digest}-{coding}"'
+        return self.prepared(coding).etag
 
-    def headers(self, coding: str) -> Headers:
-        """The headers of a 200 in ``coding``, but for Cache-Control and Content-Length."""
-        found = self._headers.get(coding)
+    def prepared(self, coding: str) -> Prepared:
+        """The ETag and headers of ``coding``, made once: every cached hit asks."""
+        found = self._prepared.get(coding)
         if found is None:
-            found = [
+            etag = f'"{self.digest}"' if coding == "identity" else f'"{self.digest}-{coding}"'
+            headers = [
                 ("Content-Type", self.content_type),
-                ("ETag", self.etag(coding)),
+                ("ETag", etag),
                 ("Last-Modified", formatdate(self.last_modified, usegmt=True)),
                 ("Vary", "Accept-Encoding"),
                 ("X-Content-Type-Options", "nosniff"),
                 *CORS_HEADERS,
             ]
             if coding != "identity":
-                found.append(("Content-Encoding", coding))
-            self._headers[coding] = found
+                headers.append(("Content-Encoding", coding))
+            kept = [header for header in headers if header[0] in _KEPT_IN_304]
+            found = self._prepared[coding] = Prepared(etag, headers, kept)
         return found
 
     def body(self, coding: str) -> bytes | None:
@@ -148,11 +152,26 @@ class Representation:
         """Bytes of the bodies held in memory."""
         return sum(len(body) for body in self.bodies.values())
 
-    def cache_control(self, now: float) -> str:
-        max_age = self.max_age
-        if self.release != math.inf:
-            max_age = max(0, min(max_age, math.ceil(self.release - now)))
-        return f"public, max-age={max_age}"
+    def cache_control(self, now: float) -> tuple[str, str]:
+        """The Cache-Control header at ``now``: never past a scheduled release."""
+        if self.release == math.inf:
+            return _cache_control(self.max_age)
+        return _cache_control(max(0, min(self.max_age, math.ceil(self.release - now))))
+
+
+@functools.lru_cache(maxsize=1024)
+def _cache_control(max_age: int) -> tuple[str, str]:
+    return ("Cache-Control", f"public, max-age={max_age}")
+
+
+class Prepared(NamedTuple):
+    """What every response in one coding repeats."""
+
+    etag: str
+    headers: Headers
+    """Of a 200, but for Cache-Control and Content-Length."""
+    not_modified: Headers
+    """Of a 304, but for Cache-Control."""
 
 
 CODING_MEMO_ENTRIES = 1024
@@ -263,21 +282,19 @@ def respond(
     coding = choose_coding(accept_encoding) if accept_encoding else "identity"
     if coding is None:
         return not_acceptable(method)
-    etag = representation.etag(coding)
+    prepared = representation.prepared(coding)
     if if_none_match is not None:
-        fresh = etag_matches(if_none_match, etag)
+        fresh = etag_matches(if_none_match, prepared.etag)
     elif if_modified_since is not None:
         fresh = not_modified_since(if_modified_since, representation.last_modified)
     else:
         fresh = False
-    cache_control = ("Cache-Control", representation.cache_control(now))
     if fresh:
-        kept = [h for h in representation.headers(coding) if h[0] in _KEPT_IN_304]
-        return 304, [*kept, cache_control], b""
-    body = representation.body(coding)
+        return 304, [*prepared.not_modified, representation.cache_control(now)], b""
+    body = representation.bodies.get(coding) or representation.body(coding)
     if body is None:
         return None
-    headers = [*representation.headers(coding), cache_control]
+    headers = [*prepared.headers, representation.cache_control(now)]
     headers.append(("Content-Length", str(len(body))))
     return 200, headers, b"" if method == "HEAD" else body
 
