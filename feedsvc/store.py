@@ -335,6 +335,18 @@ class Snapshot:
         text = self._one("SELECT body FROM articles WHERE slug = ?", slug)
         return tuple(text.split("\n")) if text else ()
 
+    def bodies(self, slugs: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """The bodies of many articles in one query (a feed page's, say), by slug."""
+        found: dict[str, tuple[str, ...]] = {}
+        for start in range(0, len(slugs), 500):  # well under SQLite's variable limit
+            chunk = slugs[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for slug, text in self._db.execute(
+                f"SELECT slug, body FROM articles WHERE slug IN ({marks})", chunk
+            ):
+                found[slug] = tuple(text.split("\n")) if text else ()
+        return found
+
     def tags_by_count(self) -> list[TagSummary]:
         """Every tag in use, the most used first, then by key."""
         rows = self._db.execute(

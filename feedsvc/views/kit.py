@@ -246,10 +246,11 @@ def scope_label(view: Snapshot, scope: str) -> str:
 def make_items(view: Snapshot, articles: Sequence[Article]) -> list[Item]:
     """Items ready to render, bodies and absolute URLs resolved."""
     authority = view.authority()
+    bodies = view.bodies([article.slug for article in articles])
     return [
         Item(
             article=article,
-            body=view.body(article.slug),
+            body=bodies.get(article.slug, ()),
             url=url(article_path(article.slug)),
             id=item_id(authority, article),
             image=absolute(article.image),
