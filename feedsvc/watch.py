@@ -33,6 +33,10 @@ _READ_NOW = frozenset({"closed", "moved", "deleted", "attrib"})
 _WRITING = frozenset({"modified"})
 
 
+RESCAN_SHARE = 100
+"""A safety-net rescan waits at least this many times as long as the last one took."""
+
+
 class Watcher(threading.Thread):
     """Feeds file-system events (or periodic scans) into an indexer."""
 
@@ -162,8 +166,12 @@ class Watcher(threading.Thread):
 
     def run(self) -> None:
         last_scan = time.monotonic()
+        scan_took = 0.0
         while True:
-            period = self.rescan if self.events else self.interval
+            # With file events the rescan is only a safety net: on a big folder it waits
+            # long enough to cost at most 1/RESCAN_SHARE of a core (a million files take
+            # seconds to stat, and this process serves requests too).
+            period = max(self.rescan, scan_took * RESCAN_SHARE) if self.events else self.interval
             until_release = self.indexer.next_release - self.indexer.clock()
             pending = QUIET if self.writing else self.interval
             self.wakeup.wait(timeout=max(0.0, min(self.interval, pending, until_release)))
@@ -175,8 +183,10 @@ class Watcher(threading.Thread):
                 if paths:
                     self.indexer.update(paths, skip=self.hold)
                 if self._follow_the_folder() or time.monotonic() - last_scan >= period:
+                    started = time.monotonic()
                     self.indexer.scan(skip=self.hold_recent)
                     last_scan = time.monotonic()
+                    scan_took = last_scan - started
                 self.indexer.release_due()
             except Exception:  # the watcher must outlive any one bad scan
                 log.exception("article scan failed")

@@ -96,3 +96,27 @@ def test_quick_benchmark_runs() -> None:
         assert words in out, out
     assert "first render of an uncached" in out
     assert "edited in a loop under wrk" in out
+
+
+def test_quick_polling_benchmark_runs() -> None:
+    """``python -m bench.polling --quick``: every feed fetched, both mixes against nginx
+    (the benchmark itself fails when an answer is not the expected 200 or 304), two
+    workers, and an edit served; the rows are printed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.polling", "--quick"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for words in (
+        "random plain GETs over",
+        "random conditional GETs over",
+        "2 workers",
+        "memory of the server",
+        "one article edited",
+    ):
+        assert words in done.stdout, done.stdout
