@@ -18,6 +18,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
+from .access import AccessLog
 from .cache import FastPath, ResponseCache
 from .indexer import Indexer, ProgressLog, claim
 from .settings import (
@@ -28,7 +29,7 @@ from .settings import (
     state_dir_problem,
 )
 from .store import NotReady, Store, StoreError
-from .views import embeds, errors, feeds, pages
+from .views import assets, embeds, errors, feeds, pages
 from .views.kit import Site, end_snapshot
 from .watch import Watcher
 
@@ -63,7 +64,7 @@ def create_app(
 
     app = Flask(__name__, static_folder=None)
     app.extensions["feedsvc"] = Site(settings, store, indexer, cache)
-    for blueprint in (feeds.blueprint, pages.blueprint, embeds.blueprint):
+    for blueprint in (feeds.blueprint, pages.blueprint, embeds.blueprint, assets.blueprint):
         app.register_blueprint(blueprint)
     app.register_error_handler(NotReady, errors.not_ready)
     app.register_error_handler(HTTPException, errors.plain_error)
@@ -77,6 +78,8 @@ def create_app(
         return store.version(scope)
 
     app.wsgi_app = FastPath(app.wsgi_app, version, cache)  # type: ignore[method-assign]
+    if settings.access_log != "off":  # outermost: the fast path's answers are logged too
+        app.wsgi_app = AccessLog(app.wsgi_app, settings.access_log)  # type: ignore[method-assign]
     return app
 
 

@@ -190,6 +190,7 @@ class FastPath:
                     environ.get("HTTP_IF_MODIFIED_SINCE"),
                     environ.get("HTTP_ACCEPT_ENCODING"),
                     time.time(),
+                    environ.get("HTTP_SEC_FETCH_DEST"),
                 )
                 start_response(STATUS_LINES[status], headers)
                 return [body]

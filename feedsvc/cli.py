@@ -42,10 +42,14 @@ CANNOT_START = 1
 
 def worker_app() -> Flask:
     """The app as ``feedsvc serve`` runs it in each worker: logging to standard error,
-    the index built or reconciled in the background while it answers."""
+    the access log to standard output, the index built or reconciled in the background
+    while it answers."""
     from .app import create_app
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    access = logging.getLogger("feedsvc.access")
+    access.propagate = False  # its lines are whole: no level or logger name before them
+    access.addHandler(logging.StreamHandler(sys.stdout))
     return create_app(background=True)
 
 

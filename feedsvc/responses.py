@@ -35,6 +35,12 @@ _COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
 }
 CODINGS = ("br", "gzip", "identity")
 """Every coding a representation is sent in, the preferred first."""
+BROWSABLE = frozenset({"application/rss+xml", "application/atom+xml"})
+"""Media types a browser tab shows as plain text (Chromium does) but renders, with the
+style sheet the document names, when labelled :data:`DOCUMENT_TYPE`."""
+DOCUMENT_TYPE = "application/xml; charset=utf-8"
+DOCUMENT_POLICY = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'"
+"""A feed shown in a tab loads nothing but our style sheet and its icon."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +74,12 @@ class Representation:
     _variants: dict[str, _Variant] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     digest: str = ""
+    browsable: bool = False
+    """A feed a browser tab gets as :data:`DOCUMENT_TYPE`: the same bytes, another label."""
 
     def __post_init__(self) -> None:
         self.digest = hashlib.blake2b(self.body, digest_size=12).hexdigest()
+        self.browsable = self.content_type.partition(";")[0] in BROWSABLE
         self._variants["identity"] = self._variant("identity", self.body)
 
     def _variant(self, coding: str, body: bytes) -> _Variant:
@@ -80,13 +89,34 @@ class Representation:
             ("Content-Type", self.content_type),
             ("ETag", etag),
             ("Last-Modified", formatdate(self.last_modified, usegmt=True)),
-            ("Vary", "Accept-Encoding"),
+            # Sec-Fetch-Dest picks the label of a browsable feed: caches must key on it.
+            ("Vary", "Accept-Encoding, Sec-Fetch-Dest" if self.browsable else "Accept-Encoding"),
             ("X-Content-Type-Options", "nosniff"),
             *CORS_HEADERS,
         ]
         if coding != "identity":
             headers.append(("Content-Encoding", coding))
         return _Variant(body, etag, headers)
+
+    def document(self, coding: str) -> _Variant:
+        """The variant in ``coding`` labelled for a browser tab: its own ETag (a cache
+        must never answer a reader with it), :data:`DOCUMENT_TYPE` and a policy."""
+        key = f"{coding}/document"
+        found = self._variants.get(key)
+        if found is None:
+            plain = self.variant(coding)
+            etag = plain.etag[:-1] + '-document"'
+            headers: Headers = [
+                ("Content-Type", DOCUMENT_TYPE)
+                if name == "Content-Type"
+                else ("ETag", etag)
+                if name == "ETag"
+                else (name, value)
+                for name, value in plain.headers
+            ]
+            headers.append(("Content-Security-Policy", DOCUMENT_POLICY))
+            found = self._variants[key] = _Variant(plain.body, etag, headers)
+        return found
 
     def variant(self, coding: str) -> _Variant:
         """The body in a content coding, compressed the first time it is asked for."""
@@ -204,15 +234,21 @@ def respond(
     if_modified_since: str | None,
     accept_encoding: str | None,
     now: float,
+    fetch_dest: str | None = None,
 ) -> tuple[int, Headers, bytes]:
     """Answer a GET or HEAD: status, headers and body (empty for HEAD and 304).
 
-    406 when ``Accept-Encoding`` excludes every coding the representation comes in.
+    406 when ``Accept-Encoding`` excludes every coding the representation comes in. A
+    browsable feed opened in a browser tab (``Sec-Fetch-Dest: document``, which no
+    feed reader sends) gets its :meth:`~Representation.document` variant.
     """
     coding = choose_coding(accept_encoding) if accept_encoding else "identity"
     if coding is None:
         return not_acceptable(method)
-    variant = representation.variant(coding)
+    if fetch_dest == "document" and representation.browsable:
+        variant = representation.document(coding)
+    else:
+        variant = representation.variant(coding)
     headers = [*variant.headers, ("Cache-Control", representation.cache_control(now))]
     if if_none_match is not None:
         fresh = etag_matches(if_none_match, variant.etag)
