@@ -12,8 +12,8 @@ import pytest
 from flask import Flask
 from werkzeug.test import Client
 
-from feedsvc.app import create_app
 from feedsvc.access import AccessLog
+from feedsvc.app import create_app
 from feedsvc.cache import Entry, FastPath, RequestLine, ResponseCache
 from feedsvc.responses import Representation
 from tests.conftest import WriteArticle
