@@ -459,7 +459,7 @@ def outlines(body: bytes) -> list[dict[str, str]]:
     assert root.tag == "opml" and root.get("version") == "2.0"
     assert root.findtext("head/title") == "feedsvc news: feeds"
     folders = root.findall("body/outline")
-    assert [dict(f.attrib) for f in folders] == [{"text": "feedsvc news", "title": "feedsvc news"}]
+    assert [dict(f.attrib) for f in folders] == [{"text": "feedsvc news"}]
     return [dict(outline.attrib) for outline in folders[0].iterfind("outline")]
 
 

@@ -249,10 +249,9 @@ def opml() -> Response:
         ElementTree.SubElement(head, "ownerName").text = settings.author
         ElementTree.SubElement(head, "docs").text = "https://opml.org/spec2.opml"
         body = ElementTree.SubElement(root, "body")
-        # One folder titled with the site: readers file the feeds under it.
-        folder = ElementTree.SubElement(
-            body, "outline", text=settings.site_title, title=settings.site_title
-        )
+        # One folder titled with the site: readers file the feeds under it. Only "text":
+        # an outline with more attributes needs a type (the W3C validator says so).
+        folder = ElementTree.SubElement(body, "outline", text=settings.site_title)
         # Accented letters sort with their base letter: "São Paulo" before "Syria".
         summaries = {tag.key: tag for tag in view.tags_by_count()}
         by_label = sorted(summaries, key=lambda k: (sort_key(summaries[k].label), k))
