@@ -41,6 +41,7 @@ def create_app(
     *,
     clock: Callable[[], float] | None = None,
     background: bool = False,
+    access_log: Callable[[str], None] | None = None,
 ) -> Flask:
     """Create the service.
 
@@ -49,6 +50,8 @@ def create_app(
     :param clock: the time source for scheduled publishing, for tests.
     :param background: build or reconcile the index in a thread and answer at once
         (``feedsvc serve``); by default the factory returns once the index is current.
+    :param access_log: where access lines go (one string each, no newline); by default
+        the ``feedsvc.access`` logger at INFO. ``FEEDSVC_ACCESS_LOG=off`` turns both off.
     :raises SettingsError: for a bad setting, or an articles folder that cannot be listed.
     :raises StoreError: when the state directory cannot be used.
     """
@@ -79,7 +82,9 @@ def create_app(
 
     app.wsgi_app = FastPath(app.wsgi_app, version, cache)  # type: ignore[method-assign]
     if settings.access_log != "off":  # outermost: the fast path's answers are logged too
-        app.wsgi_app = AccessLog(app.wsgi_app, settings.access_log)  # type: ignore[method-assign]
+        app.wsgi_app = AccessLog(  # type: ignore[method-assign]
+            app.wsgi_app, settings.access_log, access_log
+        )
     return app
 
 

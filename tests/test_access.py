@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from feedsvc.access import AccessLog
+from feedsvc.access import AccessLog, Batched
 from tests.conftest import LiveServer, WriteArticle, wait_until
 
 # host ident user [time] "request" status bytes "referer" "user agent" microseconds
@@ -139,3 +141,19 @@ def test_the_time_is_in_english_whatever_the_locale() -> None:
 
     stamp = _Clock().combined(1_780_000_000.5)
     assert stamp == "28/May/2026:20:26:40 +0000" and stamp[3:6] in MONTHS
+
+
+def test_batched_lines_are_written_whole_and_in_order(tmp_path: Path) -> None:
+    """``feedsvc serve``'s writer: lines kept in memory, then written in one go."""
+    path = tmp_path / "access.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        writer = Batched(fd, interval=60)  # flushed by hand below, not by its thread
+        for number in range(1000):
+            writer(f"line {number} é")
+        assert path.read_bytes() == b""
+        writer.flush()
+        writer.flush()  # nothing more to write
+    finally:
+        os.close(fd)
+    assert path.read_text().splitlines() == [f"line {n} é" for n in range(1000)]
