@@ -20,6 +20,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
+from .access import AccessLog
 from .cache import FastPath, ResponseCache
 from .indexer import Indexer, ProgressLog, claim
 from .prerender import Prerenderer
@@ -32,7 +33,7 @@ from .settings import (
 )
 from .shelf import Shelf
 from .store import NotReady, Store, StoreError
-from .views import embeds, errors, feeds, pages
+from .views import assets, embeds, errors, feeds, pages
 from .views.kit import Site, end_snapshot
 from .watch import Watcher
 
@@ -44,6 +45,7 @@ def create_app(
     *,
     clock: Callable[[], float] | None = None,
     background: bool = False,
+    access_log: Callable[[str], None] | None = None,
 ) -> Flask:
     """Create the service.
 
@@ -52,6 +54,8 @@ def create_app(
     :param clock: the time source for scheduled publishing, for tests.
     :param background: build or reconcile the index in a thread and answer at once
         (``feedsvc serve``); by default the factory returns once the index is current.
+    :param access_log: where access lines go (one string each, no newline); by default
+        the ``feedsvc.access`` logger at INFO. ``FEEDSVC_ACCESS_LOG=off`` turns both off.
     :raises SettingsError: for a bad setting, or an articles folder that cannot be listed.
     :raises StoreError: when the state directory cannot be used.
     """
@@ -77,7 +81,7 @@ def create_app(
     app.extensions["feedsvc"] = Site(
         settings, store, indexer, cache, prerenderer.pending if prerenderer else None
     )
-    for blueprint in (feeds.blueprint, pages.blueprint, embeds.blueprint):
+    for blueprint in (feeds.blueprint, pages.blueprint, embeds.blueprint, assets.blueprint):
         app.register_blueprint(blueprint)
     app.register_error_handler(NotReady, errors.not_ready)
     app.register_error_handler(HTTPException, errors.plain_error)
@@ -93,6 +97,10 @@ def create_app(
     app.wsgi_app = FastPath(  # type: ignore[method-assign]
         app.wsgi_app, version, cache, feeds.feed_locator(settings)
     )
+    if settings.access_log != "off":  # outermost: the fast path's answers are logged too
+        app.wsgi_app = AccessLog(  # type: ignore[method-assign]
+            app.wsgi_app, settings.access_log, access_log
+        )
     if prerenderer is not None:
         prerenderer.start()
     return app

@@ -288,6 +288,7 @@ class FastPath:
                     environ.get("HTTP_IF_MODIFIED_SINCE"),
                     environ.get("HTTP_ACCEPT_ENCODING"),
                     time.time(),
+                    environ.get("HTTP_SEC_FETCH_DEST"),
                 )
                 if answer is not None:  # else a kept body is gone: Flask renders it
                     status, headers, body = answer

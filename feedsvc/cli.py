@@ -10,6 +10,7 @@ listed, an unusable state directory or a port already taken is one line and stat
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import socket
@@ -42,11 +43,20 @@ CANNOT_START = 1
 
 def worker_app() -> Flask:
     """The app as ``feedsvc serve`` runs it in each worker: logging to standard error,
-    the index built or reconciled in the background while it answers."""
+    the access log to standard output, the index built or reconciled in the background
+    while it answers."""
+    from .access import Batched
     from .app import create_app
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    return create_app(background=True)
+    # Straight to standard output in batches: no logging record per request, no write
+    # per request (each would cost more than a cached answer does).
+    access_log = Batched(STDOUT)
+    atexit.register(access_log.flush)
+    return create_app(background=True, access_log=access_log)
+
+
+STDOUT = 1
 
 
 @click.group()

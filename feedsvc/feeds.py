@@ -4,10 +4,20 @@ Pure and deterministic: the same items and :class:`FeedInfo` give the same bytes
 nothing is taken from the clock or from a request. This is the only module that
 knows feedgen, and it steps around feedgen's traps: entries are appended in the
 order given (feedgen prepends by default), ``updated`` is always set from data
-(feedgen defaults it to now), the alternate link is added last (feedgen's RSS
-``<link>`` is the last link added), the summary never doubles as content, and an
+(feedgen defaults it to now), in RSS the alternate link is added last (feedgen's
+RSS ``<link>`` is the last link added) while Atom gets it first (readers take an
+Atom feed's first link as the site), the summary never doubles as content, and an
 entry's categories are given in one call (feedgen rebuilds its RSS list on every
 call, which made rendering quadratic in the number of tags).
+
+An item's content reads well in readers that show only it: the standfirst (marked
+as such), the picture with its caption and credit as separate elements (only when
+there is a picture: a caption alone describes nothing), then the body. Every item
+names an author: the article's own, else the site's.
+
+RSS and Atom documents may name a CSS style sheet in an ``xml-stylesheet``
+processing instruction, which renders them as a readable page in a browser and is
+ignored by readers and validators.
 
 Every item is bounded: its content is at most :attr:`FeedInfo.item_content_bytes`
 of HTML (a longer article is carried as its standfirst and a link to it), and its
@@ -83,6 +93,17 @@ class FeedInfo:
     """Tag labels by key (the first spelling met); an article's own spelling otherwise."""
     item_content_bytes: int = ITEM_CONTENT_BYTES
     """The most bytes of HTML an item's content holds; title and summary get a tenth of it."""
+    feed_url: str | None = None
+    """The feed's own URL, whatever page this is (JSON Feed's ``feed_url``); ``self_url``
+    when not given."""
+    icon_url: str | None = None
+    """A small square icon: Atom ``icon``, JSON Feed ``icon``."""
+    favicon_url: str | None = None
+    """JSON Feed's ``favicon``; the icon when not given."""
+    logo_url: str | None = None
+    """Atom ``logo`` and the RSS ``image``."""
+    stylesheet_url: str | None = None
+    """A CSS style sheet for browsers, named in RSS and Atom by ``xml-stylesheet``."""
 
     @property
     def line_bytes(self) -> int:
@@ -105,24 +126,30 @@ def clip(text: str, budget: int) -> str:
 
 
 def item_content(item: Item, budget: int = ITEM_CONTENT_BYTES) -> str:
-    """The item's content: the whole body as HTML if it fits in ``budget`` bytes, else the
-    standfirst and a link to the article on the site, saying so.
+    """The item's content: the whole article as HTML if it fits in ``budget`` bytes, else
+    the standfirst and a link to the article on the site, saying so.
 
     The work is bounded by the budget, not by the size of the article.
     """
     article = item.article
-    texts = (article.caption or "", article.credit or "", item.image or "", *item.body)
+    standfirst = clip(article.standfirst, budget // LINE_SHARE)  # as the item's summary is
+    texts = (
+        standfirst,
+        article.caption or "",
+        article.credit or "",
+        item.image or "",
+        *item.body,
+    )
     # Escaping only lengthens and a character is at least a byte: past the budget already.
     if sum(map(len, texts)) <= budget:
-        full = content_html(item)
+        full = content_html(item, standfirst)
         if len(full) <= budget // 4 or len(full.encode()) <= budget:
             return full
     link = html.escape(item.url)
     note = f'<p>{FULL_ARTICLE_NOTE} <a href="{link}">{link}</a></p>'
-    room = budget - len(note.encode()) - len("<p></p>\n")
-    summary = clip(article.standfirst, budget // LINE_SHARE)  # as the item's summary is
-    standfirst = _clip_html(html.escape(summary, quote=False), room)
-    return f"<p>{standfirst}</p>\n{note}" if standfirst else note
+    room = budget - len(note.encode()) - len(STANDFIRST_OPEN + STANDFIRST_CLOSE + "\n")
+    lead = _clip_html(html.escape(standfirst, quote=False), room)
+    return f"{STANDFIRST_OPEN}{lead}{STANDFIRST_CLOSE}\n{note}" if lead else note
 
 
 def _clip_html(escaped: str, budget: int) -> str:
@@ -138,32 +165,42 @@ def _clip_html(escaped: str, budget: int) -> str:
     return cut.rstrip() + ELLIPSIS
 
 
-def content_html(item: Item) -> str:
-    """The full body as HTML: the picture with its caption and credit, then paragraphs.
+STANDFIRST_OPEN = '<p class="standfirst"><strong>'
+STANDFIRST_CLOSE = "</strong></p>"
+"""The standfirst leads the content, bold, so readers that strip classes still set it apart."""
+
+
+def content_html(item: Item, standfirst: str | None = None) -> str:
+    """The whole article as HTML: the standfirst (or the ``standfirst`` given, a cut
+    one), the picture with its caption and credit (when there is a picture), then the
+    body's paragraphs.
 
     Feeds carry :func:`item_content`, which bounds it.
     """
-    parts = []
     article = item.article
-    if article.caption or article.credit or item.image:
-        figure = ["<figure>"]
-        if item.image:
-            alt = html.escape(article.caption or article.title)
-            figure.append(f'<img src="{html.escape(item.image)}" alt="{alt}">')
-        caption = " ".join(
-            p
-            for p in (
-                html.escape(article.caption or ""),
-                f"<small>Image: {html.escape(article.credit)}</small>" if article.credit else "",
-            )
-            if p
-        )
-        if caption:
-            figure.append(f"<figcaption>{caption}</figcaption>")
-        figure.append("</figure>")
-        parts.append("".join(figure))
+    lead = html.escape(article.standfirst if standfirst is None else standfirst, quote=False)
+    parts = [f"{STANDFIRST_OPEN}{lead}{STANDFIRST_CLOSE}"]
+    if item.image:
+        parts.append(figure_html(item.image, article))
     parts.extend(f"<p>{html.escape(p, quote=False)}</p>" for p in item.body)
     return "\n".join(parts)
+
+
+def figure_html(image: str, article: Article) -> str:
+    """The picture, then its caption and its credit as two paragraphs of the caption, so
+    that no reader runs the credit onto the caption."""
+    alt = html.escape(article.caption or article.title)
+    figure = [f'<figure><img src="{html.escape(image)}" alt="{alt}">']
+    lines = []
+    if article.caption:
+        lines.append(f'<p class="caption">{html.escape(article.caption, quote=False)}</p>')
+    if article.credit:
+        credit = html.escape(article.credit, quote=False)
+        lines.append(f'<p class="credit"><small>Image: {credit}</small></p>')
+    if lines:
+        figure.append(f"<figcaption>{''.join(lines)}</figcaption>")
+    figure.append("</figure>")
+    return "".join(figure)
 
 
 class _PagingExtension(BaseExtension):  # type: ignore[misc]
@@ -227,13 +264,22 @@ def _generator(items: Sequence[Item], info: FeedInfo, feed_type: str) -> FeedGen
     fg.lastBuildDate(info.updated)
     if info.ttl_minutes:
         fg.ttl(info.ttl_minutes)
-    fg.link(href=info.self_url, rel="self", type=feed_type)
     if feed_type == ATOM_TYPE:
+        # First: readers take an Atom feed's first link for the site's address.
+        fg.link(href=info.home_url, rel="alternate", type="text/html")
+        fg.link(href=info.self_url, rel="self", type=feed_type)
         for rel in PAGING_RELS:
             if rel in info.links:
                 fg.link(href=info.links[rel], rel=rel, type=feed_type)
-    # Last, because feedgen's RSS <link> is whichever link was added last.
-    fg.link(href=info.home_url, rel="alternate", type="text/html")
+    else:
+        fg.link(href=info.self_url, rel="self", type=feed_type)
+        # Last, because feedgen's RSS <link> is whichever link was added last.
+        fg.link(href=info.home_url, rel="alternate", type="text/html")
+    if info.icon_url:
+        fg.icon(info.icon_url)
+    if info.logo_url:
+        # RSS requires the image's title and link: the channel's own, as readers expect.
+        fg.image(url=info.logo_url, title=info.title, link=info.home_url)
     for item in items:
         _add_entry(fg, item, info)
     return fg
@@ -256,9 +302,10 @@ def _add_entry(fg: FeedGenerator, item: Item, info: FeedInfo) -> None:
     ]
     if categories:  # in one call: feedgen redoes its whole RSS list on each
         fe.category(categories)
-    if article.author:
-        fe.author({"name": article.author})
-        fe.dc.dc_creator(article.author)
+    # Per item in every format: readers show an entry's own author, never the feed's.
+    author = article.author or info.author
+    fe.author({"name": author})
+    fe.dc.dc_creator(author)
     if item.image:
         fe.media.image = item.image
 
@@ -269,13 +316,24 @@ def render_rss(items: Sequence[Item], info: FeedInfo) -> bytes:
         fg = _generator(items, info, RSS_TYPE)
         fg.register_extension("paging", _PagingExtension, _NoEntryExtension, atom=False)
         fg.paging.links = info.links
-        return bytes(fg.rss_str(pretty=False))
+        return with_stylesheet(bytes(fg.rss_str(pretty=False)), info.stylesheet_url)
 
 
 def render_atom(items: Sequence[Item], info: FeedInfo) -> bytes:
     """An Atom 1.0 (RFC 4287) document."""
     fg = _generator(items, info, ATOM_TYPE)  # Atom dates need no locale
-    return bytes(fg.atom_str(pretty=False))
+    return with_stylesheet(bytes(fg.atom_str(pretty=False)), info.stylesheet_url)
+
+
+def with_stylesheet(document: bytes, stylesheet_url: str | None) -> bytes:
+    """``document`` with an ``xml-stylesheet`` instruction for ``stylesheet_url`` right
+    after its XML declaration, where a browser looks for it (none when not given)."""
+    if not stylesheet_url:
+        return document
+    end = document.index(b"?>") + 2
+    href = html.escape(stylesheet_url).encode()
+    instruction = b'\n<?xml-stylesheet type="text/css" href="' + href + b'"?>'
+    return document[:end] + instruction + document[end:]
 
 
 def rfc3339(moment: datetime) -> str:
@@ -288,11 +346,16 @@ def render_json(items: Sequence[Item], info: FeedInfo) -> bytes:
         "version": JSON_FEED_VERSION,
         "title": info.title,
         "home_page_url": info.home_url,
-        "feed_url": info.self_url,
+        # The feed's own URL on every page: a reader subscribes to it, and pages by next_url.
+        "feed_url": info.feed_url or info.self_url,
         "description": info.description,
         "language": info.language,
         "authors": [{"name": info.author}],
     }
+    if info.icon_url:
+        feed["icon"] = info.icon_url
+    if info.favicon_url or info.icon_url:
+        feed["favicon"] = info.favicon_url or info.icon_url
     if "next" in info.links:
         feed["next_url"] = info.links["next"]
     feed["items"] = [_json_item(item, info) for item in items]
@@ -316,8 +379,7 @@ def _json_item(item: Item, info: FeedInfo) -> dict[str, object]:
         "date_modified": rfc3339(article.updated),
         "tags": [info.label(tag.key, tag.label) for tag in article.tags],
     }
-    if article.author:
-        entry["authors"] = [{"name": article.author}]
+    entry["authors"] = [{"name": article.author or info.author}]
     if item.image:
         entry["image"] = item.image
     if article.lang:

@@ -40,6 +40,12 @@ BROTLI_QUALITY = 5
 GZIP_LEVEL = 6
 CODINGS = ("br", "gzip", "identity")
 """Every coding a representation is sent in, the preferred first."""
+BROWSABLE = frozenset({"application/rss+xml", "application/atom+xml"})
+"""Media types a browser tab shows as plain text (Chromium does) but renders, with the
+style sheet the document names, when labelled :data:`DOCUMENT_TYPE`."""
+DOCUMENT_TYPE = "application/xml; charset=utf-8"
+DOCUMENT_POLICY = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'"
+"""A feed shown in a tab loads nothing but our style sheet and its icon."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,23 +109,43 @@ class Representation:
     def etag(self, coding: str) -> str:
         return self.prepared(coding).etag
 
+    @property
+    def browsable(self) -> bool:
+        """A feed a browser tab gets as :data:`DOCUMENT_TYPE`: the same bytes, another label."""
+        return self.content_type.partition(";")[0] in BROWSABLE
+
     def prepared(self, coding: str) -> Prepared:
         """The ETag and headers of ``coding``, made once: every cached hit asks."""
         found = self._prepared.get(coding)
         if found is None:
             etag = f'"{self.digest}"' if coding == "identity" else f'"{self.digest}-{coding}"'
+            # Sec-Fetch-Dest picks the label of a browsable feed: caches must key on it.
+            vary = "Accept-Encoding, Sec-Fetch-Dest" if self.browsable else "Accept-Encoding"
             headers = [
                 ("Content-Type", self.content_type),
                 ("ETag", etag),
                 ("Last-Modified", formatdate(self.last_modified, usegmt=True)),
-                ("Vary", "Accept-Encoding"),
+                ("Vary", vary),
                 ("X-Content-Type-Options", "nosniff"),
                 *CORS_HEADERS,
             ]
             if coding != "identity":
                 headers.append(("Content-Encoding", coding))
-            kept = [header for header in headers if header[0] in _KEPT_IN_304]
-            found = self._prepared[coding] = Prepared(etag, headers, kept)
+            found = self._prepared[coding] = _prepare(etag, headers)
+        return found
+
+    def document(self, coding: str) -> Prepared:
+        """``coding`` labelled for a browser tab: its own ETag (a cache must never answer
+        a reader with it), :data:`DOCUMENT_TYPE` and a policy; the same body."""
+        key = f"{coding}/document"
+        found = self._prepared.get(key)
+        if found is None:
+            plain = self.prepared(coding)
+            etag = plain.etag[:-1] + '-document"'
+            renamed = {"Content-Type": DOCUMENT_TYPE, "ETag": etag}
+            headers = [(name, renamed.get(name, value)) for name, value in plain.headers]
+            headers.append(("Content-Security-Policy", DOCUMENT_POLICY))
+            found = self._prepared[key] = _prepare(etag, headers)
         return found
 
     def body(self, coding: str) -> bytes | None:
@@ -162,6 +188,10 @@ class Representation:
 @functools.lru_cache(maxsize=1024)
 def _cache_control(max_age: int) -> tuple[str, str]:
     return ("Cache-Control", f"public, max-age={max_age}")
+
+
+def _prepare(etag: str, headers: Headers) -> Prepared:
+    return Prepared(etag, headers, [h for h in headers if h[0] in _KEPT_IN_304])
 
 
 class Prepared(NamedTuple):
@@ -272,17 +302,23 @@ def respond(
     if_modified_since: str | None,
     accept_encoding: str | None,
     now: float,
+    fetch_dest: str | None = None,
 ) -> tuple[int, Headers, bytes] | None:
     """Answer a GET or HEAD: status, headers and body (empty for HEAD and 304).
 
     ``None`` when the body to send cannot be had (see :meth:`Representation.body`):
     the caller renders it again. 406 when ``Accept-Encoding`` excludes every coding
-    the representation comes in.
+    the representation comes in. A browsable feed opened in a browser tab
+    (``Sec-Fetch-Dest: document``, which no feed reader sends) gets its
+    :meth:`~Representation.document` label.
     """
     coding = choose_coding(accept_encoding) if accept_encoding else "identity"
     if coding is None:
         return not_acceptable(method)
-    prepared = representation.prepared(coding)
+    if fetch_dest == "document" and representation.browsable:
+        prepared = representation.document(coding)
+    else:
+        prepared = representation.prepared(coding)
     if if_none_match is not None:
         fresh = etag_matches(if_none_match, prepared.etag)
     elif if_modified_since is not None:

@@ -47,6 +47,10 @@ DEFAULTS: dict[str, Any] = {
     "ITEM_CONTENT_BYTES": 100_000,
     "INDEX_WORKERS": 0,
     "HEALTH_DETAILS": False,
+    "ICON_URL": "",
+    "LOGO_URL": "",
+    "PAGE_ITEMS": 30,
+    "ACCESS_LOG": "combined",
 }
 """Every setting and its default; each is read from ``FEEDSVC_<NAME>`` too."""
 
@@ -66,6 +70,7 @@ _COUNTS: dict[str, tuple[int, int | None]] = {
     # libxml2 refuses without XML_PARSE_HUGE, even with every character escaped.
     "ITEM_CONTENT_BYTES": (1_000, 1_000_000),
     "INDEX_WORKERS": (0, None),
+    "PAGE_ITEMS": (1, 1_000),
 }
 # Seconds, as numbers: greater than 0 (0 would make the watcher spin) and at most a day.
 _SECONDS = {"WATCH_INTERVAL": 0.01, "RESCAN_SECONDS": 0.01}
@@ -81,7 +86,12 @@ _TEXTS = (
     "AUTHOR",
     "TIME_ZONE",
     "ID_AUTHORITY",
+    "ICON_URL",
+    "LOGO_URL",
+    "ACCESS_LOG",
 )
+ACCESS_LOG_FORMATS = ("combined", "json", "off")
+"""Access log formats: the combined log format with the response time, JSON lines, none."""
 # Any C0 or C1 control character, a lone surrogate or a noncharacter XML forbids: in a
 # title or an author it would make every feed and the OPML ill-formed.
 _FORBIDDEN_IN_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
@@ -176,6 +186,16 @@ def _zone(name: str) -> tzinfo | None:
         return None
 
 
+def _image_url(text: str) -> bool:
+    """Empty, a path from the site root, or an absolute http(s) URL: what feeds may carry."""
+    if not text:
+        return True
+    if text.startswith("/") and not text.startswith("//"):
+        return not any(c.isspace() for c in text)
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and " " not in text
+
+
 def state_dir_problem(path: str) -> str | None:
     """Why the state directory cannot be used, or ``None``; makes it when it is missing."""
     try:
@@ -239,6 +259,14 @@ class Settings:
     """Processes that read files in a first build; 0: one per core."""
     health_details: bool = False
     """Show /healthz's skipped files and reasons to every client, not only local ones."""
+    icon_url: str = ""
+    """The site's square icon (absolute, or from the site root); empty: the built-in one."""
+    logo_url: str = ""
+    """The site's logo for feeds (Atom logo, RSS image); empty: the icon."""
+    page_items: int = 30
+    """Headlines per page on the home and tag pages."""
+    access_log: str = "combined"
+    """``combined``, ``json`` or ``off``."""
 
     @classmethod
     def from_mapping(cls, given: Mapping[str, Any]) -> Settings:
@@ -274,6 +302,18 @@ class Settings:
                 f"{PREFIX}ID_AUTHORITY {_shown(authority)} is not a tag URI authority such as "
                 "'example.org,2026'"
             )
+        access_log = texts["ACCESS_LOG"].strip().lower()
+        if access_log not in ACCESS_LOG_FORMATS:
+            raise SettingsError(
+                f"{PREFIX}ACCESS_LOG must be one of {', '.join(ACCESS_LOG_FORMATS)}, "
+                f"not {_shown(texts['ACCESS_LOG'])}"
+            )
+        for name in ("ICON_URL", "LOGO_URL"):
+            if not _image_url(texts[name]):
+                raise SettingsError(
+                    f"{PREFIX}{name} {_shown(texts[name])} is neither an absolute http(s) URL "
+                    "nor a path from the site root"
+                )
         articles_dir = os.path.abspath(texts["ARTICLES_DIR"])
         state_dir = texts["STATE_DIR"] or os.path.join(
             os.path.dirname(articles_dir), ".feedsvc-state", os.path.basename(articles_dir)
@@ -293,5 +333,8 @@ class Settings:
             watch_interval=_seconds(config, "WATCH_INTERVAL"),
             rescan_seconds=_seconds(config, "RESCAN_SECONDS"),
             health_details=_flag(config, "HEALTH_DETAILS"),
+            icon_url=texts["ICON_URL"],
+            logo_url=texts["LOGO_URL"],
+            access_log=access_log,
             **counts,
         )

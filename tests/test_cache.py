@@ -12,6 +12,7 @@ import pytest
 from flask import Flask
 from werkzeug.test import Client
 
+from feedsvc.access import AccessLog
 from feedsvc.app import create_app
 from feedsvc.cache import ENTRY_OVERHEAD, Entry, FastPath, RequestLine, ResponseCache
 from feedsvc.responses import Representation
@@ -88,6 +89,8 @@ class CountingApp:
 def count_flask(app: Flask) -> tuple[Client, CountingApp]:
     """A client for the app, and a count of the requests that got past the fast path."""
     fast = app.wsgi_app
+    if isinstance(fast, AccessLog):  # the access log wraps everything
+        fast = fast.app
     assert isinstance(fast, FastPath)
     flask = CountingApp(fast.app)
     fast.app = flask

@@ -191,7 +191,11 @@ def test_conditional_get_and_caching_match_the_feeds(server: LiveServer, path: s
     assert first.status == 200
     assert first.getheader("Content-Encoding") == "gzip"
     assert first.getheader("Cache-Control") == "public, max-age=300"
-    assert first.getheader("Vary") == "Accept-Encoding"
+    # A feed a browser tab may open is labelled by Sec-Fetch-Dest too.
+    browsable = path.endswith((".rss", ".atom"))
+    assert first.getheader("Vary") == (
+        "Accept-Encoding, Sec-Fetch-Dest" if browsable else "Accept-Encoding"
+    )
     assert first.getheader("Last-Modified")
     # The first reply was rendered through Flask (this is the first test to ask the
     # shared server for these paths): the CORS test below may see only cached copies.
@@ -450,10 +454,20 @@ def test_oembed_escapes_the_title_in_its_html(
 
 
 def outlines(body: bytes) -> list[dict[str, str]]:
+    """The feeds of the OPML's one folder, which is titled with the site."""
     root = ElementTree.fromstring(body)
     assert root.tag == "opml" and root.get("version") == "2.0"
     assert root.findtext("head/title") == "feedsvc news: feeds"
-    return [dict(outline.attrib) for outline in root.iterfind("body/outline")]
+    folders = root.findall("body/outline")
+    assert [dict(f.attrib) for f in folders] == [{"text": "feedsvc news"}]
+    return [dict(outline.attrib) for outline in folders[0].iterfind("outline")]
+
+
+def site_titled(*labels: str) -> list[str]:
+    """Tag feed titles as the OPML gives them, "Site — Tag"; the site feed by its name."""
+    return [
+        label if label == "feedsvc news" else f"feedsvc news \u2014 {label}" for label in labels
+    ]
 
 
 def test_opml_lists_every_feed_and_each_is_a_valid_feed(server: LiveServer) -> None:
@@ -461,14 +475,9 @@ def test_opml_lists_every_feed_and_each_is_a_valid_feed(server: LiveServer) -> N
     assert response.status == 200
     assert response.getheader("Content-Type") == "text/x-opml; charset=utf-8"
     found = outlines(response.body)
-    assert [o["text"] for o in found] == [
-        "feedsvc news",
-        "Briefs",
-        "Climate",
-        "Palmyra",
-        "São Paulo",
-        "Syria",
-    ]
+    assert [o["text"] for o in found] == site_titled(
+        "feedsvc news", "Briefs", "Climate", "Palmyra", "São Paulo", "Syria"
+    )
     assert found[0]["xmlUrl"] == f"{server.url}/feed.rss"
     assert found[-1]["htmlUrl"] == f"{server.url}/tags/syria/"
     for outline in found:
@@ -482,7 +491,7 @@ def test_opml_lists_every_feed_and_each_is_a_valid_feed(server: LiveServer) -> N
         assert not parsed.bozo, (outline["xmlUrl"], parsed.bozo_exception)
         assert parsed.version == "rss20"
         assert parsed.entries
-        assert parsed.feed.title.endswith(outline["text"])
+        assert parsed.feed.title.endswith(outline["text"].rpartition(" \u2014 ")[2])
         assert server.get(outline["htmlUrl"].removeprefix(server.url)).status == 200
 
 
@@ -500,7 +509,7 @@ def test_opml_lists_every_feed_and_each_is_a_valid_feed(server: LiveServer) -> N
 def test_opml_filters(client: FlaskClient, corpus: None, query: str, texts: list[str]) -> None:
     response = client.get(f"/feeds.opml?{query}")
     assert response.status_code == 200
-    assert [o["text"] for o in outlines(response.get_data())] == texts
+    assert [o["text"] for o in outlines(response.get_data())] == site_titled(*texts)
 
 
 @pytest.mark.parametrize(
@@ -551,6 +560,7 @@ def test_tag_page_offers_discovery_copy_and_snippet(client: FlaskClient, corpus:
         "application/feed+json": f"{BASE}/tags/syria/feed.json",
         "application/json+oembed": f"{BASE}/oembed?"
         + urlencode({"url": f"{BASE}/tags/syria/", "format": "json"}),
+        "text/x-opml": f"{BASE}/feeds.opml",
     }
     status, _, document = oembed(client, url=f"{BASE}/tags/syria/", format="json")
     discovered = client.get(feeds["application/json+oembed"].removeprefix(BASE))
@@ -566,7 +576,10 @@ def test_tag_page_offers_discovery_copy_and_snippet(client: FlaskClient, corpus:
 
 def test_other_pages_keep_their_feed_links(client: FlaskClient, corpus: None) -> None:
     for path in ("/", "/tags/", "/articles/aleppo"):
-        types = [link["type"] for link in Page(client.get(path).get_data(as_text=True)).all("link")]
-        # Their own feeds first (an article page then adds its tags' feeds); no oEmbed link.
+        page = Page(client.get(path).get_data(as_text=True))
+        types = [link["type"] for link in page.all("link", rel="alternate")]
+        # Their own feeds first (an article page then adds its tags' feeds), then the
+        # OPML of every feed; no oEmbed link.
         assert types[:3] == ["application/rss+xml", "application/atom+xml", "application/feed+json"]
-        assert set(types) == set(types[:3])
+        assert types[-1] == "text/x-opml"
+        assert set(types) == {*types[:3], "text/x-opml"}

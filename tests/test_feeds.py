@@ -385,8 +385,9 @@ def test_renderers_use_the_catalogue_label_over_the_article_spelling() -> None:
 
 
 @pytest.mark.usefixtures("newsroom")
-def test_content_holds_body_caption_and_credit_summary_holds_standfirst(serve: Serve) -> None:
-    """Full content is HTML paragraphs with the figure; the summary is the standfirst."""
+def test_content_is_standfirst_figure_then_body_summary_is_standfirst(serve: Serve) -> None:
+    """Full content leads with the standfirst, marked, then the picture with its caption
+    and credit as separate elements, then the body; the summary is the standfirst."""
     client = serve()
     alpha = item_id("alpha")
     rss = rss_items(client, "/feed.rss")[alpha]
@@ -397,13 +398,13 @@ def test_content_holds_body_caption_and_credit_summary_holds_standfirst(serve: S
     item = by_id(client, "/feed.json")[alpha]
     contents = [rss.findtext("content:encoded", "", NS), atom_content.text, item["content_html"]]
     for html in contents:
-        assert html is not None
-        assert "<p>Alpha one.</p>" in html
-        assert "<p>Alpha two &amp; &lt;three&gt;.</p>" in html
-        assert "Flooded street" in html
-        assert "<small>Image: A. Photographer</small>" in html
-        assert f'<img src="{BASE}/images/alpha.jpg"' in html
-        assert "Alpha standfirst." not in html
+        assert html == (
+            '<p class="standfirst"><strong>Alpha standfirst.</strong></p>\n'
+            f'<figure><img src="{BASE}/images/alpha.jpg" alt="Flooded street"><figcaption>'
+            '<p class="caption">Flooded street</p>'
+            '<p class="credit"><small>Image: A. Photographer</small></p></figcaption></figure>\n'
+            "<p>Alpha one.</p>\n<p>Alpha two &amp; &lt;three&gt;.</p>"
+        )
     assert rss.findtext("description") == "Alpha standfirst."
     assert atom.findtext("atom:summary", namespaces=NS) == "Alpha standfirst."
     assert item["summary"] == "Alpha standfirst."
@@ -415,21 +416,36 @@ def test_content_holds_body_caption_and_credit_summary_holds_standfirst(serve: S
 
 
 @pytest.mark.usefixtures("newsroom")
-def test_article_without_caption_has_only_paragraphs(serve: Serve) -> None:
-    """No caption, credit or image: the content is the paragraphs alone."""
+def test_article_without_caption_has_standfirst_and_paragraphs(serve: Serve) -> None:
+    """No caption, credit or image: the content is the standfirst and the paragraphs."""
     item = by_id(serve(), "/feed.json")[item_id("beta")]
-    assert item["content_html"] == "<p>Beta body.</p>"
+    assert item["content_html"] == (
+        '<p class="standfirst"><strong>Beta standfirst.</strong></p>\n<p>Beta body.</p>'
+    )
     assert "image" not in item
 
 
+def test_caption_without_picture_is_left_out(serve: Serve, write_article: WriteArticle) -> None:
+    """A caption and credit with no picture describe nothing: no figure, no caption."""
+    write_article("plain.txt", standfirst="S.", caption="Ruins | Image: F. Bandarin", body=("B.",))
+    client = serve()
+    item = by_id(client, "/feed.json")[item_id("plain")]
+    assert item["content_html"] == '<p class="standfirst"><strong>S.</strong></p>\n<p>B.</p>'
+    page = client.get("/articles/plain").get_data(as_text=True)
+    assert "Bandarin" not in page
+    assert "<figure" not in page
+
+
 @pytest.mark.usefixtures("newsroom")
-def test_author_is_dc_creator_and_atom_falls_back_to_site_author(serve: Serve) -> None:
-    """RSS names authors with dc:creator; Atom's feed author is the configured site author."""
+def test_every_item_names_its_author_or_the_site_author(serve: Serve) -> None:
+    """Per item in every format: dc:creator in RSS, the entry's author in Atom, authors in
+    JSON Feed; the site author for an article that names none."""
     client = serve()
     rss = rss_items(client, "/feed.rss")
     assert rss[item_id("alpha")].findtext("dc:creator", namespaces=NS) == "Claire Dubois"
-    assert rss[item_id("beta")].find("dc:creator", NS) is None
+    assert rss[item_id("beta")].findtext("dc:creator", namespaces=NS) == SITE_AUTHOR
     assert by_id(client, "/feed.rss")[item_id("alpha")].author == "Claire Dubois"
+    assert by_id(client, "/feed.rss")[item_id("beta")].author == SITE_AUTHOR
 
     feed = ET.fromstring(fetch(client, "/feed.atom"))
     assert feed.findtext("atom:author/atom:name", namespaces=NS) == SITE_AUTHOR
@@ -437,12 +453,15 @@ def test_author_is_dc_creator_and_atom_falls_back_to_site_author(serve: Serve) -
     assert entries[item_id("alpha")].findtext("atom:author/atom:name", namespaces=NS) == (
         "Claire Dubois"
     )
-    assert entries[item_id("beta")].find("atom:author", NS) is None
+    assert entries[item_id("beta")].findtext("atom:author/atom:name", namespaces=NS) == (
+        SITE_AUTHOR
+    )
 
     document = json.loads(fetch(client, "/feed.json"))
     assert document["authors"] == [{"name": SITE_AUTHOR}]
     items = {i["id"]: i for i in document["items"]}
     assert items[item_id("alpha")]["authors"] == [{"name": "Claire Dubois"}]
+    assert items[item_id("beta")]["authors"] == [{"name": SITE_AUTHOR}]
 
 
 @pytest.mark.usefixtures("newsroom")
@@ -475,7 +494,7 @@ def test_json_feed_fields(serve: Serve) -> None:
         assert isinstance(item["id"], str)
         assert RFC3339_UTC.match(item["date_published"])
         assert RFC3339_UTC.match(item["date_modified"])
-        assert item["content_html"].startswith(("<p>", "<figure>"))
+        assert item["content_html"].startswith('<p class="standfirst"><strong>')
         assert isinstance(item["tags"], list)
 
 

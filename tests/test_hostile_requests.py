@@ -315,11 +315,14 @@ def test_coding_by_q_values_on_both_paths(server: LiveServer, case: int, fresh: 
         assert head.status == 406 and head.body == b""
 
 
-def test_pages_refuse_when_no_coding_is_acceptable(server: LiveServer) -> None:
-    assert server.get(f"/tags/{TAG}/", {"Accept-Encoding": "identity;q=0"}).status == 406
-    # Pages come in identity alone: another acceptable coding does not help.
-    assert server.get(f"/tags/{TAG}/", {"Accept-Encoding": "identity;q=0, br"}).status == 406
-    assert server.get(f"/tags/{TAG}/", {"Accept-Encoding": "gzip;q=0"}).status == 200
+@pytest.mark.parametrize("case", range(len(CODING_CASES)), ids=[c[0] for c in CODING_CASES])
+def test_pages_are_coded_by_the_same_q_values(server: LiveServer, case: int) -> None:
+    """Pages come in br, gzip and identity, chosen exactly as for feeds."""
+    accept, status, coding = CODING_CASES[case]
+    response = server.get(f"/tags/{TAG}/", {"Accept-Encoding": accept})
+    assert response.status == status
+    assert response.getheader("Content-Encoding") == coding
+    assert "Accept-Encoding" in response.getheader("Vary")
 
 
 def test_coding_memo_is_bounded_by_bytes() -> None:

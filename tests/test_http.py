@@ -84,7 +84,7 @@ def test_feed_carries_validators_and_caching_headers(server: LiveServer) -> None
     last_modified = parsedate_to_datetime(response.getheader("Last-Modified")).timestamp()
     assert time.time() - 600 < last_modified <= time.time()
     assert response.getheader("Cache-Control") == "public, max-age=300"
-    assert response.getheader("Vary") == "Accept-Encoding"
+    assert response.getheader("Vary") == "Accept-Encoding, Sec-Fetch-Dest"
     assert response.getheader("Content-Type") == "application/atom+xml; charset=utf-8"
 
 
@@ -154,7 +154,7 @@ def test_compressed_bodies_decode_to_identity_and_have_own_etag(
     compressed = server.get("/tags/alpha/feed.atom", {"Accept-Encoding": coding})
     assert identity.getheader("Content-Encoding") is None
     assert compressed.getheader("Content-Encoding") == coding
-    assert compressed.getheader("Vary") == "Accept-Encoding"
+    assert compressed.getheader("Vary") == "Accept-Encoding, Sec-Fetch-Dest"
     assert decode(compressed.body) == identity.body
     assert compressed.getheader("ETag") != identity.getheader("ETag")
     # Conditional requests work per variant: each variant's own ETag gives a 304.

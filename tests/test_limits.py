@@ -202,7 +202,7 @@ def test_an_article_within_the_budget_is_carried_whole() -> None:
 def test_an_article_past_the_budget_is_carried_as_its_standfirst_and_a_link() -> None:
     """The item says what it is and where the rest is, and stays within the budget."""
     expected = (
-        "<p>What it says, in short &amp; &lt;plainly&gt;.</p>\n"
+        '<p class="standfirst"><strong>What it says, in short &amp; &lt;plainly&gt;.</strong></p>\n'
         f'<p>{FULL_ARTICLE_NOTE} <a href="http://example.org/articles/long">'
         "http://example.org/articles/long</a></p>"
     )

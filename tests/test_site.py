@@ -167,11 +167,13 @@ def test_html_pages_advertise_the_three_feeds(
 
 
 def test_article_page_shows_the_article(bundled_server: LiveServer) -> None:
-    """The article page has the title, caption and credit, body and linked tags."""
+    """The article page has the title, standfirst, body and linked tags; with no picture,
+    no caption or credit (they would describe nothing)."""
     page = get(bundled_server, f"/articles/{SEED_SLUG}").body.decode()
     assert "Syrian government forces reportedly enter Islamic State-held city of Palmyra" in page
-    assert "This image shows ruins in the city of Palmyra" in page
-    assert "F. Bandarin/UNESCO" in page
+    assert '<p class="standfirst"><strong>In Iraq, armed forces are said' in page
+    assert "This image shows ruins in the city of Palmyra" not in page
+    assert "F. Bandarin/UNESCO" not in page
     assert "demolishing several of its ancient structures" in page
     assert f'href="{bundled_server.url}/tags/palmyra/"' in page
 

@@ -218,9 +218,14 @@ def oembed() -> Response:
     return cached(view, key, ("oembed", key, width, height), render)
 
 
+def opml_title(site_title: str, view: Snapshot, scope: str) -> str:
+    return site_title if scope == SITE else f"{site_title} \u2014 {view.label(scope)}"
+
+
 @blueprint.route("/feeds.opml")
 def opml() -> Response:
-    """OPML 2.0: the site feed and every tag feed, or the tags asked for, as RSS."""
+    """OPML 2.0: the site feed and every tag feed, or the tags asked for, as RSS, in one
+    folder titled with the site."""
     view = snapshot()
     wanted: list[str] | None = None
     if "tags" in request.args:
@@ -244,6 +249,9 @@ def opml() -> Response:
         ElementTree.SubElement(head, "ownerName").text = settings.author
         ElementTree.SubElement(head, "docs").text = "https://opml.org/spec2.opml"
         body = ElementTree.SubElement(root, "body")
+        # One folder titled with the site: readers file the feeds under it. Only "text":
+        # an outline with more attributes needs a type (the W3C validator says so).
+        folder = ElementTree.SubElement(body, "outline", text=settings.site_title)
         # Accented letters sort with their base letter: "São Paulo" before "Syria".
         summaries = {tag.key: tag for tag in view.tags_by_count()}
         by_label = sorted(summaries, key=lambda k: (sort_key(summaries[k].label), k))
@@ -251,9 +259,10 @@ def opml() -> Response:
         scopes = [SITE] if chosen is None else []
         scopes += [k for k in tags if k in summaries and summaries[k].count >= minimum]
         for scope in scopes:
-            label = scope_label(view, scope)
+            # "Site — Tag": a tag feed's name says whose it is, in any reader's list.
+            label = opml_title(settings.site_title, view, scope)
             ElementTree.SubElement(
-                body,
+                folder,
                 "outline",
                 type="rss",
                 text=label,

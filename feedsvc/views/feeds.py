@@ -22,6 +22,7 @@ from .kit import (
     cached,
     fail,
     feed_path,
+    icons,
     known_tag,
     limit_argument,
     make_items,
@@ -73,6 +74,7 @@ def render_feed(view: Snapshot, scope: str, fmt: Format, page: int, limit: int |
         links["next"] = url(path, limit=limit, page=page + 1)
     # Later pages shift when anything newer changes, so they date from all of it.
     updated = view.newest_update(scope, page * per_page) or EPOCH
+    pictures = icons()
     info = FeedInfo(
         id=f"tag:{view.authority()}:" + ("feed" if scope == SITE else f"tags/{quote(scope)}"),
         title=scope_title(view, scope),
@@ -81,6 +83,7 @@ def render_feed(view: Snapshot, scope: str, fmt: Format, page: int, limit: int |
         else f"Articles tagged {view.label(scope)}",
         home_url=url(scope_path(scope)),
         self_url=url(path, limit=limit, page=page if page > 1 else None),
+        feed_url=url(path, limit=limit),
         language=settings.language,
         author=settings.author,
         updated=updated,
@@ -89,6 +92,10 @@ def render_feed(view: Snapshot, scope: str, fmt: Format, page: int, limit: int |
         category_url=url("/tags/"),
         labels=tag_labels(view, shown),
         item_content_bytes=settings.item_content_bytes,
+        icon_url=pictures.icon,
+        favicon_url=pictures.favicon,
+        logo_url=pictures.logo,
+        stylesheet_url=url("/feed.css"),
     )
     items = make_items(view, shown)
     # Last-Modified is when the scope last changed, not its newest item's date: an

@@ -10,6 +10,7 @@ through :func:`respond`, exactly as the fast path in front of Flask would.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import time
 from collections.abc import Callable, Hashable, Sequence
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import quote, unquote, urlencode
 
+import brotli
 from flask import Blueprint, Response, abort, current_app, g, render_template, request
 from werkzeug.datastructures import Headers
 
@@ -213,6 +215,25 @@ def absolute(link: str | None) -> str | None:
     return link
 
 
+@dataclass(frozen=True, slots=True)
+class Icons:
+    """The site's pictures as absolute URLs: the settings', else the built-in ones."""
+
+    icon: str
+    """Square: Atom ``icon``, JSON Feed ``icon``, pages' icon."""
+    favicon: str
+    """Small: JSON Feed ``favicon``; ``/favicon.ico`` unless an icon is configured."""
+    logo: str
+    """Atom ``logo``, the RSS ``image``; the icon unless a logo is configured."""
+
+
+def icons() -> Icons:
+    settings = site().settings
+    icon = absolute(settings.icon_url) or url("/icon.png")
+    favicon = absolute(settings.icon_url) or url("/favicon.ico")
+    return Icons(icon=icon, favicon=favicon, logo=absolute(settings.logo_url) or icon)
+
+
 def feed_urls(scope: str) -> dict[str, str]:
     return {name: url(feed_path(scope, name)) for name in FORMATS}
 
@@ -364,6 +385,7 @@ def send(representation: Representation) -> Response | None:
         request.headers.get("If-Modified-Since"),
         request.headers.get("Accept-Encoding"),
         time.time(),
+        request.headers.get("Sec-Fetch-Dest"),
     )
     if answer is None:
         return None
@@ -396,22 +418,113 @@ def cached(view: Snapshot, scope: str, key: Hashable, render: Callable[[], Rende
     raise AssertionError("a freshly rendered representation holds every body")
 
 
+PAGE_COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
+    # Pages are rendered per request: a quick setting, still far smaller than identity.
+    "br": lambda body: bytes(brotli.compress(body, quality=5)),
+    "gzip": lambda body: gzip.compress(body, compresslevel=6, mtime=0),
+    "identity": lambda body: body,
+}
+
+
 def page(template: str, *, policy: str = PAGE_POLICY, **context: Any) -> Response:
     """An HTML page with its own validators and a shorter cache lifetime than feeds,
-    under ``policy``; 406 when ``Accept-Encoding`` excludes identity, its only coding."""
+    under ``policy``; compressed as ``Accept-Encoding`` asks, negotiated as feeds are
+    (:func:`~feedsvc.responses.choose_coding`), each coding with its own ETag."""
     settings = site().settings
     accept = request.headers.get("Accept-Encoding")
-    if accept and choose_coding(accept, ("identity",)) is None:
+    coding = choose_coding(accept) if accept else "identity"
+    if coding is None:
         refused = Response(NOT_ACCEPTABLE, 406, mimetype="text/plain")
         refused.vary.add("Accept-Encoding")
         return secure(refused)
     html = render_template(
-        template, settings=settings, url=url, site_css=SITE_CSS, page_script=PAGE_SCRIPT, **context
+        template,
+        settings=settings,
+        url=url,
+        site_css=SITE_CSS,
+        page_script=PAGE_SCRIPT,
+        icons=icons(),
+        opml=url("/feeds.opml"),
+        **context,
     )
-    response = Response(html, mimetype="text/html")
+    response = Response(PAGE_COMPRESSORS[coding](html.encode()), mimetype="text/html")
+    if coding != "identity":
+        response.headers["Content-Encoding"] = coding
     response.cache_control.public = True
     response.cache_control.max_age = settings.page_max_age
     response.vary.add("Accept-Encoding")
-    response.add_etag()
+    response.add_etag()  # of the bytes sent: each coding has its own
     response.make_conditional(request)
     return secure(response, policy)
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One page of a scope's headlines, and where the pages before and after it are."""
+
+    articles: Sequence[Article]
+    number: int
+    pages: int
+    previous: str | None
+    """The newer page's URL (``rel="prev"``)."""
+    next: str | None
+    """The older page's URL (``rel="next"``)."""
+    canonical: str
+
+
+def listing(view: Snapshot, scope: str) -> Listing:
+    """The page of a scope's headlines that ``?page=N`` asks for; past the last is a 404."""
+    per_page = site().settings.page_items
+    number = whole_number("page", 1) or 1
+    pages = max(1, -(-view.count(scope) // per_page))
+    if number > pages:
+        fail(404, f"page {number} is past the last page, {pages}")
+    path = scope_path(scope)
+
+    def at(page: int) -> str:
+        return url(path, page=page if page > 1 else None)
+
+    return Listing(
+        articles=view.newest(scope, per_page, (number - 1) * per_page),
+        number=number,
+        pages=pages,
+        previous=at(number - 1) if number > 1 else None,
+        next=at(number + 1) if number < pages else None,
+        canonical=at(number),
+    )
+
+
+Meta = list[tuple[str, str, str]]
+"""``<meta>`` elements as (attribute, name, content): ``property`` for Open Graph."""
+
+
+def share_meta(
+    *,
+    kind: str,
+    title: str,
+    description: str,
+    address: str,
+    image: str | None,
+    image_alt: str | None = None,
+) -> Meta:
+    """Open Graph and Twitter card metadata, so a shared link shows a preview: the
+    page's picture when there is one (a large card), else the site's icon (a small one)."""
+    settings = site().settings
+    picture = image or icons().icon
+    meta: Meta = [
+        ("name", "description", description),
+        ("property", "og:type", kind),
+        ("property", "og:site_name", settings.site_title),
+        ("property", "og:title", title),
+        ("property", "og:description", description),
+        ("property", "og:url", address),
+        ("property", "og:image", picture),
+        ("property", "og:locale", settings.language.replace("-", "_")),
+        ("name", "twitter:card", "summary_large_image" if image else "summary"),
+        ("name", "twitter:title", title),
+        ("name", "twitter:description", description),
+        ("name", "twitter:image", picture),
+    ]
+    if image and image_alt:
+        meta += [("property", "og:image:alt", image_alt), ("name", "twitter:image:alt", image_alt)]
+    return meta

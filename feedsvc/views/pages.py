@@ -10,9 +10,12 @@ import ipaddress
 import json
 import os
 import re
+from collections.abc import Sequence
 
 from flask import Response, request
 
+from ..articles import Article
+from ..feeds import rfc3339
 from ..store import SITE, Snapshot
 from .kit import (
     Routes,
@@ -21,6 +24,7 @@ from .kit import (
     fail,
     feed_links,
     feed_path,
+    listing,
     moved,
     page,
     quoted,
@@ -28,29 +32,45 @@ from .kit import (
     scope_path,
     scope_title,
     secure,
+    share_meta,
     site,
     snapshot,
     tag_labels,
+    url,
 )
 
 blueprint = Routes("pages", __name__)
-
-HOME_ITEMS = 30
 
 
 @blueprint.route("/")
 def home() -> Response:
     view = snapshot()
-    articles = view.newest(SITE, HOME_ITEMS)
+    settings = site().settings
+    shown = listing(view, SITE)
     return page(
         "index.html",
-        articles=articles,
+        listing=shown,
+        articles=shown.articles,
         feeds=feed_links(view, SITE),
-        title=site().settings.site_title,
-        tag_labels=tag_labels(view, articles),
+        title=settings.site_title
+        if shown.number == 1
+        else f"{settings.site_title}: page {shown.number}",
+        meta=share_meta(
+            kind="website",
+            title=settings.site_title,
+            description=settings.site_description,
+            address=shown.canonical,
+            image=first_image(shown.articles),
+        ),
+        tag_labels=tag_labels(view, shown.articles),
         article_path=article_path,
         scope_path=scope_path,
     )
+
+
+def first_image(articles: Sequence[Article]) -> str | None:
+    """The picture of the newest article listed that has one: a listing's preview."""
+    return next((absolute(a.image) for a in articles if a.image), None)
 
 
 @blueprint.route("/tags/")
@@ -70,16 +90,26 @@ def tags() -> Response:
 def tag_page(tag: str) -> Response:
     view = snapshot()
     key = resolve_tag(view, tag)
-    articles = view.newest(key, site().settings.max_items)
+    shown = listing(view, key)
+    label = view.label(key)
+    title = scope_title(view, key)
     return page(
         "tag.html",
         key=key,
-        label=view.label(key),
-        articles=articles,
+        label=label,
+        listing=shown,
+        articles=shown.articles,
         count=view.count(key),
         feeds=feed_links(view, key),
-        title=scope_title(view, key),
-        tag_labels=tag_labels(view, articles),
+        title=title if shown.number == 1 else f"{title}: page {shown.number}",
+        meta=share_meta(
+            kind="website",
+            title=title,
+            description=f"Articles tagged {label} on {site().settings.site_title}",
+            address=shown.canonical,
+            image=first_image(shown.articles),
+        ),
+        tag_labels=tag_labels(view, shown.articles),
         article_path=article_path,
         scope_path=scope_path,
     )
@@ -95,16 +125,35 @@ def article_page(slug: str) -> Response:
         if (title := view.gone(slug)) is not None:
             return gone_page(view, title)
         fail(404, f"no article {quoted(slug)}")
+    image = absolute(article.image)
+    labels = tag_labels(view, [article])
+    address = url(article_path(slug))
+    meta = share_meta(
+        kind="article",
+        title=article.title,
+        description=article.standfirst,
+        address=address,
+        image=image,
+        image_alt=article.caption or article.title,
+    )
+    meta += [
+        ("property", "article:published_time", rfc3339(article.published)),
+        ("property", "article:modified_time", rfc3339(article.updated)),
+        ("property", "article:author", article.author or site().settings.author),
+    ]
+    meta += [("property", "article:tag", labels.get(t.key, t.label)) for t in article.tags]
     return page(
         "article.html",
         article=article,
         body=view.body(slug),
-        image=absolute(article.image),
+        image=image,
+        canonical=address,
+        meta=meta,
         feeds=feed_links(view, SITE),
         # Readers offered the feeds of the article's tags can follow just those topics.
         more_feeds=[link for tag in article.tags for link in feed_links(view, tag.key)],
         title=article.title,
-        tag_labels=tag_labels(view, [article]),
+        tag_labels=labels,
         scope_path=scope_path,
     )
 

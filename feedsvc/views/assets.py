@@ -1,0 +1,46 @@
+"""The site's own files: the built-in icons and the style sheet feeds name for browsers.
+
+Served like the widget script: from the cache (validators, compression, 304s, the
+fast path), under the static scope, dated by the file.
+"""
+
+from __future__ import annotations
+
+from flask import Response
+
+from ..responses import Rendered
+from ..store import STATIC
+from .kit import STATIC_DIR, Routes, cached, snapshot
+
+blueprint = Routes("assets", __name__)
+
+ASSETS = {
+    "favicon.ico": "image/vnd.microsoft.icon",
+    "icon.png": "image/png",
+    "feed.css": "text/css; charset=utf-8",
+}
+"""Each file served at the site root, with its media type."""
+
+
+def serve_asset(name: str) -> Response:
+    path = STATIC_DIR / name
+
+    def render() -> Rendered:
+        return Rendered(path.read_bytes(), ASSETS[name], path.stat().st_mtime)
+
+    return cached(snapshot(), STATIC, (name,), render)
+
+
+@blueprint.route("/favicon.ico")
+def favicon() -> Response:
+    return serve_asset("favicon.ico")
+
+
+@blueprint.route("/icon.png")
+def icon() -> Response:
+    return serve_asset("icon.png")
+
+
+@blueprint.route("/feed.css")
+def feed_stylesheet() -> Response:
+    return serve_asset("feed.css")

@@ -1,0 +1,159 @@
+"""The access log: combined log format or JSON lines, on by default in ``feedsvc serve``,
+off by setting, with the response time; the fast path's cached answers included."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from feedsvc.access import AccessLog, Batched
+from tests.conftest import LiveServer, WriteArticle, wait_until
+
+# host ident user [time] "request" status bytes "referer" "user agent" microseconds
+COMBINED = re.compile(
+    r"^(?P<host>\S+) - - \[(?P<time>\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000)\] "
+    r'"(?P<request>[^"]*)" (?P<status>\d{3}) (?P<bytes>\d+|-) '
+    r'"(?P<referer>[^"]*)" "(?P<agent>[^"]*)" (?P<micros>\d+)$'
+)
+
+
+def access_lines(server: LiveServer, count: int) -> list[str]:
+    """The log's last ``count`` access lines, once it has them (a worker writes them)."""
+    found: list[str] = []
+
+    def enough() -> bool:
+        nonlocal found
+        text = server.log.read_text(errors="replace")
+        found = [
+            line
+            for line in text.splitlines()
+            if line.startswith("127.0.0.1 ") or line.startswith("{")
+        ]
+        return len(found) >= count
+
+    wait_until(enough, 10, f"{count} access lines")
+    return found[-count:]
+
+
+def test_serve_logs_every_request_in_combined_format(
+    write_article: WriteArticle, live_server: Callable[..., LiveServer]
+) -> None:
+    write_article("one.txt", keywords="Syria")
+    server = live_server()
+    headers = {"User-Agent": 'Reader/1.0 "quoted"', "Referer": "http://example.org/x"}
+    assert server.get("/tags/syria/feed.rss", headers).status == 200  # rendered
+    assert server.get("/tags/syria/feed.rss", headers).status == 200  # from the fast path
+    assert server.get("/nowhere", headers).status == 404
+    lines = access_lines(server, 3)
+    first, hit, missing = (COMBINED.match(line) for line in lines)
+    assert first and hit and missing, lines
+    assert first["request"] == hit["request"] == "GET /tags/syria/feed.rss HTTP/1.1"
+    assert first["status"] == hit["status"] == "200"
+    assert int(first["bytes"]) == int(hit["bytes"]) > 500
+    assert first["referer"] == "http://example.org/x"
+    assert first["agent"] == r"Reader/1.0 \x22quoted\x22"  # a field cannot be forged
+    assert (missing["request"], missing["status"]) == ("GET /nowhere HTTP/1.1", "404")
+    assert int(first["micros"]) > 0 and int(hit["micros"]) > 0
+
+
+def test_json_lines_by_setting(
+    write_article: WriteArticle, live_server: Callable[..., LiveServer]
+) -> None:
+    write_article("one.txt")
+    server = live_server(ACCESS_LOG="json")
+    assert server.get("/feed.json?limit=1", method="HEAD").status == 200
+    [line] = access_lines(server, 1)
+    entry = json.loads(line)
+    assert entry["method"] == "HEAD" and entry["target"] == "/feed.json?limit=1"
+    assert (entry["status"], entry["bytes"], entry["protocol"]) == (200, 0, "HTTP/1.1")
+    assert entry["remote"] == "127.0.0.1" and entry["duration_ms"] > 0
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry["time"])
+
+
+def test_off_by_setting(
+    write_article: WriteArticle, live_server: Callable[..., LiveServer]
+) -> None:
+    write_article("one.txt")
+    server = live_server(ACCESS_LOG="off")
+    for _ in range(3):
+        assert server.get("/feed.rss").status == 200
+    server.get("/healthz")
+    assert "GET /feed.rss" not in server.log.read_text()
+
+
+def wsgi_app(body: Any) -> Callable[..., Any]:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        start_response("201 Created", [("Content-Type", "text/plain")])
+        return body
+
+    return app
+
+
+def call(app: Callable[..., Any], **environ: str) -> bytes:
+    base = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "SERVER_PROTOCOL": "HTTP/1.1"}
+    result = app({**base, **environ}, lambda status, headers, *info: None)
+    try:
+        return b"".join(result)
+    finally:
+        getattr(result, "close", lambda: None)()
+
+
+def test_a_streamed_body_is_logged_when_closed(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "feedsvc.access")
+    logged = AccessLog(wsgi_app(iter([b"ab", b"cde"])))
+    assert call(logged, PATH_INFO="/a b/\u00c3\u00a9", QUERY_STRING="q=1") == b"abcde"
+    [record] = caplog.records
+    match = COMBINED.match(record.getMessage())
+    assert match, record.getMessage()
+    # The path as sent: WSGI's Latin-1 decoding undone, then escaped again.
+    assert match["request"] == "GET /a%20b/%C3%A9?q=1 HTTP/1.1"
+    assert (match["status"], match["bytes"], match["host"]) == ("201", "5", "-")
+
+
+def test_control_characters_cannot_break_a_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "feedsvc.access")
+    call(AccessLog(wsgi_app([b""])), HTTP_USER_AGENT="a\nb\x1b", QUERY_STRING='x="\\')
+    line = caplog.records[0].getMessage()
+    assert "\n" not in line and "\x1b" not in line
+    match = COMBINED.match(line)
+    assert match and match["agent"] == r"a\x0ab\x1b" and match["bytes"] == "-"
+    assert match["request"] == r"GET /?x=\x22\x5c HTTP/1.1"
+
+
+def test_nothing_is_formatted_when_nobody_listens(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "feedsvc.access")
+    body = [b"x"]
+    assert (
+        AccessLog(wsgi_app(body))({"REQUEST_METHOD": "GET"}, lambda *a: None) is body
+    )  # passed through untouched
+    assert not caplog.records
+
+
+def test_the_time_is_in_english_whatever_the_locale() -> None:
+    from feedsvc.access import MONTHS, _Clock
+
+    stamp = _Clock().combined(1_780_000_000.5)
+    assert stamp == "28/May/2026:20:26:40 +0000" and stamp[3:6] in MONTHS
+
+
+def test_batched_lines_are_written_whole_and_in_order(tmp_path: Path) -> None:
+    """``feedsvc serve``'s writer: lines kept in memory, then written in one go."""
+    path = tmp_path / "access.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        writer = Batched(fd, interval=60)  # flushed by hand below, not by its thread
+        for number in range(1000):
+            writer(f"line {number} é")
+        assert path.read_bytes() == b""
+        writer.flush()
+        writer.flush()  # nothing more to write
+    finally:
+        os.close(fd)
+    assert path.read_text().splitlines() == [f"line {n} é" for n in range(1000)]
