@@ -8,6 +8,7 @@ serve`` does those, see :mod:`feedsvc.cli`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -20,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from .cache import FastPath, ResponseCache
 from .indexer import Indexer, ProgressLog, claim
+from .notify import STATUS_FILE, Notifier
 from .settings import (
     Settings,
     SettingsError,
@@ -68,6 +70,7 @@ def create_app(
     app.register_error_handler(NotReady, errors.not_ready)
     app.register_error_handler(HTTPException, errors.plain_error)
     app.register_error_handler(Exception, errors.internal_error)
+    app.before_request(errors.refuse_other_methods)
     app.after_request(errors.allow_cross_origin)
     app.teardown_request(end_snapshot)
 
@@ -106,6 +109,7 @@ def start_indexer(
         indexer.catch_up()
         return indexer
     indexer.open()
+    start_notifier(settings, indexer)
     watcher = Watcher(indexer, settings.watch_interval, settings.rescan_seconds)
     if settings.watch:  # watching first: a change made during the scan is not missed
         watcher.observe()
@@ -124,3 +128,15 @@ def start_indexer(
     else:
         run()
     return indexer
+
+
+def start_notifier(settings: Settings, indexer: Indexer) -> Notifier | None:
+    """Purge the caches and publish to the hubs of the settings on each change, if any."""
+    if not settings.purge_urls and not settings.websub_hubs:
+        with contextlib.suppress(FileNotFoundError):  # what an earlier run configured
+            os.unlink(os.path.join(settings.state_dir, STATUS_FILE))
+        return None
+    notifier = Notifier(settings)
+    indexer.listeners.append(notifier.changed)
+    notifier.start()
+    return notifier

@@ -101,6 +101,7 @@ class ResponseCache:
         *,
         max_age: int,
         release: float,
+        shared_max_age: int | None = None,
         request: RequestLine | None = None,
     ) -> Representation:
         """The representation of ``key`` at ``version``: kept, or rendered now and kept."""
@@ -114,6 +115,8 @@ class ResponseCache:
                 min(rendered.last_modified, time.time()),
                 max_age,
                 release=release,
+                headers=rendered.headers,
+                shared_max_age=shared_max_age,
             )
         # Stored again on a hit too, so this request line gets its fast-path alias.
         self.put(key, Entry(scope, version, representation), request)

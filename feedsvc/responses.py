@@ -45,6 +45,8 @@ class Rendered:
     content_type: str
     last_modified: float
     """A Unix timestamp: when the content last changed."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """More headers every answer carries (surrogate keys, WebSub links)."""
 
 
 @dataclass(slots=True)
@@ -65,6 +67,10 @@ class Representation:
     max_age: int
     release: float = math.inf
     """When it changes by itself (a scheduled article): no cache may keep it longer."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """More headers every answer carries: surrogate keys and links, computed once."""
+    shared_max_age: int | None = None
+    """``s-maxage``: how long a purged shared cache may keep it; ``None`` sends none."""
     _variants: dict[str, _Variant] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     digest: str = ""
@@ -83,6 +89,7 @@ class Representation:
             ("Vary", "Accept-Encoding"),
             ("X-Content-Type-Options", "nosniff"),
             *CORS_HEADERS,
+            *self.headers,
         ]
         if coding != "identity":
             headers.append(("Content-Encoding", coding))
@@ -100,10 +107,17 @@ class Representation:
         return found
 
     def cache_control(self, now: float) -> str:
-        max_age = self.max_age
-        if self.release != math.inf:
-            max_age = max(0, min(max_age, math.ceil(self.release - now)))
-        return f"public, max-age={max_age}"
+        return cache_control(self.max_age, self.shared_max_age, self.release, now)
+
+
+def cache_control(max_age: int, shared_max_age: int | None, release: float, now: float) -> str:
+    """``Cache-Control`` of a public response, every lifetime clipped at ``release``."""
+    shared = shared_max_age
+    if release != math.inf:
+        left = max(0, math.ceil(release - now))
+        max_age = min(max_age, left)
+        shared = None if shared is None else min(shared, left)
+    return f"public, max-age={max_age}" + ("" if shared is None else f", s-maxage={shared}")
 
 
 CODING_MEMO_ENTRIES = 1024

@@ -46,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
     "ITEM_CONTENT_BYTES": 100_000,
     "INDEX_WORKERS": 0,
     "HEALTH_DETAILS": False,
+    "PURGE_URLS": "",
+    "SHARED_MAX_AGE": 86_400,
+    "WEBSUB_HUBS": "",
 }
 """Every setting and its default; each is read from ``FEEDSVC_<NAME>`` too."""
 
@@ -64,6 +67,7 @@ _COUNTS: dict[str, tuple[int, int | None]] = {
     # libxml2 refuses without XML_PARSE_HUGE, even with every character escaped.
     "ITEM_CONTENT_BYTES": (1_000, 1_000_000),
     "INDEX_WORKERS": (0, None),
+    "SHARED_MAX_AGE": (0, None),
 }
 # Seconds, as numbers: greater than 0 (0 would make the watcher spin) and at most a day.
 _SECONDS = {"WATCH_INTERVAL": 0.01, "RESCAN_SECONDS": 0.01}
@@ -165,6 +169,32 @@ def _flag(config: Mapping[str, Any], name: str) -> bool:
     raise SettingsError(f"{PREFIX}{name} must be true or false, not {_shown(value)}")
 
 
+def _urls(config: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    """A list of http(s) URLs: given as a list, or as text separated by spaces or commas."""
+    value = config[name]
+    if isinstance(value, str):
+        given: list[object] = list(value.replace(",", " ").split())
+    elif isinstance(value, (list, tuple)):
+        given = list(value)
+    else:
+        raise SettingsError(f"{PREFIX}{name} must be http(s) URLs, not {_shown(value)}")
+    urls = []
+    for item in given:
+        text = item.strip() if isinstance(item, str) else item
+        if not isinstance(text, str) or _FORBIDDEN_IN_TEXT.search(text) or " " in text:
+            raise SettingsError(f"{PREFIX}{name} holds {_shown(item)}, which is not an http(s) URL")
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 (a port that is not a number raises here)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SettingsError(f"{PREFIX}{name} holds {_shown(item)}, which is not an http(s) URL")
+        if text not in urls:
+            urls.append(text)
+    return tuple(urls)
+
+
 def _zone(name: str) -> tzinfo | None:
     if not name:
         return None  # gettz("") would be the machine's zone, whatever it is
@@ -235,6 +265,13 @@ class Settings:
     """Processes that read files in a first build; 0: one per core."""
     health_details: bool = False
     """Show /healthz's skipped files and reasons to every client, not only local ones."""
+    shared_max_age: int = 86_400
+    """The lifetime a shared cache may keep a response (``s-maxage``), sent only to
+    caches that are purged (:attr:`purge_urls`)."""
+    purge_urls: tuple[str, ...] = ()
+    """The caches told of each change, by a ``PURGE`` naming the surrogate keys."""
+    websub_hubs: tuple[str, ...] = ()
+    """The WebSub hubs every feed advertises and that are told of each change."""
 
     @classmethod
     def from_mapping(cls, given: Mapping[str, Any]) -> Settings:
@@ -289,5 +326,7 @@ class Settings:
             watch_interval=_seconds(config, "WATCH_INTERVAL"),
             rescan_seconds=_seconds(config, "RESCAN_SECONDS"),
             health_details=_flag(config, "HEALTH_DETAILS"),
+            purge_urls=_urls(config, "PURGE_URLS"),
+            websub_hubs=_urls(config, "WEBSUB_HUBS"),
             **counts,
         )

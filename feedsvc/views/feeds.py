@@ -14,6 +14,7 @@ from flask import Response
 from ..feeds import EPOCH, FORMATS, FeedInfo, Format
 from ..responses import Rendered
 from ..store import SITE, Snapshot
+from ..surrogate import hub_links
 from .kit import (
     Routes,
     cached,
@@ -68,6 +69,8 @@ def render_feed(view: Snapshot, scope: str, fmt: Format, page: int, limit: int |
         links["previous"] = url(path, limit=limit, page=page - 1 if page > 2 else None)
     if page < pages:
         links["next"] = url(path, limit=limit, page=page + 1)
+    # A WebSub topic is a feed's own URL: paged and shortened feeds advertise no hub.
+    hubs = settings.websub_hubs if page == 1 and limit is None else ()
     # Later pages shift when anything newer changes, so they date from all of it.
     updated = view.newest_update(scope, page * per_page) or EPOCH
     info = FeedInfo(
@@ -86,11 +89,14 @@ def render_feed(view: Snapshot, scope: str, fmt: Format, page: int, limit: int |
         category_url=url("/tags/"),
         labels=tag_labels(view, shown),
         item_content_bytes=settings.item_content_bytes,
+        hubs=hubs,
     )
     items = make_items(view, shown)
+    advertised = (("Link", hub_links(hubs, info.self_url)),) if hubs else ()
     # Last-Modified is when the scope last changed, not its newest item's date: an
     # edit, a deletion or a back-dated addition moves it too.
-    return Rendered(fmt.render(items, info), fmt.content_type, view.changed(scope))
+    body = fmt.render(items, info)
+    return Rendered(body, fmt.content_type, view.changed(scope), advertised)
 
 
 def serve_feed(view: Snapshot, scope: str, name: str) -> Response:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import time
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import quote, unquote, urlencode
@@ -30,11 +31,13 @@ from ..responses import (
     NOT_ACCEPTABLE,
     Rendered,
     Representation,
+    cache_control,
     choose_coding,
     respond,
 )
 from ..settings import Settings
 from ..store import SITE, Snapshot, Store
+from ..surrogate import key_headers, keys_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,16 +370,31 @@ def send(representation: Representation) -> Response:
     return response
 
 
+def shared_max_age(settings: Settings) -> int | None:
+    """The ``s-maxage`` of cacheable answers: only caches we purge may keep them longer."""
+    return settings.shared_max_age if settings.purge_urls else None
+
+
 def cached(view: Snapshot, scope: str, key: Hashable, render: Callable[[], Rendered]) -> Response:
-    """Serve a scope's resource from the cache, rendering it when its version moved."""
+    """Serve a scope's resource from the cache, rendering it when its version moved.
+
+    A rendering carries the scope's surrogate keys, computed once with it.
+    """
     current = site()
+
+    def render_with_keys() -> Rendered:
+        rendered = render()
+        keys = key_headers(keys_of([scope]))
+        return replace(rendered, headers=(*rendered.headers, *keys))
+
     representation = current.cache.fetch(
         key,
         scope,
         view.version(scope),
-        render,
+        render_with_keys,
         max_age=current.settings.feed_max_age,
         release=view.release_of(scope),
+        shared_max_age=shared_max_age(current.settings),
         request=RequestLine(
             request.environ.get("PATH_INFO", ""), request.environ.get("QUERY_STRING", "")
         ),
@@ -384,9 +402,20 @@ def cached(view: Snapshot, scope: str, key: Hashable, render: Callable[[], Rende
     return send(representation)
 
 
-def page(template: str, *, policy: str = PAGE_POLICY, **context: Any) -> Response:
+def page(
+    template: str,
+    *,
+    policy: str = PAGE_POLICY,
+    scope: str | None = None,
+    slug: str | None = None,
+    **context: Any,
+) -> Response:
     """An HTML page with its own validators and a shorter cache lifetime than feeds,
-    under ``policy``; 406 when ``Accept-Encoding`` excludes identity, its only coding."""
+    under ``policy``; 406 when ``Accept-Encoding`` excludes identity, its only coding.
+
+    The page is made from ``scope`` (the site or a tag) or from the article ``slug``:
+    its surrogate keys name them, and its lifetimes end at the scope's next release.
+    """
     settings = site().settings
     accept = request.headers.get("Accept-Encoding")
     if accept and choose_coding(accept, ("identity",)) is None:
@@ -397,8 +426,13 @@ def page(template: str, *, policy: str = PAGE_POLICY, **context: Any) -> Respons
         template, settings=settings, url=url, site_css=SITE_CSS, page_script=PAGE_SCRIPT, **context
     )
     response = Response(html, mimetype="text/html")
-    response.cache_control.public = True
-    response.cache_control.max_age = settings.page_max_age
+    release = math.inf if scope is None else snapshot().release_of(scope)
+    response.headers["Cache-Control"] = cache_control(
+        settings.page_max_age, shared_max_age(settings), release, time.time()
+    )
+    response.headers.extend(
+        key_headers(keys_of([] if scope is None else [scope], [] if slug is None else [slug]))
+    )
     response.vary.add("Accept-Encoding")
     response.add_etag()
     response.make_conditional(request)

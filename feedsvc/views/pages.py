@@ -13,6 +13,7 @@ import re
 
 from flask import Response, request
 
+from ..notify import failing, read_status
 from ..store import SITE, Snapshot
 from .kit import (
     Routes,
@@ -44,6 +45,7 @@ def home() -> Response:
     articles = view.newest(SITE, HOME_ITEMS)
     return page(
         "index.html",
+        scope=SITE,
         articles=articles,
         feeds=feed_links(view, SITE),
         title=site().settings.site_title,
@@ -58,6 +60,7 @@ def tags() -> Response:
     view = snapshot()
     return page(
         "tags.html",
+        scope=SITE,
         rows=[(tag.key, tag.label, tag.count) for tag in view.tags_by_count()],
         feed_path=feed_path,
         scope_path=scope_path,
@@ -73,6 +76,7 @@ def tag_page(tag: str) -> Response:
     articles = view.newest(key, site().settings.max_items)
     return page(
         "tag.html",
+        scope=key,
         key=key,
         label=view.label(key),
         articles=articles,
@@ -93,10 +97,11 @@ def article_page(slug: str) -> Response:
         if (current := view.moved_to(slug)) is not None:
             return moved(article_path(current))  # renamed: its old address still works
         if (title := view.gone(slug)) is not None:
-            return gone_page(view, title)
+            return gone_page(view, slug, title)
         fail(404, f"no article {quoted(slug)}")
     return page(
         "article.html",
+        slug=slug,
         article=article,
         body=view.body(slug),
         image=absolute(article.image),
@@ -109,13 +114,16 @@ def article_page(slug: str) -> Response:
     )
 
 
-def gone_page(view: Snapshot, title: str) -> Response:
+def gone_page(view: Snapshot, slug: str, title: str) -> Response:
     """410 for a deleted article: not a typo's 404, and a way back to the site."""
     response = page(
-        "gone.html", title=f"Removed: {title}", removed=title, feeds=feed_links(view, SITE)
+        "gone.html",
+        slug=slug,
+        title=f"Removed: {title}",
+        removed=title,
+        feeds=feed_links(view, SITE),
     )
     response.status_code = 410
-    response.cache_control.max_age = site().settings.page_max_age
     return response
 
 
@@ -205,6 +213,11 @@ def healthz() -> Response:
             {"path": relative(path, directory), "reason": public_reason(reason, directory)}
             for path, reason in problems.items()
         ]
+    notifying = read_status(current.settings.state_dir)
+    if notifying:
+        report.update(notifying)
+        if failing(notifying) and report["status"] == "ok":
+            report["status"] = "degraded"
     if current.indexer is not None:
         report["last_update_cpu_ms"] = round(current.indexer.last_update_cpu * 1000, 3)
     # ASCII escapes, because a file name need not be valid UTF-8.
