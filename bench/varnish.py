@@ -78,45 +78,75 @@ class Varnish:
         return f"http://127.0.0.1:{self.port}"
 
 
-def start_varnish(
-    work: Path,
-    vcl: str,
-    port: int,
-    *,
-    command_prefix: Sequence[str] = (),
-    megabytes: int = 64,
-    threads: int | None = None,
-) -> Varnish:
-    """Start ``varnishd`` on 127.0.0.1:``port`` with ``vcl``; returns once it answers."""
+def varnishd_command(work: Path, vcl: str, port: int, megabytes: int = 64) -> list[str]:
+    """The ``varnishd`` command line for ``vcl`` on 127.0.0.1:``port``, in ``work``."""
     work.mkdir(parents=True, exist_ok=True)
     vcl_path = work / "feedsvc.vcl"
     vcl_path.write_text(vcl)
-    command = [*command_prefix, "varnishd", "-F", "-n", str(work / "varnishd")]
+    command = ["varnishd", "-F", "-n", str(work / "varnishd")]
     # No jail: varnishd stays the user who started it, who can read the work folder.
     command += ["-j", "none", "-a", f"127.0.0.1:{port}", "-f", str(vcl_path), "-T", "none"]
     command += ["-s", f"malloc,{megabytes}m", "-p", "vsl_space=1m"]
-    if threads is not None:
-        command += ["-p", "thread_pools=1", "-p", f"thread_pool_min={threads}"]
-    log = (work / "varnishd.log").open("ab")
-    process = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    log.close()
-    varnish = Varnish(process, port, work)
+    return command
+
+
+def wait_answering(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until varnishd answers on ``port``; fail if it exits or takes 30 s."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"varnishd exited: {(work / 'varnishd.log').read_text()}")
+            raise RuntimeError(f"varnishd exited: {log.read_text()}")
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             connection.request("OPTIONS", "/varnish-ready")
             connection.getresponse().read()
             connection.close()
-            return varnish
+            return
         except OSError:
             time.sleep(0.05)
-    stop_varnish(varnish)
-    raise RuntimeError(f"varnishd did not answer: {(work / 'varnishd.log').read_text()}")
+    raise RuntimeError(f"varnishd did not answer: {log.read_text()}")
+
+
+def start_varnish(work: Path, vcl: str, port: int) -> Varnish:
+    """Start ``varnishd`` on 127.0.0.1:``port`` with ``vcl``; returns once it answers."""
+    command = varnishd_command(work, vcl, port)
+    log_path = work / "varnishd.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    varnish = Varnish(process, port, work)
+    try:
+        wait_answering(port, process, log_path)
+    except RuntimeError:
+        stop_varnish(varnish)
+        raise
+    return varnish
+
+
+def counters(work: Path) -> dict[str, int]:
+    """varnishd's hit and miss counters (``varnishstat``), by name."""
+    done = subprocess.run(
+        [
+            "varnishstat",
+            "-n",
+            str(work / "varnishd"),
+            "-1",
+            "-f",
+            "MAIN.cache_hit",
+            "-f",
+            "MAIN.cache_miss",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    found = {}
+    for line in done.stdout.splitlines():
+        name, value, *_ = line.split()
+        found[name] = int(value)
+    return found
 
 
 def stop_varnish(varnish: Varnish) -> None:

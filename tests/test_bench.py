@@ -96,3 +96,25 @@ def test_quick_benchmark_runs() -> None:
         assert words in out, out
     assert "first render of an uncached" in out
     assert "edited in a loop under wrk" in out
+
+
+@pytest.mark.skipif(
+    not all(shutil.which(tool) for tool in ("varnishd", "nginx", "wrk", "taskset")),
+    reason="the cache tier benchmark needs varnishd, nginx, wrk and taskset",
+)
+def test_quick_cache_tier_benchmark_runs() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.cache_tier", "--quick"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    for row in ("| origin alone |", "| nginx |", "| minimal VCL |", "| shipped VCL |"):
+        assert row in out, out
+    for words in ("shipped VCL / minimal VCL", "hit ratio", "served through the cache"):
+        assert words in out, out

@@ -135,8 +135,10 @@ def test_a_burst_of_edits_is_a_handful_of_purges_of_exactly_their_keys(
     for n in range(500):
         write_article(f"a{n:03}.txt", title=f"Article {n}, edited", keywords=f"t{n % 50}, shared")
     wait_until(
-        lambda: b"Article 0, edited" in server.get("/tags/t0/feed.rss").body
-        and b"Article 499, edited" in server.get("/tags/t49/feed.rss").body,
+        lambda: (
+            b"Article 0, edited" in server.get("/tags/t0/feed.rss").body
+            and b"Article 499, edited" in server.get("/tags/t49/feed.rss").body
+        ),
         30,
         "the edits",
     )
@@ -169,9 +171,7 @@ def test_a_cache_down_is_retried_reported_once_and_never_in_the_way(
         assert "refused" in report["purge"][0]["error"].lower()
         # Edits are indexed and served at once, the slow hub and the dead cache aside.
         write_article("a.txt", title="Second", keywords="alpha")
-        wait_until(
-            lambda: b"Second" in server.get("/tags/alpha/feed.rss").body, 5, "the edit"
-        )
+        wait_until(lambda: b"Second" in server.get("/tags/alpha/feed.rss").body, 5, "the edit")
         assert server.get("/feed.atom").status == 200
         wait_until(lambda: health(server)["purge"][0]["failures"] >= 5, 30, "more retries")
         log = server.log.read_text()

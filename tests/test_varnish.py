@@ -22,7 +22,6 @@ from bench.varnish import Varnish, shipped_vcl, start_varnish, stop_varnish
 from tests.conftest import (
     LiveServer,
     WriteArticle,
-    article_writer,
     free_port,
     start_server,
     stop_server,

@@ -162,7 +162,8 @@ def test_feeds_advertise_the_hubs_and_themselves(
         response = server.get(path)
         assert response.status == 200
         assert response.getheader("Link") is None, path
-        assert [link for link in feedparser.parse(response.body).feed.links if link.rel == "hub"] == []
+        links = feedparser.parse(response.body).feed.links
+        assert [link for link in links if link.rel == "hub"] == []
 
 
 def test_feeds_name_no_hub_without_one(

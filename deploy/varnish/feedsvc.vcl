@@ -115,6 +115,12 @@ sub vcl_backend_response {
     # The lifetime is the origin's s-maxage (clipped at its next scheduled article);
     # the grace serves the last copy only while every origin is down (see vcl_recv).
     set beresp.grace = 6h;
+    # Once per fetch, not per hit: what downstream caches get (no s-maxage: nothing
+    # purges them) and the browsers' max-age; other caches' key headers go.
+    set beresp.http.Cache-Control = regsub(beresp.http.Cache-Control, ",\s*s-maxage=\d+", "");
+    set beresp.http.X-Feedsvc-Max-Age = regsub(beresp.http.Cache-Control, "^.*max-age=(\d+).*$", "\1s");
+    unset beresp.http.Surrogate-Key;
+    unset beresp.http.Cache-Tag;
     return (deliver);
 }
 
@@ -134,17 +140,14 @@ sub vcl_deliver {
     }
     if (resp.http.xkey) {
         unset resp.http.xkey;
-        unset resp.http.Surrogate-Key;
-        unset resp.http.Cache-Tag;
-        # Downstream of us nothing is purged: browsers and other proxies get the
-        # origin's max-age from now, never past what this copy has left (its next
-        # scheduled article), and no s-maxage.
-        set resp.http.Cache-Control = regsub(resp.http.Cache-Control, ",\s*s-maxage=\d+", "");
+        # Browsers get the origin's max-age from now, never past what this copy has
+        # left (its next scheduled article): no Age, which would count our keeping.
         if (obj.ttl <= 0s) {
             set resp.http.Cache-Control = "public, max-age=0";
-        } elsif (obj.ttl < std.duration(regsub(resp.http.Cache-Control, "^.*max-age=(\d+).*$", "\1s"), 0s)) {
+        } elsif (obj.ttl < std.duration(resp.http.X-Feedsvc-Max-Age, 0s)) {
             set resp.http.Cache-Control = "public, max-age=" + std.integer(duration=obj.ttl, fallback=0);
         }
+        unset resp.http.X-Feedsvc-Max-Age;
         unset resp.http.Age;
     }
 }
