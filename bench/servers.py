@@ -7,7 +7,7 @@ import os
 import pwd
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,16 +47,24 @@ def feedsvc_env(articles: Path, port: int) -> dict[str, str]:
 
 
 def start_feedsvc(
-    setup: Setup, articles: Path, name: str, serve_args: Sequence[str] = ()
+    setup: Setup,
+    articles: Path,
+    name: str,
+    serve_args: Sequence[str] = (),
+    settings: Mapping[str, str] | None = None,
 ) -> Server:
-    """``feedsvc serve`` (granian, 1 worker) with extra ``serve_args``; logs to ``name``.log."""
+    """``feedsvc serve`` (granian, 1 worker) with extra ``serve_args`` and ``FEEDSVC_``
+    ``settings``; logs to ``name``.log."""
     port = free_port()
     command = [sys.executable, "-m", "feedsvc.cli", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), *serve_args]
     process = setup.procs.start(
         pinned(setup.server_cpu, command),
         setup.work / f"{name}.log",
-        env=feedsvc_env(articles, port),
+        env={
+            **feedsvc_env(articles, port),
+            **{f"FEEDSVC_{key}": value for key, value in (settings or {}).items()},
+        },
         cwd=ROOT,
     )
     return Server(process, port)

@@ -8,6 +8,7 @@ serve`` does those, see :mod:`feedsvc.cli`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -23,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 from .access import AccessLog
 from .cache import FastPath, ResponseCache
 from .indexer import Indexer, ProgressLog, claim
+from .notify import STATUS_FILE, Notifier
 from .prerender import Prerenderer
 from .settings import (
     Settings,
@@ -77,7 +79,7 @@ def create_app(
     app = Flask(__name__, static_folder=None)
     prerenderer = None
     if indexer is not None and background and cache.shelf is not None:
-        prerenderer = Prerenderer(app, store, cache, settings.feed_max_age)
+        prerenderer = Prerenderer(app, store, cache, settings)
     app.extensions["feedsvc"] = Site(
         settings, store, indexer, cache, prerenderer.pending if prerenderer else None
     )
@@ -86,6 +88,7 @@ def create_app(
     app.register_error_handler(NotReady, errors.not_ready)
     app.register_error_handler(HTTPException, errors.plain_error)
     app.register_error_handler(Exception, errors.internal_error)
+    app.before_request(errors.refuse_other_methods)
     app.after_request(errors.allow_cross_origin)
     app.teardown_request(end_snapshot)
 
@@ -148,6 +151,7 @@ def start_indexer(
         indexer.catch_up()
         return indexer
     indexer.open()
+    start_notifier(settings, indexer)
     watcher = Watcher(indexer, settings.watch_interval, settings.rescan_seconds)
     if settings.watch:  # watching first: a change made during the scan is not missed
         watcher.observe()
@@ -166,3 +170,15 @@ def start_indexer(
     else:
         run()
     return indexer
+
+
+def start_notifier(settings: Settings, indexer: Indexer) -> Notifier | None:
+    """Purge the caches and publish to the hubs of the settings on each change, if any."""
+    if not settings.purge_urls and not settings.websub_hubs:
+        with contextlib.suppress(FileNotFoundError):  # what an earlier run configured
+            os.unlink(os.path.join(settings.state_dir, STATUS_FILE))
+        return None
+    notifier = Notifier(settings)
+    indexer.listeners.append(notifier.changed)
+    notifier.start()
+    return notifier

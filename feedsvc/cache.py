@@ -131,6 +131,7 @@ class ResponseCache:
         *,
         max_age: int,
         release: float,
+        shared_max_age: int | None = None,
         request: RequestLine | None = None,
         fresh: bool = False,
     ) -> Representation:
@@ -140,9 +141,13 @@ class ResponseCache:
         representation = None if fresh else self.get(key, version)
         named = shelf_key(key) if self.shelf is not None else None
         if representation is None and not fresh and named is not None:
-            representation = self.shelf.find(named, version, max_age)  # type: ignore[union-attr]
+            representation = self.shelf.find(  # type: ignore[union-attr]
+                named, version, max_age, shared_max_age
+            )
         if representation is None:
-            representation = self.render(key, scope, version, render, max_age, release)
+            representation = self.render(
+                key, scope, version, render, max_age, release, shared_max_age
+            )
             if fresh or named is None or not self.keep(named, scope, version, representation):
                 pass  # held in memory with all its bodies
             else:
@@ -161,6 +166,7 @@ class ResponseCache:
         render: Callable[[], Rendered],
         max_age: int,
         release: float,
+        shared_max_age: int | None = None,
     ) -> Representation:
         """Render a representation now, every coding compressed."""
         rendered = render()
@@ -172,6 +178,8 @@ class ResponseCache:
             min(rendered.last_modified, time.time()),
             max_age,
             release=release,
+            headers=rendered.headers,
+            shared_max_age=shared_max_age,
         ).complete()
 
     def keep(self, named: str, scope: str, version: int, representation: Representation) -> bool:
@@ -250,6 +258,7 @@ class Located:
     key: tuple[object, ...]
     scope: str
     max_age: int
+    shared_max_age: int | None = None
 
 
 class FastPath:
@@ -308,7 +317,7 @@ class FastPath:
         if named is None:
             return None
         version = self.version(located.scope)
-        representation = shelf.find(named, version, located.max_age)
+        representation = shelf.find(named, version, located.max_age, located.shared_max_age)
         if representation is None:
             return None
         entry = Entry(located.scope, version, representation)

@@ -104,6 +104,8 @@ class FeedInfo:
     """Atom ``logo`` and the RSS ``image``."""
     stylesheet_url: str | None = None
     """A CSS style sheet for browsers, named in RSS and Atom by ``xml-stylesheet``."""
+    hubs: tuple[str, ...] = ()
+    """WebSub hubs to advertise (``rel="hub"``); the self link is the topic."""
 
     @property
     def line_bytes(self) -> int:
@@ -204,10 +206,11 @@ def figure_html(image: str, article: Article) -> str:
 
 
 class _PagingExtension(BaseExtension):  # type: ignore[misc]
-    """Adds RFC 5005 ``atom:link`` paging relations to an RSS channel."""
+    """Adds WebSub hubs and RFC 5005 paging relations as ``atom:link`` to an RSS channel."""
 
     def __init__(self) -> None:
         self.links: Mapping[str, str] = {}
+        self.hubs: Sequence[str] = ()
 
     def extend_ns(self) -> dict[str, str]:
         return {"atom": ATOM_NS}
@@ -218,9 +221,12 @@ class _PagingExtension(BaseExtension):  # type: ignore[misc]
         position = next(
             (i + 1 for i, el in enumerate(channel) if el.tag == f"{{{ATOM_NS}}}link"), 3
         )
-        for offset, rel in enumerate(r for r in PAGING_RELS if r in self.links):
-            link = etree.Element(f"{{{ATOM_NS}}}link", href=self.links[rel], rel=rel)
-            link.set("type", RSS_TYPE)
+        added: list[tuple[str, str, str | None]] = [(hub, "hub", None) for hub in self.hubs]
+        added += [(self.links[rel], rel, RSS_TYPE) for rel in PAGING_RELS if rel in self.links]
+        for offset, (href, rel, media_type) in enumerate(added):
+            link = etree.Element(f"{{{ATOM_NS}}}link", href=href, rel=rel)
+            if media_type:
+                link.set("type", media_type)
             channel.insert(position + offset, link)
         return feed
 
@@ -268,6 +274,8 @@ def _generator(items: Sequence[Item], info: FeedInfo, feed_type: str) -> FeedGen
         # First: readers take an Atom feed's first link for the site's address.
         fg.link(href=info.home_url, rel="alternate", type="text/html")
         fg.link(href=info.self_url, rel="self", type=feed_type)
+        for hub in info.hubs:
+            fg.link(href=hub, rel="hub")
         for rel in PAGING_RELS:
             if rel in info.links:
                 fg.link(href=info.links[rel], rel=rel, type=feed_type)
@@ -316,6 +324,7 @@ def render_rss(items: Sequence[Item], info: FeedInfo) -> bytes:
         fg = _generator(items, info, RSS_TYPE)
         fg.register_extension("paging", _PagingExtension, _NoEntryExtension, atom=False)
         fg.paging.links = info.links
+        fg.paging.hubs = info.hubs
         return with_stylesheet(bytes(fg.rss_str(pretty=False)), info.stylesheet_url)
 
 
@@ -358,6 +367,8 @@ def render_json(items: Sequence[Item], info: FeedInfo) -> bytes:
         feed["favicon"] = info.favicon_url or info.icon_url
     if "next" in info.links:
         feed["next_url"] = info.links["next"]
+    if info.hubs:
+        feed["hubs"] = [{"type": "WebSub", "url": hub} for hub in info.hubs]
     feed["items"] = [_json_item(item, info) for item in items]
     return to_json(feed)
 

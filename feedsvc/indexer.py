@@ -22,6 +22,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from typing import TypeVar
 
@@ -58,6 +59,22 @@ LOG_EVERY = 5.0  # seconds between progress lines in a server's log
 RECONCILE_SLICE = 20_000  # index entries compared with the folder at a time
 
 ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one recorded change touched, for whoever tells caches and hubs of it."""
+
+    scopes: frozenset[str]
+    """The scopes whose content changed (the site, tags)."""
+    slugs: frozenset[str] = frozenset()
+    """The articles it was about, whose pages changed."""
+    everything: bool = False
+    """Every page may have changed (a tag relabelled, a whole rebuild)."""
+
+
+ChangeListener = Callable[[Change], None]
+"""Told of each change, on the indexing thread: it must return at once."""
 
 
 def is_article_file(name: str) -> bool:
@@ -194,6 +211,8 @@ class Indexer:
         """How many times a file was read: unchanged files are never read twice."""
         self.last_update_cpu = 0.0
         """CPU seconds the last update took, for benchmarks and /healthz."""
+        self.listeners: list[ChangeListener] = []
+        """Told of every change recorded from now on (edits, releases, rebuilds)."""
 
     # Opening -----------------------------------------------------------------------
 
@@ -297,6 +316,7 @@ class Indexer:
         os.replace(building, path)
         self._open_existing(path)
         self.counter.publish(self.writer.meta("generation"), new_epoch=True)
+        self._announce(Change(frozenset(), everything=True))
         self.files_read += len(names)
         self._report(self._progress("ready", done, len(names), started), report, force=True)
         log.info("indexed %d files in %.1f s", len(names), time.monotonic() - started)
@@ -435,8 +455,9 @@ class Indexer:
                     "skipped %s: %s", os.path.join(self.directory, reading.name), reading.error
                 )
         with self._lock:
-            self.writer.apply(readings, to_micros_now(self.clock))
+            changed = self.writer.apply(readings, to_micros_now(self.clock))
             self._next_release = self._release_time()
+            self._announce_writer(changed)
         self.last_update_cpu = time.process_time() - started
 
     def _reread(self, name: str) -> FileReading:
@@ -461,8 +482,23 @@ class Indexer:
         if self.clock() < self._next_release:
             return
         with self._lock:
-            self.writer.release_due(to_micros_now(self.clock))
+            changed = self.writer.release_due(to_micros_now(self.clock))
             self._next_release = self._release_time()
+            self._announce_writer(changed)
+
+    # Telling of changes ------------------------------------------------------------------
+
+    def _announce_writer(self, changed: set[str]) -> None:
+        if changed:
+            writer = self.writer
+            self._announce(Change(frozenset(changed), writer.touched, writer.relabeled))
+
+    def _announce(self, change: Change) -> None:
+        for listener in self.listeners:
+            try:
+                listener(change)
+            except Exception:  # a listener's fault must never stop indexing
+                log.exception("a change listener failed")
 
     # Progress ------------------------------------------------------------------------------
 

@@ -23,8 +23,10 @@ from flask import Flask
 
 from .cache import ResponseCache, shelf_key
 from .feeds import FORMATS
+from .settings import Settings
 from .store import SITE, NotReady, Store
 from .views.feeds import feed_key, render_feed
+from .views.kit import shared_max_age, with_keys
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +41,12 @@ POLL = 0.05
 class Prerenderer:
     """Keeps the first pages of every scope's feeds rendered at their current version."""
 
-    def __init__(self, app: Flask, store: Store, cache: ResponseCache, max_age: int) -> None:
+    def __init__(self, app: Flask, store: Store, cache: ResponseCache, settings: Settings) -> None:
         self.app = app
         self.store = store
         self.cache = cache
-        self.max_age = max_age
+        self.max_age = settings.feed_max_age
+        self.shared_max_age = shared_max_age(settings)
         self.changed: dict[str, tuple[float, float]] = {}
         """Scopes changed since they were rendered: when first and last seen changing."""
         self.backlog: list[str] = []
@@ -132,9 +135,14 @@ class Prerenderer:
                         key,
                         scope,
                         version,
-                        lambda fmt=fmt: render_feed(view, scope, fmt, 1, None),  # type: ignore[misc]
+                        # As the view renders it: the same bytes, the same headers.
+                        with_keys(
+                            lambda fmt=fmt: render_feed(view, scope, fmt, 1, None),  # type: ignore[misc]
+                            scope,
+                        ),
                         self.max_age,
                         release,
+                        self.shared_max_age,
                     )
                     self.cache.keep(named, scope, version, representation)
                     self.rendered[scope] += 1

@@ -56,6 +56,8 @@ class Rendered:
     content_type: str
     last_modified: float
     """A Unix timestamp: when the content last changed."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """More headers every answer carries (surrogate keys, WebSub links)."""
 
 
 def digest_of(body: bytes) -> str:
@@ -80,6 +82,10 @@ class Representation:
     """Of the identity body; each coding's ETag is made from it."""
     release: float = math.inf
     """When it changes by itself (a scheduled article): no cache may keep it longer."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """More headers every answer carries: surrogate keys and links, computed once."""
+    shared_max_age: int | None = None
+    """``s-maxage``: how long a purged shared cache may keep it; ``None`` sends none."""
     bodies: dict[str, bytes] = field(default_factory=dict)
     load: Callable[[str], bytes | None] | None = None
     on_grow: Callable[[int], None] | None = None
@@ -95,6 +101,8 @@ class Representation:
         max_age: int,
         *,
         release: float = math.inf,
+        headers: tuple[tuple[str, str], ...] = (),
+        shared_max_age: int | None = None,
     ) -> Representation:
         """A representation of freshly rendered bytes, held in memory."""
         return cls(
@@ -103,6 +111,8 @@ class Representation:
             max_age,
             digest_of(body),
             release=release,
+            headers=headers,
+            shared_max_age=shared_max_age,
             bodies={"identity": body},
         )
 
@@ -128,6 +138,7 @@ class Representation:
                 ("Vary", vary),
                 ("X-Content-Type-Options", "nosniff"),
                 *CORS_HEADERS,
+                *self.headers,
             ]
             if coding != "identity":
                 headers.append(("Content-Encoding", coding))
@@ -179,15 +190,28 @@ class Representation:
         return sum(len(body) for body in self.bodies.values())
 
     def cache_control(self, now: float) -> tuple[str, str]:
-        """The Cache-Control header at ``now``: never past a scheduled release."""
+        """The Cache-Control header at ``now``: no lifetime past a scheduled release."""
         if self.release == math.inf:
-            return _cache_control(self.max_age)
-        return _cache_control(max(0, min(self.max_age, math.ceil(self.release - now))))
+            return _cache_control(self.max_age, self.shared_max_age)
+        return (
+            "Cache-Control",
+            cache_control(self.max_age, self.shared_max_age, self.release, now),
+        )
 
 
 @functools.lru_cache(maxsize=1024)
-def _cache_control(max_age: int) -> tuple[str, str]:
-    return ("Cache-Control", f"public, max-age={max_age}")
+def _cache_control(max_age: int, shared_max_age: int | None) -> tuple[str, str]:
+    return ("Cache-Control", cache_control(max_age, shared_max_age, math.inf, 0.0))
+
+
+def cache_control(max_age: int, shared_max_age: int | None, release: float, now: float) -> str:
+    """``Cache-Control`` of a public response, every lifetime clipped at ``release``."""
+    shared = shared_max_age
+    if release != math.inf:
+        left = max(0, math.ceil(release - now))
+        max_age = min(max_age, left)
+        shared = None if shared is None else min(shared, left)
+    return f"public, max-age={max_age}" + ("" if shared is None else f", s-maxage={shared}")
 
 
 def _prepare(etag: str, headers: Headers) -> Prepared:

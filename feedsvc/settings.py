@@ -51,6 +51,9 @@ DEFAULTS: dict[str, Any] = {
     "LOGO_URL": "",
     "PAGE_ITEMS": 30,
     "ACCESS_LOG": "combined",
+    "PURGE_URLS": "",
+    "SHARED_MAX_AGE": 86_400,
+    "WEBSUB_HUBS": "",
 }
 """Every setting and its default; each is read from ``FEEDSVC_<NAME>`` too."""
 
@@ -71,6 +74,7 @@ _COUNTS: dict[str, tuple[int, int | None]] = {
     "ITEM_CONTENT_BYTES": (1_000, 1_000_000),
     "INDEX_WORKERS": (0, None),
     "PAGE_ITEMS": (1, 1_000),
+    "SHARED_MAX_AGE": (0, None),
 }
 # Seconds, as numbers: greater than 0 (0 would make the watcher spin) and at most a day.
 _SECONDS = {"WATCH_INTERVAL": 0.01, "RESCAN_SECONDS": 0.01}
@@ -177,6 +181,32 @@ def _flag(config: Mapping[str, Any], name: str) -> bool:
     raise SettingsError(f"{PREFIX}{name} must be true or false, not {_shown(value)}")
 
 
+def _urls(config: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    """A list of http(s) URLs: given as a list, or as text separated by spaces or commas."""
+    value = config[name]
+    if isinstance(value, str):
+        given: list[object] = list(value.replace(",", " ").split())
+    elif isinstance(value, (list, tuple)):
+        given = list(value)
+    else:
+        raise SettingsError(f"{PREFIX}{name} must be http(s) URLs, not {_shown(value)}")
+    urls = []
+    for item in given:
+        text = item.strip() if isinstance(item, str) else item
+        if not isinstance(text, str) or _FORBIDDEN_IN_TEXT.search(text) or " " in text:
+            raise SettingsError(f"{PREFIX}{name} holds {_shown(item)}, which is not an http(s) URL")
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 (a port that is not a number raises here)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SettingsError(f"{PREFIX}{name} holds {_shown(item)}, which is not an http(s) URL")
+        if text not in urls:
+            urls.append(text)
+    return tuple(urls)
+
+
 def _zone(name: str) -> tzinfo | None:
     if not name:
         return None  # gettz("") would be the machine's zone, whatever it is
@@ -267,6 +297,13 @@ class Settings:
     """Headlines per page on the home and tag pages."""
     access_log: str = "combined"
     """``combined``, ``json`` or ``off``."""
+    shared_max_age: int = 86_400
+    """The lifetime a shared cache may keep a response (``s-maxage``), sent only to
+    caches that are purged (:attr:`purge_urls`)."""
+    purge_urls: tuple[str, ...] = ()
+    """The caches told of each change, by a ``PURGE`` naming the surrogate keys."""
+    websub_hubs: tuple[str, ...] = ()
+    """The WebSub hubs every feed advertises and that are told of each change."""
 
     @classmethod
     def from_mapping(cls, given: Mapping[str, Any]) -> Settings:
@@ -336,5 +373,7 @@ class Settings:
             icon_url=texts["ICON_URL"],
             logo_url=texts["LOGO_URL"],
             access_log=access_log,
+            purge_urls=_urls(config, "PURGE_URLS"),
+            websub_hubs=_urls(config, "WEBSUB_HUBS"),
             **counts,
         )

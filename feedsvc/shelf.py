@@ -13,6 +13,7 @@ corrupt) the service renders on demand and says so in ``/healthz``, once in the 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -27,7 +28,7 @@ from .responses import CODINGS, Representation
 log = logging.getLogger(__name__)
 
 DATABASE = "representations.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RETRY_SECONDS = 30.0
 """After a failure, how long the shelf stays unused before it is tried again."""
 WRITE_WAIT_MS = 200
@@ -42,6 +43,7 @@ CREATE TABLE IF NOT EXISTS representations (
     last_modified REAL NOT NULL,
     release REAL,                  -- NULL: never changes by itself
     digest TEXT NOT NULL,          -- of the identity body: the ETag
+    headers TEXT NOT NULL,         -- more headers it is sent with, as JSON pairs
     size INTEGER NOT NULL,         -- bytes of all its bodies
     stored REAL NOT NULL
 ) WITHOUT ROWID;
@@ -84,14 +86,16 @@ class Shelf:
 
     # Reading --------------------------------------------------------------------------
 
-    def find(self, key: str, version: int, max_age: int) -> Representation | None:
+    def find(
+        self, key: str, version: int, max_age: int, shared_max_age: int | None = None
+    ) -> Representation | None:
         """The representation kept for ``key`` at ``version``, bodies loaded on demand."""
         connection = self._connection()
         if connection is None:
             return None
         try:
             row = connection.execute(
-                "SELECT version, content_type, last_modified, release, digest"
+                "SELECT version, content_type, last_modified, release, digest, headers"
                 " FROM representations WHERE key = ?",
                 (self.edition + key,),
             ).fetchone()
@@ -100,13 +104,15 @@ class Shelf:
             return None
         if row is None or row[0] != version:
             return None
-        _, content_type, last_modified, release, digest = row
+        _, content_type, last_modified, release, digest, headers = row
         return Representation(
             content_type,
             last_modified,
             max_age,
             digest,
             release=math.inf if release is None else release,
+            headers=tuple((name, value) for name, value in json.loads(headers)),
+            shared_max_age=shared_max_age,
             load=self.loader(key, digest),
         )
 
@@ -162,7 +168,7 @@ class Shelf:
                     "SELECT size FROM representations WHERE key = ?", (key,)
                 ).fetchone()
                 connection.execute(
-                    "INSERT OR REPLACE INTO representations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO representations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         key,
                         scope,
@@ -171,6 +177,7 @@ class Shelf:
                         representation.last_modified,
                         None if representation.release == math.inf else representation.release,
                         representation.digest,
+                        json.dumps(representation.headers),
                         size,
                         time.time(),
                     ),

@@ -260,6 +260,10 @@ class StoreWriter:
         self.reread = reread
         self.now = 0
         """The time of the change being recorded (microseconds)."""
+        self.touched: frozenset[str] = frozenset()
+        """The slugs the last change was about (for purging their pages)."""
+        self.relabeled = False
+        """Whether the last change relabelled a tag, which every page may show."""
 
     def close(self) -> None:
         self.db.close()
@@ -332,6 +336,7 @@ class StoreWriter:
     def apply(self, readings: Sequence[FileReading], now: int) -> set[str]:
         """Record what reading these files gave; return the scopes that changed."""
         self.now = now
+        self.relabeled = False
         with self._transaction() as changed:
             slugs: set[str] = set()
             fresh: dict[str, FileReading] = {}
@@ -357,6 +362,7 @@ class StoreWriter:
             for slug in sorted(slugs - claimed) + sorted(claimed):
                 changed |= self._settle(slug, fresh, now)
             self._figures(changed)
+        self.touched = frozenset(slugs)
         return changed
 
     def _settle(self, slug: str, fresh: dict[str, FileReading], now: int) -> set[str]:
@@ -561,6 +567,7 @@ class StoreWriter:
             )
             if label and old and old[0] and old[0] != label:
                 # Feeds print every tag of their items by its label: any scope may show it.
+                self.relabeled = True
                 changed.update(s for (s,) in db.execute("SELECT scope FROM scopes"))
         self.schedule(db)
 
@@ -587,10 +594,12 @@ class StoreWriter:
     def release_due(self, now: int) -> set[str]:
         """Publish the scheduled articles whose time has come."""
         self.now = now
+        self.relabeled = False
         with self._transaction() as changed:
             due = self.db.execute(
                 f"{_SELECT_ARTICLE} WHERE state = 1 AND published <= ?", (now,)
             ).fetchall()
+            self.touched = frozenset(row[0] for row in due)
             for row in due:
                 self.db.execute("UPDATE articles SET state = 0 WHERE slug = ?", (row[0],))
                 changed |= self._publish((*row[:2], PUBLISHED, *row[3:]))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -74,10 +73,6 @@ def test_realistic_corpus_looks_like_real_copy(tmp_path: Path) -> None:
     assert not any("\x0b" in a.title + a.standfirst for a in articles)  # cleaned on reading
 
 
-@pytest.mark.skipif(
-    not all(shutil.which(tool) for tool in ("nginx", "wrk", "taskset")),
-    reason="the benchmark needs nginx, wrk and taskset",
-)
 def test_quick_benchmark_runs() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
     done = subprocess.run(
@@ -120,3 +115,21 @@ def test_quick_polling_benchmark_runs() -> None:
         "one article edited",
     ):
         assert words in done.stdout, done.stdout
+
+
+def test_quick_cache_tier_benchmark_runs() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.cache_tier", "--quick"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    for row in ("| origin alone |", "| nginx |", "| minimal VCL |", "| shipped VCL |"):
+        assert row in out, out
+    for words in ("shipped VCL / minimal VCL", "hit ratio", "served through the cache"):
+        assert words in out, out

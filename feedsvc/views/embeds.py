@@ -135,6 +135,7 @@ def embed_page(tag: str) -> Response:
     return page(
         "embed.html",
         policy=EMBED_CSP,
+        scope=key,
         title=scope_title(view, key),
         label=view.label(key),
         link=url(scope_path(key)),

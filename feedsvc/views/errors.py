@@ -31,6 +31,23 @@ def allow_cross_origin(response: Response) -> Response:
     return response
 
 
+ALLOWED_METHODS = ("GET", "HEAD", "OPTIONS")
+"""Every method the service answers; anything else (``PURGE`` meant for a cache, say) is a 405."""
+
+
+def refuse_other_methods() -> Response | None:
+    """A 405 for any method but GET, HEAD and OPTIONS, on every path, known or not.
+
+    Registered before everything else, so that no route and no redirect answers it.
+    """
+    if request.method in ALLOWED_METHODS:
+        return None
+    allowed = ", ".join(ALLOWED_METHODS)
+    response = Response(f"405 Method Not Allowed: only {allowed}\n", 405, mimetype="text/plain")
+    response.headers["Allow"] = allowed
+    return secure(response)
+
+
 def plain_error(error: HTTPException) -> Response:
     """Errors are one short line of plain text, never an HTML page or a traceback."""
     if error.response is not None:

@@ -17,6 +17,7 @@ from ..feeds import EPOCH, FORMATS, FeedInfo, Format
 from ..responses import Rendered
 from ..settings import Settings
 from ..store import SITE, Snapshot
+from ..surrogate import hub_links
 from .kit import (
     Routes,
     cached,
@@ -30,6 +31,7 @@ from .kit import (
     resolve_tag,
     scope_path,
     scope_title,
+    shared_max_age,
     site,
     snapshot,
     tag_labels,
@@ -72,6 +74,8 @@ def render_feed(view: Snapshot, scope: str, fmt: Format, page: int, limit: int |
         links["previous"] = url(path, limit=limit, page=page - 1 if page > 2 else None)
     if page < pages:
         links["next"] = url(path, limit=limit, page=page + 1)
+    # A WebSub topic is a feed's own URL: paged and shortened feeds advertise no hub.
+    hubs = settings.websub_hubs if page == 1 and limit is None else ()
     # Later pages shift when anything newer changes, so they date from all of it.
     updated = view.newest_update(scope, page * per_page) or EPOCH
     pictures = icons()
@@ -96,11 +100,14 @@ def render_feed(view: Snapshot, scope: str, fmt: Format, page: int, limit: int |
         favicon_url=pictures.favicon,
         logo_url=pictures.logo,
         stylesheet_url=url("/feed.css"),
+        hubs=hubs,
     )
     items = make_items(view, shown)
+    advertised = (("Link", hub_links(hubs, info.self_url)),) if hubs else ()
     # Last-Modified is when the scope last changed, not its newest item's date: an
     # edit, a deletion or a back-dated addition moves it too.
-    return Rendered(fmt.render(items, info), fmt.content_type, view.changed(scope))
+    body = fmt.render(items, info)
+    return Rendered(body, fmt.content_type, view.changed(scope), advertised)
 
 
 def feed_key(scope: str, name: str, page: int = 1, limit: int | None = None) -> tuple[object, ...]:
@@ -116,6 +123,7 @@ def feed_locator(settings: Settings) -> Callable[[str, str], Located | None]:
     """
     suffixes = {f"/feed.{name}": name for name in FORMATS}
     max_age = settings.feed_max_age
+    shared = shared_max_age(settings)
 
     def locate(path: str, query: str) -> Located | None:
         if query:
@@ -125,14 +133,14 @@ def feed_locator(settings: Settings) -> Callable[[str, str], Located | None]:
         if name is None:
             return None
         if slash == 0:
-            return Located(feed_key(SITE, name), SITE, max_age)
+            return Located(feed_key(SITE, name), SITE, max_age, shared)
         if not path.startswith("/tags/") or path.find("/", 6) != slash or slash == 6:
             return None
         try:  # WSGI gives the path's bytes as Latin-1
             tag = path[6:slash].encode("latin-1").decode("utf-8")
         except UnicodeError:
             return None
-        return Located(feed_key(tag, name), tag, max_age)
+        return Located(feed_key(tag, name), tag, max_age, shared)
 
     return locate
 

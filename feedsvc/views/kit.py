@@ -12,9 +12,10 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import math
 import time
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import quote, unquote, urlencode
@@ -32,11 +33,13 @@ from ..responses import (
     NOT_ACCEPTABLE,
     Rendered,
     Representation,
+    cache_control,
     choose_coding,
     respond,
 )
 from ..settings import Settings
 from ..store import SITE, Snapshot, Store
+from ..surrogate import key_headers, keys_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,8 +399,16 @@ def send(representation: Representation) -> Response | None:
     return response
 
 
+def shared_max_age(settings: Settings) -> int | None:
+    """The ``s-maxage`` of cacheable answers: only caches we purge may keep them longer."""
+    return settings.shared_max_age if settings.purge_urls else None
+
+
 def cached(view: Snapshot, scope: str, key: Hashable, render: Callable[[], Rendered]) -> Response:
-    """Serve a scope's resource from the cache, rendering it when its version moved."""
+    """Serve a scope's resource from the cache, rendering it when its version moved.
+
+    A rendering carries the scope's surrogate keys, computed once with it.
+    """
     current = site()
     environ = request.environ
     line = RequestLine(environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
@@ -406,9 +417,10 @@ def cached(view: Snapshot, scope: str, key: Hashable, render: Callable[[], Rende
             key,
             scope,
             view.version(scope),
-            render,
+            with_keys(render, scope),
             max_age=current.settings.feed_max_age,
             release=view.release_of(scope),
+            shared_max_age=shared_max_age(current.settings),
             request=line,
             fresh=fresh,
         )
@@ -416,6 +428,17 @@ def cached(view: Snapshot, scope: str, key: Hashable, render: Callable[[], Rende
         if response is not None:
             return response
     raise AssertionError("a freshly rendered representation holds every body")
+
+
+def with_keys(render: Callable[[], Rendered], scope: str) -> Callable[[], Rendered]:
+    """``render``, its rendering carrying the scope's surrogate keys."""
+
+    def render_with_keys() -> Rendered:
+        rendered = render()
+        keys = key_headers(keys_of([scope]))
+        return replace(rendered, headers=(*rendered.headers, *keys))
+
+    return render_with_keys
 
 
 PAGE_COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
@@ -426,10 +449,21 @@ PAGE_COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
 }
 
 
-def page(template: str, *, policy: str = PAGE_POLICY, **context: Any) -> Response:
+def page(
+    template: str,
+    *,
+    policy: str = PAGE_POLICY,
+    scope: str | None = None,
+    slug: str | None = None,
+    **context: Any,
+) -> Response:
     """An HTML page with its own validators and a shorter cache lifetime than feeds,
     under ``policy``; compressed as ``Accept-Encoding`` asks, negotiated as feeds are
-    (:func:`~feedsvc.responses.choose_coding`), each coding with its own ETag."""
+    (:func:`~feedsvc.responses.choose_coding`), each coding with its own ETag.
+
+    The page is made from ``scope`` (the site or a tag) or from the article ``slug``:
+    its surrogate keys name them, and its lifetimes end at the scope's next release.
+    """
     settings = site().settings
     accept = request.headers.get("Accept-Encoding")
     coding = choose_coding(accept) if accept else "identity"
@@ -450,8 +484,13 @@ def page(template: str, *, policy: str = PAGE_POLICY, **context: Any) -> Respons
     response = Response(PAGE_COMPRESSORS[coding](html.encode()), mimetype="text/html")
     if coding != "identity":
         response.headers["Content-Encoding"] = coding
-    response.cache_control.public = True
-    response.cache_control.max_age = settings.page_max_age
+    release = math.inf if scope is None else snapshot().release_of(scope)
+    response.headers["Cache-Control"] = cache_control(
+        settings.page_max_age, shared_max_age(settings), release, time.time()
+    )
+    response.headers.extend(
+        key_headers(keys_of([] if scope is None else [scope], [] if slug is None else [slug]))
+    )
     response.vary.add("Accept-Encoding")
     response.add_etag()  # of the bytes sent: each coding has its own
     response.make_conditional(request)

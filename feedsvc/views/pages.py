@@ -16,6 +16,7 @@ from flask import Response, request
 
 from ..articles import Article
 from ..feeds import rfc3339
+from ..notify import failing, read_status
 from ..store import SITE, Snapshot
 from .kit import (
     Routes,
@@ -49,6 +50,7 @@ def home() -> Response:
     shown = listing(view, SITE)
     return page(
         "index.html",
+        scope=SITE,
         listing=shown,
         articles=shown.articles,
         feeds=feed_links(view, SITE),
@@ -78,6 +80,7 @@ def tags() -> Response:
     view = snapshot()
     return page(
         "tags.html",
+        scope=SITE,
         rows=[(tag.key, tag.label, tag.count) for tag in view.tags_by_count()],
         feed_path=feed_path,
         scope_path=scope_path,
@@ -95,6 +98,7 @@ def tag_page(tag: str) -> Response:
     title = scope_title(view, key)
     return page(
         "tag.html",
+        scope=key,
         key=key,
         label=label,
         listing=shown,
@@ -123,7 +127,7 @@ def article_page(slug: str) -> Response:
         if (current := view.moved_to(slug)) is not None:
             return moved(article_path(current))  # renamed: its old address still works
         if (title := view.gone(slug)) is not None:
-            return gone_page(view, title)
+            return gone_page(view, slug, title)
         fail(404, f"no article {quoted(slug)}")
     image = absolute(article.image)
     labels = tag_labels(view, [article])
@@ -144,6 +148,7 @@ def article_page(slug: str) -> Response:
     meta += [("property", "article:tag", labels.get(t.key, t.label)) for t in article.tags]
     return page(
         "article.html",
+        slug=slug,
         article=article,
         body=view.body(slug),
         image=image,
@@ -158,13 +163,16 @@ def article_page(slug: str) -> Response:
     )
 
 
-def gone_page(view: Snapshot, title: str) -> Response:
+def gone_page(view: Snapshot, slug: str, title: str) -> Response:
     """410 for a deleted article: not a typo's 404, and a way back to the site."""
     response = page(
-        "gone.html", title=f"Removed: {title}", removed=title, feeds=feed_links(view, SITE)
+        "gone.html",
+        slug=slug,
+        title=f"Removed: {title}",
+        removed=title,
+        feeds=feed_links(view, SITE),
     )
     response.status_code = 410
-    response.cache_control.max_age = site().settings.page_max_age
     return response
 
 
@@ -264,6 +272,11 @@ def healthz() -> Response:
         if report["status"] == "ok":
             report["status"] = "degraded"
     report["representations"] = kept
+    notifying = read_status(current.settings.state_dir)
+    if notifying:
+        report.update(notifying)
+        if failing(notifying) and report["status"] == "ok":
+            report["status"] = "degraded"
     if current.indexer is not None:
         report["last_update_cpu_ms"] = round(current.indexer.last_update_cpu * 1000, 3)
     # ASCII escapes, because a file name need not be valid UTF-8.

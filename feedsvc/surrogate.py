@@ -1,0 +1,73 @@
+"""Surrogate keys and WebSub topics: the names a shared cache and a hub know our content by.
+
+A response names every scope it is made from, so a change purges exactly what it
+touched: a tag's feed carries ``tag:<key>`` (never the site's key), the site's
+feeds and pages ``site``, an article's page ``article:<slug>``, and everything
+carries :data:`EVERYTHING`, for the rare change that touches every page (a tag
+relabelled). Keys are ASCII (tag keys and slugs percent-encoded) and hold no
+space or comma, so one list reads the same in each cache's header: Varnish's
+``xkey`` and Fastly's ``Surrogate-Key`` (space-separated) and Cloudflare's
+``Cache-Tag`` (comma-separated). Plain data, no Flask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import quote
+
+from .store import SITE, STATIC
+
+EVERYTHING = "all"
+"""The key every cacheable response carries."""
+KEY_HEADERS = ("xkey", "Surrogate-Key", "Cache-Tag")
+"""The headers that carry the keys, one per kind of cache."""
+FEED_FORMATS = ("rss", "atom", "json")
+"""The feed formats, each a WebSub topic of its own (``feed.<name>``)."""
+
+Headers = tuple[tuple[str, str], ...]
+
+
+def scope_key(scope: str) -> str:
+    """The key of a scope: ``site``, ``static`` or ``tag:<key>``."""
+    if scope == SITE:
+        return "site"
+    if scope == STATIC:
+        return "static"
+    return f"tag:{quote(scope, safe='')}"
+
+
+def article_key(slug: str) -> str:
+    return f"article:{quote(slug, safe='')}"
+
+
+def keys_of(scopes: Iterable[str] = (), slugs: Iterable[str] = ()) -> tuple[str, ...]:
+    """The keys of a response made from these scopes and articles, :data:`EVERYTHING` first."""
+    named = {scope_key(scope) for scope in scopes} | {article_key(slug) for slug in slugs}
+    return (EVERYTHING, *sorted(named))
+
+
+def key_headers(keys: Iterable[str]) -> Headers:
+    """The headers naming ``keys`` for Varnish (xkey), Fastly and Cloudflare."""
+    listed = tuple(keys)
+    spaced = " ".join(listed)
+    return (("xkey", spaced), ("Surrogate-Key", spaced), ("Cache-Tag", ",".join(listed)))
+
+
+def feed_path(scope: str, fmt: str) -> str:
+    """The path of a scope's feed in a format: its WebSub topic on the base URL."""
+    prefix = "/" if scope == SITE else f"/tags/{quote(scope, safe='')}/"
+    return f"{prefix}feed.{fmt}"
+
+
+def topics_of(base_url: str, scopes: Iterable[str]) -> tuple[str, ...]:
+    """The WebSub topics of these scopes: each one's feed in every format."""
+    return tuple(
+        base_url + feed_path(scope, fmt)
+        for scope in sorted(s for s in set(scopes) if s != STATIC)
+        for fmt in FEED_FORMATS
+    )
+
+
+def hub_links(hubs: Iterable[str], topic: str) -> str:
+    """A ``Link`` header value advertising the hubs and the topic itself (WebSub 4)."""
+    return ", ".join([*(f'<{hub}>; rel="hub"' for hub in hubs), f'<{topic}>; rel="self"'])
