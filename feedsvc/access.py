@@ -187,15 +187,25 @@ class Batched:
     written within ``interval`` seconds, and at exit.
     """
 
-    def __init__(self, fd: int = 1, interval: float = 0.2) -> None:
+    def __init__(self, fd: int = 1, interval: float = 0.2, most: int = 16 << 20) -> None:
         self.fd = fd
         self.interval = interval
+        self.most = most
+        """Characters waiting at most: when the output stalls (a pipe nobody reads),
+        later lines are dropped and counted, not kept without bound."""
         self.lines: list[str] = []
+        self.waiting = 0
+        self.dropped = 0
         self._lock = threading.Lock()  # one flush at a time: lines stay in order
         threading.Thread(target=self._run, name="feedsvc-access-log", daemon=True).start()
 
     def __call__(self, line: str) -> None:
-        self.lines.append(line)  # atomic: no lock on the request's path
+        # No lock on the request's path: the append is atomic, the counts near enough.
+        if self.waiting + len(line) > self.most:
+            self.dropped += 1
+            return
+        self.waiting += len(line)
+        self.lines.append(line)
 
     def _run(self) -> None:
         while True:
@@ -205,6 +215,10 @@ class Batched:
     def flush(self) -> None:
         with self._lock:
             lines, self.lines = self.lines, []
+            self.waiting = 0
+            if self.dropped:
+                lines.append(f"feedsvc: {self.dropped} access log lines dropped: output stalled")
+                self.dropped = 0
             if not lines:
                 return
             data = ("\n".join(lines) + "\n").encode("utf-8", "replace")

@@ -157,3 +157,21 @@ def test_batched_lines_are_written_whole_and_in_order(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     assert path.read_text().splitlines() == [f"line {n} é" for n in range(1000)]
+
+
+def test_a_stalled_output_drops_lines_instead_of_growing() -> None:
+    """Lines wait in memory only up to a bound: a pipe nobody reads cannot fill it."""
+    read_end, write_end = os.pipe()
+    try:
+        writer = Batched(write_end, interval=60, most=10_000)
+        for number in range(5_000):  # about 50,000 characters
+            writer(f"line {number:05d}")
+        assert sum(map(len, writer.lines)) <= 10_000
+        assert writer.dropped == 5_000 - len(writer.lines)
+        writer.flush()
+        written = os.read(read_end, 1 << 20).decode().splitlines()
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert written[0] == "line 00000" and written[-1].startswith("feedsvc: ")
+    assert f"{5_000 - len(written) + 1} access log lines dropped" in written[-1]
