@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -23,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 
 from .access import AccessLog
 from .cache import FastPath, ResponseCache
-from .indexer import Indexer, ProgressLog, claim
+from .indexer import Change, Indexer, ProgressLog, claim
 from .notify import STATUS_FILE, Notifier
 from .prerender import Prerenderer
 from .settings import (
@@ -120,7 +121,7 @@ def edition(settings: Settings) -> str:
     """
     digest = hashlib.blake2b(repr(settings).encode(), digest_size=8)
     for path in sorted(PACKAGE.rglob("*")):
-        if path.suffix in (".py", ".html", ".css", ".js") and path.is_file():
+        if path.is_file() and "__pycache__" not in path.parts:
             digest.update(path.read_bytes())
     return digest.hexdigest() + ":"
 
@@ -151,7 +152,7 @@ def start_indexer(
         indexer.catch_up()
         return indexer
     indexer.open()
-    start_notifier(settings, indexer)
+    start_notifier(settings, indexer, Store(settings.state_dir))
     watcher = Watcher(indexer, settings.watch_interval, settings.rescan_seconds)
     if settings.watch:  # watching first: a change made during the scan is not missed
         watcher.observe()
@@ -172,13 +173,61 @@ def start_indexer(
     return indexer
 
 
-def start_notifier(settings: Settings, indexer: Indexer) -> Notifier | None:
-    """Purge the caches and publish to the hubs of the settings on each change, if any."""
+NOTIFIED = "notified-edition"
+"""The edition and index build the caches were last told of, in the state directory."""
+
+
+def start_notifier(settings: Settings, indexer: Indexer, store: Store) -> Notifier | None:
+    """Purge the caches and publish to the hubs of the settings on each change, if any.
+
+    A start under a new edition (code, settings) or over an index rebuilt while the
+    service was down (``feedsvc index --rebuild``) changes every page: everything is
+    purged then, as after a first build.
+    """
     if not settings.purge_urls and not settings.websub_hubs:
         with contextlib.suppress(FileNotFoundError):  # what an earlier run configured
             os.unlink(os.path.join(settings.state_dir, STATUS_FILE))
         return None
     notifier = Notifier(settings)
-    indexer.listeners.append(notifier.changed)
+    marker = os.path.join(settings.state_dir, NOTIFIED)
+    serving = edition(settings)
+
+    def told() -> str | None:
+        """The edition and build the caches are to know now (``None``: no index yet)."""
+        try:
+            with store.reading() as view:
+                return f"{serving} {view.build()}"
+        except (NotReady, sqlite3.Error):
+            return None
+
+    def changed(change: Change) -> None:
+        notifier.changed(change)
+        current = told() if change.everything else None
+        if current is not None:
+            with contextlib.suppress(OSError), open(marker, "w", encoding="utf-8") as handle:
+                handle.write(current)
+
+    indexer.listeners.append(changed)
     notifier.start()
+    current = told()
+    if current is None:
+        return notifier  # the first build tells everything when it is done
+    try:
+        with open(marker, encoding="utf-8") as handle:
+            last = handle.read()
+    except OSError:
+        last = ""
+    if last != current:
+        changed(Change(frozenset(), everything=True))
+    return notifier  # the first build announces everything when it is done
+    marker = os.path.join(settings.state_dir, NOTIFIED)
+    try:
+        with open(marker, encoding="utf-8") as handle:
+            told = handle.read()
+    except OSError:
+        told = ""
+    if told != current:
+        notifier.changed(Change(frozenset(), everything=True))
+        with contextlib.suppress(OSError), open(marker, "w", encoding="utf-8") as handle:
+            handle.write(current)
     return notifier

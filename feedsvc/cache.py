@@ -106,7 +106,9 @@ class ResponseCache:
         self.alias_size = 0
         self.renders = 0
         self._by_key: OrderedDict[Hashable, Entry] = OrderedDict()
-        self._by_request: dict[RequestLine, Hashable] = {}
+        self._charged: dict[Hashable, int] = {}
+        """What each entry was counted at: taken back exactly when it leaves."""
+        self._by_request: OrderedDict[RequestLine, Hashable] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, version: int) -> Representation | None:
@@ -148,7 +150,12 @@ class ResponseCache:
             representation = self.render(
                 key, scope, version, render, max_age, release, shared_max_age
             )
-            if fresh or named is None or not self.keep(named, scope, version, representation):
+            pinned = request is None or not request.query
+            if (
+                fresh
+                or named is None
+                or not self.keep(named, scope, version, representation, pinned)
+            ):
                 pass  # held in memory with all its bodies
             else:
                 # The bodies now live on the shelf: hold only those asked for.
@@ -182,47 +189,64 @@ class ResponseCache:
             shared_max_age=shared_max_age,
         ).complete()
 
-    def keep(self, named: str, scope: str, version: int, representation: Representation) -> bool:
+    def keep(
+        self,
+        named: str,
+        scope: str,
+        version: int,
+        representation: Representation,
+        pinned: bool = True,
+    ) -> bool:
         """Put a rendered representation on the shelf; ``False`` when it could not be."""
-        return self.shelf is not None and self.shelf.keep(named, scope, version, representation)
+        return self.shelf is not None and self.shelf.keep(
+            named, scope, version, representation, pinned
+        )
 
     def put(self, key: Hashable, entry: Entry, request: RequestLine | None = None) -> None:
         """Hold an entry; ``request`` lets the fast path find it when it is aliasable."""
         representation = entry.representation
-        cost = representation.held() + ENTRY_OVERHEAD
         with self._lock:
             old = self._by_key.pop(key, None)
             if old is not None:
-                self.size -= old.representation.held() + ENTRY_OVERHEAD
+                self.size -= self._charged.pop(key)
                 if old.representation is not representation:
                     old.representation.on_grow = None
+            cost = representation.held() + ENTRY_OVERHEAD
             if cost > self.max_bytes:
                 return  # it would push out everything else and still not fit
             self._by_key[key] = entry
+            self._charged[key] = cost
             self.size += cost
-            representation.on_grow = lambda grown: self._grew(key, representation, grown)
+            representation.on_grow = lambda grown: self._grew(key, representation)
             self._evict()
             if request is not None and request.aliasable():
                 self._alias(request, key)
 
-    def _grew(self, key: Hashable, representation: Representation, grown: int) -> None:
-        """A held representation loaded a body: count it, and make room."""
+    def _grew(self, key: Hashable, representation: Representation) -> None:
+        """A held representation loaded a body: count it, and make room.
+
+        Counted again from what it holds, not by what it says it added: a body loaded
+        while it was being put is then never counted twice, nor missed.
+        """
         with self._lock:
             entry = self._by_key.get(key)
             if entry is None or entry.representation is not representation:
                 return
-            self.size += grown
+            cost = representation.held() + ENTRY_OVERHEAD
+            self.size += cost - self._charged[key]
+            self._charged[key] = cost
             self._evict()
 
     def _evict(self) -> None:
         """Drop the least recently used entries until both bounds hold (under the lock)."""
         while self._by_key and (len(self._by_key) > self.max_entries or self.size > self.max_bytes):
-            _, entry = self._by_key.popitem(last=False)
+            key, entry = self._by_key.popitem(last=False)
             entry.representation.on_grow = None
-            self.size -= entry.representation.held() + ENTRY_OVERHEAD
+            self.size -= self._charged.pop(key)
 
     def _alias(self, request: RequestLine, key: Hashable) -> None:
-        """Let the fast path find ``key`` by ``request``; the oldest aliases make room."""
+        """Let the fast path find ``key`` by ``request``; the least recently used aliases
+        make room (a flood of made-up request lines cannot push out the polled ones)."""
         if request in self._by_request:
             del self._by_request[request]
             self.alias_size -= request.cost()
@@ -239,9 +263,14 @@ class ResponseCache:
             self.alias_size += cost
 
     def for_request(self, path: str, query: str) -> Entry | None:
-        key = self._by_request.get((path, query))  # type: ignore[call-overload]
+        line = (path, query)
+        key = self._by_request.get(line)  # type: ignore[call-overload]
         if key is None:
             return None
+        try:  # noqa: SIM105 (as in _used)
+            self._by_request.move_to_end(line)  # type: ignore[arg-type]
+        except KeyError:
+            pass
         entry = self._by_key.get(key)
         if entry is not None:
             self._used(key)

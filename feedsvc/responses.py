@@ -175,8 +175,8 @@ class Representation:
                 if found is None:
                     return None
                 self.bodies[coding] = found
-        if self.on_grow is not None:
-            self.on_grow(len(found))
+                if self.on_grow is not None:
+                    self.on_grow(len(found))
         return found
 
     def complete(self) -> Representation:
@@ -187,7 +187,8 @@ class Representation:
 
     def held(self) -> int:
         """Bytes of the bodies held in memory."""
-        return sum(len(body) for body in self.bodies.values())
+        # list() copies the values in one step: another thread may be adding a body.
+        return sum(map(len, list(self.bodies.values())))
 
     def cache_control(self, now: float) -> tuple[str, str]:
         """The Cache-Control header at ``now``: no lifetime past a scheduled release."""

@@ -28,7 +28,7 @@ from .responses import CODINGS, Representation
 log = logging.getLogger(__name__)
 
 DATABASE = "representations.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 RETRY_SECONDS = 30.0
 """After a failure, how long the shelf stays unused before it is tried again."""
 WRITE_WAIT_MS = 200
@@ -45,9 +45,10 @@ CREATE TABLE IF NOT EXISTS representations (
     digest TEXT NOT NULL,          -- of the identity body: the ETag
     headers TEXT NOT NULL,         -- more headers it is sent with, as JSON pairs
     size INTEGER NOT NULL,         -- bytes of all its bodies
-    stored REAL NOT NULL
+    stored REAL NOT NULL,
+    pinned INTEGER NOT NULL        -- 1: a resource's own URL, made room for last
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS representations_by_age ON representations(stored);
+CREATE INDEX IF NOT EXISTS representations_by_age ON representations(pinned, stored);
 CREATE TABLE IF NOT EXISTS bodies (
     key TEXT NOT NULL,
     coding TEXT NOT NULL,
@@ -153,8 +154,20 @@ class Shelf:
 
     # Writing --------------------------------------------------------------------------
 
-    def keep(self, key: str, scope: str, version: int, representation: Representation) -> bool:
-        """Keep a representation with every coding; ``False`` when it could not be kept."""
+    def keep(
+        self,
+        key: str,
+        scope: str,
+        version: int,
+        representation: Representation,
+        pinned: bool = True,
+    ) -> bool:
+        """Keep a representation with every coding; ``False`` when it could not be kept.
+
+        ``pinned``: a resource's own URL (not a query variant), which the oldest query
+        variants make room for first: no flood of made-up variants can push out the
+        feeds everyone polls.
+        """
         key = self.edition + key
         bodies = {coding: representation.body(coding) for coding in CODINGS}
         connection = self._connection()
@@ -168,7 +181,8 @@ class Shelf:
                     "SELECT size FROM representations WHERE key = ?", (key,)
                 ).fetchone()
                 connection.execute(
-                    "INSERT OR REPLACE INTO representations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO representations"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         key,
                         scope,
@@ -180,6 +194,7 @@ class Shelf:
                         json.dumps(representation.headers),
                         size,
                         time.time(),
+                        int(pinned),
                     ),
                 )
                 connection.executemany(
@@ -195,8 +210,11 @@ class Shelf:
                     "UPDATE totals SET value = value + ? WHERE name = 'bytes' RETURNING value",
                     (grown,),
                 ).fetchone()[0]
-                if total > self.max_bytes:
-                    self._make_room(connection, total - self.max_bytes, key)
+                if total > self.max_bytes and not self._make_room(
+                    connection, total - self.max_bytes, key, pinned
+                ):
+                    connection.execute("ROLLBACK")
+                    return False  # a query variant only takes the room of other ones
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
@@ -215,18 +233,31 @@ class Shelf:
             self.problem = None
         return True
 
-    def _make_room(self, connection: sqlite3.Connection, excess: int, keeping: str) -> None:
-        """Drop the oldest representations (never ``keeping``) until ``excess`` bytes are freed."""
+    def _make_room(
+        self, connection: sqlite3.Connection, excess: int, keeping: str, pinned: bool
+    ) -> bool:
+        """Drop the oldest representations (never ``keeping``) until ``excess`` bytes are
+        freed, query variants first; a query variant drops only other query variants.
+        Whether that made the room."""
         freed = 0
-        for key, size in connection.execute(
-            "SELECT key, size FROM representations WHERE key != ? ORDER BY stored", (keeping,)
-        ).fetchall():
-            if freed >= excess:
+        query = "SELECT key, size FROM representations WHERE key != ?"
+        query += (
+            " ORDER BY pinned, stored LIMIT 64"
+            if pinned
+            else " AND NOT pinned ORDER BY stored LIMIT 64"
+        )
+        while freed < excess:
+            oldest = connection.execute(query, (keeping,)).fetchall()
+            if not oldest:
                 break
-            connection.execute("DELETE FROM representations WHERE key = ?", (key,))
-            connection.execute("DELETE FROM bodies WHERE key = ?", (key,))
-            freed += size
+            for key, size in oldest:
+                connection.execute("DELETE FROM representations WHERE key = ?", (key,))
+                connection.execute("DELETE FROM bodies WHERE key = ?", (key,))
+                freed += size
+                if freed >= excess:
+                    break
         connection.execute("UPDATE totals SET value = value - ? WHERE name = 'bytes'", (freed,))
+        return freed >= excess
 
     # Connections and faults --------------------------------------------------------------
 

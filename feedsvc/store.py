@@ -239,6 +239,10 @@ class Snapshot:
         micros = self._one("SELECT changed FROM scopes WHERE scope = ?", scope)
         return 0.0 if micros is None else micros / 1e6
 
+    def build(self) -> str:
+        """What identifies this build of the index: a rebuild makes another."""
+        return str(self._one("SELECT value FROM meta WHERE key = 'build'") or "")
+
     def authority(self) -> str:
         """The ``tag:`` authority of every id, fixed when the index was made."""
         return str(self._one("SELECT value FROM meta WHERE key = 'id_authority'") or "")

@@ -15,6 +15,7 @@ import json
 import mmap
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -218,15 +219,17 @@ class BulkLoad:
             "(SELECT path FROM articles a WHERE a.slug = files.slug)"
         )
         db.execute("INSERT INTO slugs (slug, uid) SELECT slug, uid FROM articles")
+        base = first_version()
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('build', ?)", (base,))
         db.execute(
             "INSERT INTO scopes (scope, count, newest, version, generation, changed) "
-            "SELECT '', count(*), max(published), 1, 1, ? FROM articles WHERE state = 0",
-            (self.now,),
+            "SELECT '', count(*), max(published), ?, 1, ? FROM articles WHERE state = 0",
+            (base, self.now),
         )
         db.execute(
             "INSERT INTO scopes (scope, count, newest, version, generation, changed) "
-            "SELECT tag, count(*), max(published), 1, 1, ? FROM article_tags GROUP BY tag",
-            (self.now,),
+            "SELECT tag, count(*), max(published), ?, 1, ? FROM article_tags GROUP BY tag",
+            (base, self.now),
         )
         keys = [key for (key,) in db.execute("SELECT scope FROM scopes WHERE scope != ''")]
         db.executemany(
@@ -234,6 +237,14 @@ class BulkLoad:
         )
         StoreWriter.schedule(db)
         db.execute("COMMIT")
+
+
+def first_version() -> int:
+    """The version a scope starts at: the wall clock in microseconds (never a test's
+    clock), so versions never repeat across rebuilds of the index, or when a scope
+    comes back, and nothing kept for an older one (a representation on the shelf, a
+    response held in memory) can be taken for the current one."""
+    return time.time_ns() // 1000
 
 
 def label_of(db: sqlite3.Connection, key: str) -> str:
@@ -306,12 +317,13 @@ class StoreWriter:
         sends only If-Modified-Since must see every change, at worst a second late)."""
         self._set_meta("generation", generation)
         now = self.now
+        base = first_version()
         self.db.executemany(
-            "INSERT INTO scopes (scope, version, generation, changed) VALUES (?, 1, ?, ?) "
+            "INSERT INTO scopes (scope, version, generation, changed) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (scope) DO UPDATE SET version = version + 1, "
             "generation = excluded.generation, "
             "changed = max(excluded.changed, coalesce(changed, 0) + 1000000)",
-            [(scope, generation, now) for scope in scopes],
+            [(scope, base, generation, now) for scope in scopes],
         )
 
     def stamps(self, after: str | None, limit: int) -> list[tuple[str, Stamp]]:

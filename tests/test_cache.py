@@ -150,3 +150,12 @@ def test_made_up_query_arguments_get_no_fast_path_alias(two_tags: Flask) -> None
     assert cache.for_request("/feed.rss", "limit=5") is not None
     assert client.get("/feed.rss?limit=5").status_code == 200
     assert flask.calls == 3  # the second one came from the fast path
+
+
+def test_a_polled_alias_outlives_a_flood_of_made_up_ones() -> None:
+    cache = ResponseCache(max_entries=100, max_bytes=160_000)  # 10,000 bytes of aliases
+    cache.put("feed", entry(10), RequestLine("/feed.rss", ""))
+    for n in range(200):  # each alias about 330 bytes: thirty fit
+        cache.put("feed", entry(10), RequestLine("/feed.rss", f"page={n}"))
+        assert cache.for_request("/feed.rss", "") is not None  # polled all along
+    assert cache.for_request("/feed.rss", "page=0") is None  # the made-up ones left

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from feedsvc.settings import Settings, SettingsError
-from tests.conftest import LiveServer, WriteArticle, free_port, wait_until
+from tests.conftest import LiveServer, WriteArticle, free_port, stop_server, wait_until
 
 
 class RecordingCache:
@@ -187,3 +187,31 @@ def test_a_cache_down_is_retried_reported_once_and_never_in_the_way(
             cache.close()
     finally:
         silent.close()
+
+
+def test_a_restart_purges_everything_only_when_what_it_serves_changed(
+    write_article: WriteArticle,
+    live_server: Callable[..., LiveServer],
+    recording_cache: RecordingCache,
+) -> None:
+    """Restarting as before purges nothing; restarting with other settings (every page
+    changes: here the site's title) purges everything, as a first build does."""
+    write_article("a.txt", title="Alpha", keywords="alpha")
+    # The public address stays (each server listens on a port of its own).
+    same = {"PURGE_URLS": recording_cache.url, "BASE_URL": "https://news.example"}
+    first = live_server(**same)
+    wait_until(lambda: recording_cache.count() and settled(first), 10, "the first build's purge")
+    stop_server(first)
+    before = recording_cache.count()
+
+    again = live_server(**same)
+    wait_until(lambda: settled(again), 10, "the restart")
+    assert again.get("/feed.rss").status == 200
+    assert recording_cache.count() == before  # nothing changed: nothing purged
+    stop_server(again)
+
+    retitled = live_server(**same, SITE_TITLE="Renamed news")
+    wait_until(lambda: recording_cache.count() > before, 10, "a purge of everything")
+    with recording_cache.lock:
+        assert recording_cache.purges[before:] == [["all"]]
+    assert b"Renamed news" in retitled.get("/feed.rss").body

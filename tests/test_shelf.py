@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -204,3 +205,41 @@ def test_an_edit_is_rendered_before_anyone_asks(
 def pending(server: LiveServer) -> int:
     health = json.loads(server.get("/healthz").body)
     return int(health["representations"].get("pending", -1))
+
+
+def test_a_rebuilt_index_never_serves_what_was_kept_before(
+    config: dict[str, object], write_article: WriteArticle
+) -> None:
+    """Versions never repeat across builds: after a rebuild (here while no service runs),
+    what the shelf kept for the old index is not taken for the new one's."""
+    app = create_app(config)
+    old = app.test_client().get("/tags/alpha/feed.rss")
+    assert b"Alpha" in old.data
+    write_article("2026-01-01-a.txt", title="Alpha, rebuilt", keywords="alpha")
+    app.extensions["feedsvc"].indexer.catch_up(rebuild=True)
+    fresh = create_app(config)  # nothing held in its memory
+    new = fresh.test_client().get("/tags/alpha/feed.rss")
+    assert b"Alpha, rebuilt" in new.data and new.headers["ETag"] != old.headers["ETag"]
+    held = app.test_client().get("/tags/alpha/feed.rss")  # the first app's memory too
+    assert held.data == new.data
+
+
+def test_made_up_query_variants_never_push_out_a_feed(tmp_path: Path) -> None:
+    """The shelf's own URLs (pinned) make room last: a flood of query variants evicts
+    older query variants first."""
+    shelf = Shelf(str(tmp_path), 100_000)
+    body = os.urandom(10_000)  # does not compress: about 30 KB kept in three codings
+    kept = [
+        shelf.keep(f"feed{n}", "", 1, Representation.of(body + bytes([n]), "x/y", 0, 60).complete())
+        for n in range(2)
+    ]
+    for n in range(20):
+        made_up = Representation.of(body + bytes([100 + n]), "x/y", 0, 60).complete()
+        kept.append(shelf.keep(f"variant{n}", "", 1, made_up, pinned=False))
+    assert all(kept)  # each variant took the room of an older one
+    assert shelf.find("feed0", 1, 60) is not None and shelf.find("feed1", 1, 60) is not None
+    assert shelf.find("variant19", 1, 60) is not None and shelf.find("variant0", 1, 60) is None
+    # A variant that would need a feed's room is not kept at all.
+    huge = Representation.of(os.urandom(60_000), "x/y", 0, 60).complete()
+    assert not shelf.keep("variant-huge", "", 1, huge, pinned=False)
+    assert shelf.find("feed0", 1, 60) is not None

@@ -237,7 +237,8 @@ def opml() -> Response:
                 fail(400, f"tags: no tag {quoted(name.strip())}")
             if key not in wanted:
                 wanted.append(key)
-    minimum = whole_number("min", 0) or 0
+    # Past the busiest tag's count every minimum lists the same nothing: one key for all.
+    minimum = min(whole_number("min", 0) or 0, view.count(SITE) + 1)
     chosen = tuple(wanted) if wanted is not None else None
 
     def render() -> Rendered:
