@@ -42,10 +42,15 @@ from bench.processes import Processes, descendants, free_port, memory_kb, pinned
 from bench.servers import ROOT, Setup, feedsvc_env, start_nginx
 
 WRK_SCRIPT = """\
--- One request per call, to a path drawn at random; conditional when told.
+-- One request per call, to a path drawn at random; conditional when told. Each thread
+-- counts its answers by status; done() (in the main state) reads the threads' counts.
 local paths, etags = {}, {}
-local counts = {}
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+end
 function init(args)
+  counts = {}
   for line in io.lines(args[1]) do
     local path, etag = line:match("^([^\\t]*)\\t?(.*)$")
     paths[#paths + 1] = path
@@ -64,7 +69,11 @@ function response(status)
   counts[status] = (counts[status] or 0) + 1
 end
 function done()
-  for status, n in pairs(counts) do io.write(string.format("status %d %d\\n", status, n)) end
+  for _, thread in ipairs(threads) do
+    for status, n in pairs(thread:get("counts")) do
+      io.write(string.format("status %d %d\\n", status, n))
+    end
+  end
 end
 """
 
@@ -137,11 +146,13 @@ def run_wrk(
     )
     if done.returncode != 0:
         raise RuntimeError(f"wrk exited with {done.returncode}:\n{done.stdout}\n{done.stderr}")
-    statuses = {}
+    statuses: dict[int, int] = {}
     for line in done.stdout.splitlines():
         if line.startswith("status "):
             _, status, count = line.split()
-            statuses[int(status)] = int(count)
+            statuses[int(status)] = statuses.get(int(status), 0) + int(count)
+    if not statuses:
+        raise RuntimeError(f"wrk counted no answers:\n{done.stdout}")
     return parse_wrk(done.stdout, 0.0).requests_per_s, statuses
 
 

@@ -304,6 +304,8 @@ def choose_coding(accept_encoding: str, available: tuple[str, ...] = CODINGS) ->
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
     """Weak comparison of an ``If-None-Match`` list against one ETag (RFC 9110 13.1.2)."""
+    if if_none_match == etag:  # what a poller sends back: no parsing
+        return True
     if if_none_match.strip() == "*":
         return True
     opaque = etag.removeprefix("W/")
