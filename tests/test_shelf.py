@@ -243,3 +243,24 @@ def test_made_up_query_variants_never_push_out_a_feed(tmp_path: Path) -> None:
     huge = Representation.of(os.urandom(60_000), "x/y", 0, 60).complete()
     assert not shelf.keep("variant-huge", "", 1, huge, pinned=False)
     assert shelf.find("feed0", 1, 60) is not None
+
+
+def test_a_full_state_directory_renders_on_demand(
+    config: dict[str, object], caplog: pytest.LogCaptureFixture
+) -> None:
+    """SQLite's own "database or disk is full" (the file may not grow by a page): feeds
+    are still served, rendered on demand; the log says so once; /healthz is degraded."""
+    app = create_app(config)
+    shelf = app.extensions["feedsvc"].cache.shelf
+    connection = shelf._connection()  # this thread's: the test client runs here too
+    (pages,) = connection.execute("PRAGMA page_count").fetchone()
+    connection.execute(f"PRAGMA max_page_count = {pages}")
+    client = app.test_client()
+    with caplog.at_level("ERROR", logger="feedsvc.shelf"):
+        for fmt in ("rss", "atom", "json", "rss"):
+            answer = client.get(f"/tags/alpha/feed.{fmt}")
+            assert answer.status_code == 200 and b"Alpha" in answer.data
+    full = [r for r in caplog.records if "full" in r.getMessage()]
+    assert len(full) == 1, caplog.text  # once per outage, not once per render
+    health = json.loads(client.get("/healthz").data)
+    assert health["status"] == "degraded" and health["representations"]["kept"] is False
