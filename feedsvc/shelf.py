@@ -1,6 +1,6 @@
 """Rendered representations kept on disk, shared by every worker and surviving restarts.
 
-One SQLite database, ``representations.sqlite`` in the state directory, beside the
+One SQLite database, ``representations-<schema>.sqlite`` in the state directory, beside the
 index: a row of validators per resource (its version, digest, dates) and a row per
 content coding holding the bytes, each with its length and CRC-32, checked when read.
 A conditional request for an unchanged resource is answered from the validators
@@ -13,6 +13,7 @@ corrupt) the service renders on demand and says so in ``/healthz``, once in the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -27,8 +28,10 @@ from .responses import CODINGS, Representation
 
 log = logging.getLogger(__name__)
 
-DATABASE = "representations.sqlite"
 SCHEMA_VERSION = 3
+DATABASE = f"representations-{SCHEMA_VERSION}.sqlite"
+"""Named by its schema: a shelf of another version is never opened (emptying one of
+gigabytes would stall a start), only deleted."""
 RETRY_SECONDS = 30.0
 """After a failure, how long the shelf stays unused before it is tried again."""
 WRITE_WAIT_MS = 200
@@ -261,12 +264,24 @@ class Shelf:
 
     # Connections and faults --------------------------------------------------------------
 
+    def _forget_other_versions(self) -> None:
+        """Delete shelves of other schema versions (only derived data), best effort."""
+        folder = os.path.dirname(self.path)
+        mine = os.path.basename(self.path)
+        with contextlib.suppress(OSError):
+            for name in os.listdir(folder):
+                if name.startswith("representations") and not name.startswith(mine):
+                    with contextlib.suppress(OSError):
+                        os.remove(os.path.join(folder, name))
+
     def _connection(self) -> sqlite3.Connection | None:
         """This thread's connection, or ``None`` while the shelf is out of use."""
         if time.monotonic() - self._failed_at < RETRY_SECONDS:
             return None
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
+            if not os.path.exists(self.path):
+                self._forget_other_versions()
             try:
                 connection = self._open()
             except sqlite3.DatabaseError as error:
@@ -294,15 +309,7 @@ class Shelf:
             connection.execute(f"PRAGMA busy_timeout = {WRITE_WAIT_MS}")
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = NORMAL")
-            found = connection.execute("PRAGMA user_version").fetchone()[0]
-            if found not in (0, SCHEMA_VERSION):
-                # Only derived data: a shelf of another version is emptied, not trusted.
-                connection.executescript(
-                    "DROP TABLE IF EXISTS representations; DROP TABLE IF EXISTS bodies;"
-                    " DROP TABLE IF EXISTS totals;"
-                )
             connection.executescript(SCHEMA)
-            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             connection.close()
             raise

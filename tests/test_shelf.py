@@ -264,3 +264,13 @@ def test_a_full_state_directory_renders_on_demand(
     assert len(full) == 1, caplog.text  # once per outage, not once per render
     health = json.loads(client.get("/healthz").data)
     assert health["status"] == "degraded" and health["representations"]["kept"] is False
+
+
+def test_a_shelf_of_another_version_is_deleted_not_opened(tmp_path: Path) -> None:
+    old = tmp_path / "representations.sqlite"
+    old.write_bytes(b"x" * 10_000)  # a shelf with another schema, however big
+    (tmp_path / "representations.sqlite-wal").write_bytes(b"x")
+    shelf = Shelf(str(tmp_path), 1 << 20)
+    assert shelf.keep("k", "", 1, Representation.of(b"x", "x/y", 0, 60).complete())
+    assert not old.exists() and not (tmp_path / "representations.sqlite-wal").exists()
+    assert (tmp_path / DATABASE).exists()
