@@ -226,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         def serve(workers: int, cpus: str) -> tuple[subprocess.Popen[bytes], int]:
             port = free_port()
             env = {**feedsvc_env(articles, port), "FEEDSVC_STATE_DIR": str(state)}
+            # One public address whatever the port: the two starts share what they kept.
+            env["FEEDSVC_BASE_URL"] = "http://127.0.0.1:8000"
             command = ["taskset", "-c", cpus, sys.executable, "-m", "feedsvc.cli", "serve"]
             command += ["--port", str(port), "--workers", str(workers)]
             log_file = work / f"feedsvc-{workers}.log"

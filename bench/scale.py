@@ -49,6 +49,9 @@ def start(
     """``feedsvc serve`` with its own state directory, not pinned: a build uses every core."""
     port = free_port()
     env = {**feedsvc_env(articles, port), "FEEDSVC_STATE_DIR": str(state)}
+    # One public address whatever the port: a restart serves what it kept (a new base
+    # URL would make every kept feed obsolete, and render them all again).
+    env["FEEDSVC_BASE_URL"] = "http://127.0.0.1:8000"
     command = [sys.executable, "-m", "feedsvc.cli", "serve", "--port", str(port)]
     command += ["--workers", str(workers)]
     return procs.start(command, work / f"{name}.log", env=env, cwd=ROOT), port
