@@ -247,6 +247,9 @@ class Indexer:
         if rebuild or self._writer is None:
             self._build(report)
         else:
+            # Said at once: on a big folder, statting every file takes a while (about
+            # 45 s for a million), and what the last run said ("ready") is not so yet.
+            self._report(Progress("reconciling", 0, 0, 0.0, time.time()), report, force=True)
             self._reconcile(report)
 
     def _open_existing(self, path: str) -> None:

@@ -244,3 +244,30 @@ def test_restart_reads_only_what_changed_while_stopped(
     assert again.indexer.files_read == 2  # the edited and the new file, no other
     assert again.titles() == ["New", "Edited", "Keep"]
     assert again.titles("beta") == ["New"]
+
+
+def test_a_restart_says_it_is_reconciling_before_it_stats_the_folder(
+    articles_dir: Path, write_article: WriteArticle, tmp_path: Path
+) -> None:
+    """What the last run left ("ready") is replaced at once: a big folder takes a while to
+    stat, and /healthz must not say the index is current meanwhile."""
+    write_article("a.txt", title="Alpha", keywords="alpha")
+    state = tmp_path / "state"
+    first = Indexer(str(articles_dir), str(state))
+    first.open()
+    first.catch_up()
+    first.close()
+    said: list[str] = []
+    again = Indexer(str(articles_dir), str(state))
+    again.open()
+    real_differences = again._differences
+
+    def differences(names: list[str]) -> tuple[list[str], list[str]]:
+        said.append(Store(str(state)).progress().phase)  # what a worker's /healthz reads
+        return real_differences(names)
+
+    again._differences = differences  # type: ignore[method-assign]
+    again.catch_up()
+    again.close()
+    assert said == ["reconciling"]
+    assert Store(str(state)).progress().phase == "ready"
