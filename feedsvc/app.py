@@ -219,15 +219,4 @@ def start_notifier(settings: Settings, indexer: Indexer, store: Store) -> Notifi
         last = ""
     if last != current:
         changed(Change(frozenset(), everything=True))
-    return notifier  # the first build announces everything when it is done
-    marker = os.path.join(settings.state_dir, NOTIFIED)
-    try:
-        with open(marker, encoding="utf-8") as handle:
-            told = handle.read()
-    except OSError:
-        told = ""
-    if told != current:
-        notifier.changed(Change(frozenset(), everything=True))
-        with contextlib.suppress(OSError), open(marker, "w", encoding="utf-8") as handle:
-            handle.write(current)
     return notifier
