@@ -69,8 +69,9 @@ def create_app(
     if problem := state_dir_problem(settings.state_dir):
         raise StoreError(problem)
     store = Store(settings.state_dir)
-    indexer = start_indexer(settings, clock or time.time, background)
-    shelf = Shelf(settings.state_dir, settings.shelf_megabytes << 20, edition(settings))
+    serving = edition(settings)  # reads every file of the package: once per start
+    indexer = start_indexer(settings, clock or time.time, background, serving)
+    shelf = Shelf(settings.state_dir, settings.shelf_megabytes << 20, serving)
     cache = ResponseCache(
         settings.cache_entries,
         settings.cache_megabytes << 20,
@@ -127,9 +128,12 @@ def edition(settings: Settings) -> str:
 
 
 def start_indexer(
-    settings: Settings, clock: Callable[[], float], background: bool
+    settings: Settings, clock: Callable[[], float], background: bool, serving: str
 ) -> Indexer | None:
-    """Become the writer if no other process is; build or reconcile; follow the folder."""
+    """Become the writer if no other process is; build or reconcile; follow the folder.
+
+    ``serving``: the :func:`edition` this process renders, for the caches it purges.
+    """
     indexer, new = claim(
         settings.state_dir,
         lambda: Indexer(
@@ -152,7 +156,7 @@ def start_indexer(
         indexer.catch_up()
         return indexer
     indexer.open()
-    start_notifier(settings, indexer, Store(settings.state_dir))
+    start_notifier(settings, indexer, Store(settings.state_dir), serving)
     watcher = Watcher(indexer, settings.watch_interval, settings.rescan_seconds)
     if settings.watch:  # watching first: a change made during the scan is not missed
         watcher.observe()
@@ -177,7 +181,9 @@ NOTIFIED = "notified-edition"
 """The edition and index build the caches were last told of, in the state directory."""
 
 
-def start_notifier(settings: Settings, indexer: Indexer, store: Store) -> Notifier | None:
+def start_notifier(
+    settings: Settings, indexer: Indexer, store: Store, serving: str
+) -> Notifier | None:
     """Purge the caches and publish to the hubs of the settings on each change, if any.
 
     A start under a new edition (code, settings) or over an index rebuilt while the
@@ -190,7 +196,6 @@ def start_notifier(settings: Settings, indexer: Indexer, store: Store) -> Notifi
         return None
     notifier = Notifier(settings)
     marker = os.path.join(settings.state_dir, NOTIFIED)
-    serving = edition(settings)
 
     def told() -> str | None:
         """The edition and build the caches are to know now (``None``: no index yet)."""

@@ -73,18 +73,23 @@ def test_realistic_corpus_looks_like_real_copy(tmp_path: Path) -> None:
     assert not any("\x0b" in a.title + a.standfirst for a in articles)  # cleaned on reading
 
 
-def test_quick_benchmark_runs() -> None:
+def quick(module: str, timeout: float) -> str:
+    """Run ``python -m <module> --quick`` with no FEEDSVC_ setting; its standard output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
     done = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--quick"],
+        [sys.executable, "-m", module, "--quick"],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=timeout,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    out = done.stdout
+    return done.stdout
+
+
+def test_quick_benchmark_runs() -> None:
+    out = quick("bench.run", 180)
     for row in ("| 1 | warm 200 |", "| 2 | conditional 304 |", "| 3 | gzip 200 |"):
         assert row in out, out
     for words in ("cold start", "resident memory", "served over HTTP", "re-index CPU"):
@@ -97,16 +102,7 @@ def test_quick_polling_benchmark_runs() -> None:
     """``python -m bench.polling --quick``: every feed fetched, both mixes against nginx
     (the benchmark itself fails when an answer is not the expected 200 or 304), two
     workers, and an edit served; the rows are printed."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.polling", "--quick"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    out = quick("bench.polling", 240)
     for words in (
         "random plain GETs over",
         "random conditional GETs over",
@@ -114,21 +110,11 @@ def test_quick_polling_benchmark_runs() -> None:
         "memory of the server",
         "one article edited",
     ):
-        assert words in done.stdout, done.stdout
+        assert words in out, out
 
 
 def test_quick_cache_tier_benchmark_runs() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.cache_tier", "--quick"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = done.stdout
+    out = quick("bench.cache_tier", 180)
     for row in ("| origin alone |", "| nginx |", "| minimal VCL |", "| shipped VCL |"):
         assert row in out, out
     for words in ("shipped VCL / minimal VCL", "hit ratio", "served through the cache"):
