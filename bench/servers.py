@@ -109,7 +109,7 @@ NGINX_CONF = """\
 daemon off;
 {user}
 master_process on;
-worker_processes 1;
+worker_processes {workers};
 pid {work}/nginx.pid;
 error_log {work}/nginx-error.log warn;
 events {{ worker_connections 4096; }}
@@ -134,7 +134,7 @@ http {{
     gzip_vary on;
     etag on;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{reuseport};
         root {docroot};
         location / {{ }}
     }}
@@ -142,15 +142,30 @@ http {{
 """
 
 
-def start_nginx(setup: Setup, docroot: Path) -> Server:
-    """nginx, 1 worker, serving ``docroot`` (and its ``.gz`` files for gzip requests)."""
+def start_nginx(setup: Setup, docroot: Path, workers: int = 1, cpus: str | None = None) -> Server:
+    """nginx serving ``docroot`` (and its ``.gz`` files for gzip requests): one worker on
+    the server's CPU, or ``workers`` on ``cpus`` (with ``reuseport``: each worker its own
+    listening socket, and the kernel spreads connections evenly between them)."""
     port = free_port()
     (setup.work / "nginx-tmp").mkdir(exist_ok=True)
     conf = setup.work / "nginx.conf"
     # As root nginx would run its worker as nobody, who cannot read the private temp dir.
     user = f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else ""
-    conf.write_text(NGINX_CONF.format(user=user, work=setup.work, port=port, docroot=docroot))
+    conf.write_text(
+        NGINX_CONF.format(
+            user=user,
+            work=setup.work,
+            port=port,
+            docroot=docroot,
+            workers=workers,
+            reuseport=" reuseport" if workers > 1 else "",
+        )
+    )
     command = ["nginx", "-p", str(setup.work), "-e", str(setup.work / "nginx-error.log")]
     command += ["-c", str(conf)]
-    process = setup.procs.start(pinned(setup.server_cpu, command), setup.work / "nginx.log")
+    if cpus is None:
+        command = pinned(setup.server_cpu, command)
+    else:
+        command = ["taskset", "-c", cpus, *command]
+    process = setup.procs.start(command, setup.work / "nginx.log")
     return Server(process, port)

@@ -101,12 +101,13 @@ def test_quick_benchmark_runs() -> None:
 def test_quick_polling_benchmark_runs() -> None:
     """``python -m bench.polling --quick``: every feed fetched, both mixes against nginx
     (the benchmark itself fails when an answer is not the expected 200 or 304), two
-    workers, and an edit served; the rows are printed."""
+    workers of each, and an edit served; the rows are printed."""
     out = quick("bench.polling", 240)
     for words in (
         "random plain GETs over",
         "random conditional GETs over",
-        "2 workers",
+        "feedsvc: random plain GETs, 2 workers",
+        "nginx: random conditional GETs, 2 workers",
         "memory of the server",
         "one article edited",
     ):
