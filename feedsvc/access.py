@@ -13,6 +13,7 @@ followed by the response time in microseconds (Apache's ``%D``); times are UTC.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -26,6 +27,8 @@ from urllib.parse import quote
 log = logging.getLogger("feedsvc.access")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+Answer = tuple[str, list[tuple[str, str]], bytes]
+"""A whole answer: the status line, the headers and the body."""
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 """English month names, whatever the process locale says (``%b`` follows it)."""
 PATH_SAFE = "/!$&'()*+,;=:@~-._"
@@ -43,13 +46,11 @@ def escaped(text: str) -> str:
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/!$&'()*+,;=:@~._-]*")
 
 
-def target(environ: dict[str, Any]) -> str:
+def target(path: str, query: str) -> str:
     """The request target as the client sent it, near enough: WSGI gives the path
     decoded (as Latin-1), so it is escaped again (most paths need nothing)."""
-    path = environ.get("PATH_INFO", "")
     if not _PLAIN_PATH.fullmatch(path):
         path = quote(path.encode("latin-1", "replace"), safe=PATH_SAFE)
-    query = environ.get("QUERY_STRING", "")
     return f"{path}?{query}" if query else path
 
 
@@ -89,71 +90,110 @@ def log_line(line: str) -> None:
     log.info(line)
 
 
+Entry = tuple[float, float, Any, Any, Any, Any, Any, str, int, Any, Any]
+"""What a line is made from: when (epoch seconds), how long (seconds), then the client's
+address, method, path, query, protocol, status line, body size, referer, user agent."""
+
+
 class AccessLog:
     """Log each request ``app`` answers, with its status, size and response time.
 
     The time runs from the call until the body is sent (for a body that is a list, as
-    every answer here is, that is when ``app`` returns).
+    every answer here is, that is when ``app`` returns). A request only gathers its
+    :data:`Entry`; a :class:`Batched` writer formats the lines later, many at a time,
+    on its own thread.
     """
 
     def __init__(
-        self, app: WSGIApp, style: str = "combined", write: Callable[[str], None] | None = None
+        self,
+        app: WSGIApp,
+        style: str = "combined",
+        write: Callable[[str], None] | Batched | None = None,
+        answer: Callable[[dict[str, Any]], Answer | None] | None = None,
     ) -> None:
         self.app = app
-        self.style = style
-        self.write_line = write or log_line
+        self.answer = answer
+        """What answers a request whole, when it can, before ``app`` is called: no
+        ``start_response`` to wrap then (the fast path)."""
+        self.format = self.json if style == "json" else self.combined
         self.always = write is not None
         """A writer was given: it always listens."""
+        self.record: Callable[[Entry], None]
+        if isinstance(write, Batched):
+            self.record = functools.partial(write.later, self.format)
+        else:
+            line = write or log_line
+            self.record = lambda entry: line(self.format(entry))
         self.clock = _Clock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if not self.always and not log.isEnabledFor(logging.INFO):
-            return self.app(environ, start_response)
+        listening = self.always or log.isEnabledFor(logging.INFO)
         started = time.perf_counter()
+        if self.answer is not None and (answer := self.answer(environ)) is not None:
+            line, headers, content = answer
+            start_response(line, headers)
+            if listening:
+                self.write(environ, line, len(content), started)
+            return [content]
+        if not listening:
+            return self.app(environ, start_response)
         status: list[str] = []
 
         def recording(name: str, headers: list[tuple[str, str]], *info: Any) -> Any:
-            status[:] = [name]
+            status.append(name)
             return start_response(name, headers, *info)
 
         body = self.app(environ, recording)
         if isinstance(body, list):
-            size = sum(map(len, body))
-            self.write(environ, status, size, time.perf_counter() - started)
+            self.write(environ, status[-1] if status else "500", sum(map(len, body)), started)
             return body
         return _Counted(
-            body, lambda size: self.write(environ, status, size, time.perf_counter() - started)
+            body, lambda size: self.write(environ, status[-1] if status else "500", size, started)
         )
 
-    def write(self, environ: dict[str, Any], status: list[str], size: int, seconds: float) -> None:
-        code = int(status[0][:3]) if status else 500
-        if self.style == "json":
-            line = _to_json(
-                {
-                    "time": self.clock.rfc3339(time.time()),
-                    "remote": environ.get("REMOTE_ADDR", ""),
-                    "method": environ.get("REQUEST_METHOD", ""),
-                    "target": target(environ),
-                    "protocol": environ.get("SERVER_PROTOCOL", ""),
-                    "status": code,
-                    "bytes": size,
-                    "referer": environ.get("HTTP_REFERER"),
-                    "user_agent": environ.get("HTTP_USER_AGENT"),
-                    "duration_ms": round(seconds * 1000, 3),
-                }
+    def write(self, environ: dict[str, Any], status: str, size: int, started: float) -> None:
+        get = environ.get
+        self.record(
+            (
+                time.time(),
+                time.perf_counter() - started,
+                get("REMOTE_ADDR"),
+                get("REQUEST_METHOD", ""),
+                get("PATH_INFO", ""),
+                get("QUERY_STRING", ""),
+                get("SERVER_PROTOCOL", ""),
+                status,
+                size,
+                get("HTTP_REFERER"),
+                get("HTTP_USER_AGENT"),
             )
-        else:
-            request = (
-                f"{environ.get('REQUEST_METHOD', '')} {target(environ)} "
-                f"{environ.get('SERVER_PROTOCOL', '')}"
-            )
-            line = (
-                f"{environ.get('REMOTE_ADDR') or '-'} - - [{self.clock.combined(time.time())}] "
-                f'"{escaped(request)}" {code} {size or "-"} '
-                f'"{escaped(environ.get("HTTP_REFERER", "-"))}" '
-                f'"{escaped(environ.get("HTTP_USER_AGENT", "-"))}" {round(seconds * 1e6)}'
-            )
-        self.write_line(line)
+        )
+
+    def combined(self, entry: Entry) -> str:
+        now, seconds, remote, method, path, query, protocol, status, size, referer, agent = entry
+        request = f"{method} {target(path, query)} {protocol}"
+        return (
+            f"{remote or '-'} - - [{self.clock.combined(now)}] "
+            f'"{escaped(request)}" {status[:3]} {size or "-"} '
+            f'"{escaped(referer or "-")}" "{escaped(agent or "-")}" {round(seconds * 1e6)}'
+        )
+
+    def json(self, entry: Entry) -> str:
+        now, seconds, remote, method, path, query, protocol, status, size, referer, agent = entry
+        return _to_json(
+            {
+                "time": self.clock.rfc3339(now),
+                "remote": remote or "",
+                "method": method,
+                "target": target(path, query),
+                "protocol": protocol,
+                "status": int(status[:3]),
+                "bytes": size,
+                "referer": referer,
+                "user_agent": agent,
+                "duration_ms": round(seconds * 1000, 3),
+            }
+        )
 
 
 class _Counted:
@@ -183,8 +223,11 @@ class Batched:
     batches, a few times a second, from a thread of its own.
 
     A request then costs a list append instead of a system call, which (in a granian
-    worker) cost far more than the call itself: every write let the GIL go. Lines are
-    written within ``interval`` seconds, and at exit.
+    worker) cost far more than the call itself: every write let the GIL go. An access
+    log entry is kept as it was gathered and formatted here, a batch at a time: the
+    same formatting costs several times more interleaved with the server's own work on
+    each request than in a loop (``bench/README.md``). Lines are written within
+    ``interval`` seconds, and at exit.
     """
 
     def __init__(self, fd: int = 1, interval: float = 0.2, most: int = 16 << 20) -> None:
@@ -193,7 +236,7 @@ class Batched:
         self.most = most
         """Characters waiting at most: when the output stalls (a pipe nobody reads),
         later lines are dropped and counted, not kept without bound."""
-        self.lines: list[str] = []
+        self.lines: list[str | tuple[Callable[[Entry], str], Entry]] = []
         self.waiting = 0
         self.dropped = 0
         self._lock = threading.Lock()  # one flush at a time: lines stay in order
@@ -206,6 +249,17 @@ class Batched:
             return
         self.waiting += len(line)
         self.lines.append(line)
+
+    def later(self, format: Callable[[Entry], str], entry: Entry) -> None:
+        """Keep ``entry``, to be written as ``format(entry)``."""
+        # About the characters its line will have: the fields a client chooses, and
+        # about 100 more for the rest.
+        size = 100 + len(entry[4]) + len(entry[5]) + len(entry[9] or "") + len(entry[10] or "")
+        if self.waiting + size > self.most:
+            self.dropped += 1
+            return
+        self.waiting += size
+        self.lines.append((format, entry))
 
     def _run(self) -> None:
         while True:
@@ -221,6 +275,9 @@ class Batched:
                 self.dropped = 0
             if not lines:
                 return
-            data = ("\n".join(lines) + "\n").encode("utf-8", "replace")
+            text = "\n".join(
+                [line if isinstance(line, str) else line[0](line[1]) for line in lines]
+            )
+            data = (text + "\n").encode("utf-8", "replace")
             while data:  # a pipe may take only part of it
                 data = data[os.write(self.fd, data) :]

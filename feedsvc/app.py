@@ -99,12 +99,11 @@ def create_app(
             indexer.release_due()
         return store.version(scope)
 
-    app.wsgi_app = FastPath(  # type: ignore[method-assign]
-        app.wsgi_app, version, cache, feeds.feed_locator(settings)
-    )
+    fast_path = FastPath(app.wsgi_app, version, cache, feeds.feed_locator(settings))
+    app.wsgi_app = fast_path  # type: ignore[method-assign]
     if settings.access_log != "off":  # outermost: the fast path's answers are logged too
         app.wsgi_app = AccessLog(  # type: ignore[method-assign]
-            app.wsgi_app, settings.access_log, access_log
+            fast_path.app, settings.access_log, access_log, answer=fast_path.answer
         )
     if prerenderer is not None:
         prerenderer.start()

@@ -30,6 +30,8 @@ from .shelf import Shelf
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 STATUS_LINES = {200: "200 OK", 304: "304 Not Modified", 406: "406 Not Acceptable"}
+Answer = tuple[str, list[tuple[str, str]], bytes]
+"""A whole answer: the status line, the headers and the body."""
 
 QUERY_ARGUMENTS = frozenset(
     {"limit", "page", "url", "format", "maxwidth", "maxheight", "tags", "min"}
@@ -311,28 +313,38 @@ class FastPath:
         self.locate = locate
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        answer = self.answer(environ)
+        if answer is None:
+            return self.app(environ, start_response)
+        status, headers, body = answer
+        start_response(status, headers)
+        return [body]
+
+    def answer(self, environ: dict[str, Any]) -> Answer | None:
+        """The answer to a request from what is held or kept, else ``None``."""
         method = environ["REQUEST_METHOD"]
-        if method == "GET" or method == "HEAD":
-            path = environ.get("PATH_INFO", "")
-            query = environ.get("QUERY_STRING", "")
-            entry = self.cache.for_request(path, query)
-            if entry is None or entry.version != self.version(entry.scope):
-                entry = self.from_shelf(path, query)
-            if entry is not None:
-                answer = respond(
-                    entry.representation,
-                    method,
-                    environ.get("HTTP_IF_NONE_MATCH"),
-                    environ.get("HTTP_IF_MODIFIED_SINCE"),
-                    environ.get("HTTP_ACCEPT_ENCODING"),
-                    time.time(),
-                    environ.get("HTTP_SEC_FETCH_DEST"),
-                )
-                if answer is not None:  # else a kept body is gone: Flask renders it
-                    status, headers, body = answer
-                    start_response(STATUS_LINES[status], headers)
-                    return [body]
-        return self.app(environ, start_response)
+        if method != "GET" and method != "HEAD":
+            return None
+        path = environ.get("PATH_INFO", "")
+        query = environ.get("QUERY_STRING", "")
+        entry = self.cache.for_request(path, query)
+        if entry is None or entry.version != self.version(entry.scope):
+            entry = self.from_shelf(path, query)
+            if entry is None:
+                return None
+        answer = respond(
+            entry.representation,
+            method,
+            environ.get("HTTP_IF_NONE_MATCH"),
+            environ.get("HTTP_IF_MODIFIED_SINCE"),
+            environ.get("HTTP_ACCEPT_ENCODING"),
+            time.time(),
+            environ.get("HTTP_SEC_FETCH_DEST"),
+        )
+        if answer is None:  # a kept body is gone: Flask renders it again
+            return None
+        status, headers, body = answer
+        return STATUS_LINES[status], headers, body
 
     def from_shelf(self, path: str, query: str) -> Entry | None:
         """The current representation of a request line from the shelf, now held."""

@@ -175,3 +175,50 @@ def test_a_stalled_output_drops_lines_instead_of_growing() -> None:
         os.close(write_end)
     assert written[0] == "line 00000" and written[-1].startswith("feedsvc: ")
     assert f"{5_000 - len(written) + 1} access log lines dropped" in written[-1]
+
+
+def test_what_the_fast_path_answers_is_logged_without_calling_the_app() -> None:
+    lines: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        raise AssertionError("answered before the app")
+
+    def answer(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        if environ["PATH_INFO"] == "/held":
+            return "304 Not Modified", [("ETag", '"x"')], b""
+        return None
+
+    logged = AccessLog(app, write=lines.append, answer=answer)
+    started: list[str] = []
+    body = logged(
+        {"REQUEST_METHOD": "GET", "PATH_INFO": "/held", "SERVER_PROTOCOL": "HTTP/1.1"},
+        lambda status, headers, *info: started.append(status),
+    )
+    assert body == [b""] and started == ["304 Not Modified"]
+    match = COMBINED.match(lines[0])
+    assert match and (match["request"], match["status"], match["bytes"]) == (
+        "GET /held HTTP/1.1",
+        "304",
+        "-",
+    )
+    with pytest.raises(AssertionError, match="answered before the app"):
+        call(logged, PATH_INFO="/other")  # not answered: on to the app
+
+
+def test_batched_entries_are_formatted_when_written(tmp_path: Path) -> None:
+    """A request only keeps what its line is made of; the writer formats it later."""
+    path = tmp_path / "access.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        writer = Batched(fd, interval=60)
+        logged = AccessLog(wsgi_app([b"abc"]), "json", writer)
+        call(logged, PATH_INFO="/x", QUERY_STRING="a=1", HTTP_USER_AGENT='"ua"')
+        writer("a plain line")
+        assert not isinstance(writer.lines[0], str) and writer.lines[1] == "a plain line"
+        writer.flush()
+    finally:
+        os.close(fd)
+    first, second = path.read_text().splitlines()
+    entry = json.loads(first)
+    assert (entry["target"], entry["status"], entry["bytes"]) == ("/x?a=1", 201, 3)
+    assert entry["user_agent"] == '"ua"' and second == "a plain line"
