@@ -120,3 +120,10 @@ def test_quick_cache_tier_benchmark_runs() -> None:
         assert row in out, out
     for words in ("shipped VCL / minimal VCL", "hit ratio", "served through the cache"):
         assert words in out, out
+
+
+def test_quick_side_by_side_benchmark_runs() -> None:
+    """``python -m bench.side_by_side --quick``: two servers loaded at once, a row a mix."""
+    out = quick("bench.side_by_side", 240)
+    assert "| random plain GETs, requests per CPU-second |" in out, out
+    assert "| random conditional GETs (304), requests per CPU-second |" in out, out
