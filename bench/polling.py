@@ -11,10 +11,13 @@ spread at random over all of them with ``Accept-Encoding: gzip``:
 against one ``feedsvc serve`` worker on CPU 0 and nginx serving the same bytes
 (``gzip_static``, the ``.gz`` files written from feedsvc's own answers) on CPU 0,
 wrk (a Lua script picking a URL at random per request) on CPU 1, in alternating
-rounds in the same run. Then both mixes again with two workers each (``--workers 2``
-for feedsvc) on both CPUs, wrk still on CPU 1, nginx's gain from its second worker
-being what this machine allows; the memory of both process trees; and the time from
-saving an edited article to each of its feeds serving the new content (median of 5).
+rounds in the same run; then both at once, each loaded by its own wrk, for the ratio
+of their requests per CPU-second (both share CPU 0 and whatever else runs there, so
+this ratio holds on a busy machine, where the alternating rounds' does not). Then
+both mixes again with two workers each (``--workers 2`` for feedsvc) on both CPUs,
+wrk still on CPU 1, nginx's gain from its second worker being what this machine
+allows; the memory of both process trees; and the time from saving an edited article
+to each of its feeds serving the new content (median of 5).
 
 ``--state DIR`` keeps feedsvc's state directory (index and kept feeds) between runs:
 the first run renders every feed once before measuring. Figures go to standard
@@ -32,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -39,7 +43,15 @@ from urllib.parse import quote, unquote
 from bench.client import get, retitled
 from bench.corpus import generate
 from bench.load import Client, parse_wrk
-from bench.processes import Processes, descendants, free_port, memory_kb, pinned
+from bench.processes import (
+    TICK,
+    Processes,
+    descendants,
+    free_port,
+    memory_kb,
+    pinned,
+    process_ticks,
+)
 from bench.servers import ROOT, Setup, feedsvc_env, start_nginx
 
 WRK_SCRIPT = """\
@@ -157,6 +169,28 @@ def run_wrk(
     return parse_wrk(done.stdout, 0.0).requests_per_s, statuses
 
 
+def tree_ticks(server: subprocess.Popen[bytes]) -> int:
+    return process_ticks([server.pid, *descendants(server.pid)])
+
+
+def load_together(
+    targets: list[tuple[int, Path]], seconds: float, conditional: bool, script: Path
+) -> dict[int, int]:
+    """Requests answered by each server (port, URL list), all loaded at once."""
+    answered: dict[int, int] = {}
+
+    def load(port: int, urls: Path) -> None:
+        _, statuses = run_wrk(Client(1, 32), port, urls, seconds, conditional, script)
+        answered[port] = sum(statuses.values())
+
+    threads = [threading.Thread(target=load, args=target) for target in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answered
+
+
 def tree_mb(pid: int) -> float:
     return sum(memory_kb(p) for p in [pid, *descendants(pid)]) / 1024
 
@@ -268,6 +302,24 @@ def main(argv: list[str] | None = None) -> int:
                         raise RuntimeError(f"{name} {mix}: {statuses} (expected all {expected})")
                     figures.setdefault(f"{name} {mix}", []).append(rate)
                     log(f"  round {round_number + 1}: {name} {mix}: {rate:,.0f} req/s")
+        # Both servers loaded at once, each by its own wrk: the same interference for
+        # both, so the ratio of their requests per CPU-second holds on a busy machine.
+        at_once: dict[str, list[float]] = {}
+        for _ in range(args.rounds):
+            for conditional in (False, True):
+                ticks = [tree_ticks(server), tree_ticks(nginx.process)]
+                answered = load_together(
+                    [(port, ours), (nginx.port, theirs)], args.duration, conditional, script
+                )
+                used = [tree_ticks(server) - ticks[0], tree_ticks(nginx.process) - ticks[1]]
+                ours_cpu = answered[port] / (used[0] / TICK)
+                theirs_cpu = answered[nginx.port] / (used[1] / TICK)
+                mix = "conditional" if conditional else "plain"
+                at_once.setdefault(mix, []).append(ours_cpu / theirs_cpu)
+                log(
+                    f"  at once: {mix}: feedsvc {ours_cpu:,.0f}, nginx {theirs_cpu:,.0f} "
+                    f"requests per CPU-second ({ours_cpu / theirs_cpu:.3f})"
+                )
         one_worker_mb = tree_mb(server.pid)
         procs.stop(server)
         for mix in ("plain", "conditional"):
@@ -279,6 +331,14 @@ def main(argv: list[str] | None = None) -> int:
                     f"{ours_rate:,.0f} req/s",
                     f"{theirs_rate:,.0f} req/s",
                     f"{ours_rate / theirs_rate:.3f}",
+                )
+            )
+            rows.append(
+                (
+                    f"(the same, both loaded at once: requests per CPU-second, {mix})",
+                    "",
+                    "",
+                    f"{statistics.median(at_once[mix]):.3f}",
                 )
             )
 

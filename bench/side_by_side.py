@@ -20,14 +20,20 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from bench.corpus import generate
-from bench.load import Client
-from bench.polling import WRK_SCRIPT, feed_paths, log, mirror, run_wrk, wait_ready
-from bench.processes import TICK, Processes, descendants, free_port, process_ticks
+from bench.polling import (
+    WRK_SCRIPT,
+    feed_paths,
+    load_together,
+    log,
+    mirror,
+    tree_ticks,
+    wait_ready,
+)
+from bench.processes import TICK, Processes, free_port
 from bench.servers import ROOT, feedsvc_env
 
 
@@ -43,28 +49,6 @@ def checkout(revision: str, work: Path) -> Path:
             capture_output=True,
         )
     return folder
-
-
-def tree_ticks(server: subprocess.Popen[bytes]) -> int:
-    return process_ticks([server.pid, *descendants(server.pid)])
-
-
-def load_together(
-    targets: list[tuple[int, Path]], seconds: float, conditional: bool, script: Path
-) -> dict[int, int]:
-    """Requests answered by each server (port, URL list), all loaded at once."""
-    answered: dict[int, int] = {}
-
-    def load(port: int, urls: Path) -> None:
-        _, statuses = run_wrk(Client(1, 32), port, urls, seconds, conditional, script)
-        answered[port] = sum(statuses.values())
-
-    threads = [threading.Thread(target=load, args=target) for target in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return answered
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -106,6 +106,8 @@ def test_quick_polling_benchmark_runs() -> None:
     for words in (
         "random plain GETs over",
         "random conditional GETs over",
+        "both loaded at once: requests per CPU-second, plain",
+        "both loaded at once: requests per CPU-second, conditional",
         "feedsvc: random plain GETs, 2 workers",
         "nginx: random conditional GETs, 2 workers",
         "memory of the server",
