@@ -187,7 +187,7 @@ class AccessLog:
                 "method": method,
                 "target": target(path, query),
                 "protocol": protocol,
-                "status": int(status[:3]),
+                "status": int(status[:3]) if status[:3].isdigit() else status,
                 "bytes": size,
                 "referer": referer,
                 "user_agent": agent,
@@ -275,9 +275,14 @@ class Batched:
                 self.dropped = 0
             if not lines:
                 return
-            text = "\n".join(
-                [line if isinstance(line, str) else line[0](line[1]) for line in lines]
-            )
+            text = "\n".join([x if isinstance(x, str) else _formatted(*x) for x in lines])
             data = (text + "\n").encode("utf-8", "replace")
             while data:  # a pipe may take only part of it
                 data = data[os.write(self.fd, data) :]
+
+
+def _formatted(format: Callable[[Entry], str], entry: Entry) -> str:
+    try:
+        return format(entry)
+    except Exception as exc:  # one odd entry must not take the batch, or the thread, down
+        return f"feedsvc: an access log entry could not be written: {exc!r}"

@@ -222,3 +222,23 @@ def test_batched_entries_are_formatted_when_written(tmp_path: Path) -> None:
     entry = json.loads(first)
     assert (entry["target"], entry["status"], entry["bytes"]) == ("/x?a=1", 201, 3)
     assert entry["user_agent"] == '"ua"' and second == "a plain line"
+
+
+def test_an_entry_that_cannot_be_formatted_does_not_stop_the_writer(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+
+    def broken(entry: Any) -> str:
+        raise ValueError("odd")
+
+    try:
+        writer = Batched(fd, interval=60)
+        writer("before")
+        writer.later(broken, (0.0, 0.0, None, "GET", "/", "", "HTTP/1.1", "200 OK", 0, None, None))
+        writer("after")
+        writer.flush()
+    finally:
+        os.close(fd)
+    before, odd, after = path.read_text().splitlines()
+    assert (before, after) == ("before", "after")
+    assert "could not be written" in odd and "odd" in odd
