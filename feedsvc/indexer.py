@@ -18,6 +18,7 @@ import json
 import logging
 import multiprocessing
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -46,7 +47,15 @@ from .store import (
     StoreError,
     from_micros,
 )
-from .writer import BulkLoad, Counter, FileReading, Prepared, StoreWriter, create_database, prepare
+from .writer import (
+    BUILD_PARTS,
+    BulkLoad,
+    Counter,
+    FileReading,
+    Part,
+    StoreWriter,
+    create_database,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -121,10 +130,32 @@ def _read_chunk(task: Task) -> list[FileReading]:
     return [read_reading(directory, name, default_tz, max_bytes, max_keywords) for name in names]
 
 
-def _prepare_chunk(task: Task) -> list[Prepared]:
-    """Read some files and make their rows, so the writer only inserts them."""
-    now = task[5]
-    return [prepare(reading, now) for reading in _read_chunk(task)]
+_part: Part | None = None
+"""This process's share of a first build, when it is one of the reading processes."""
+
+
+def _open_part(folder: str) -> None:
+    global _part
+    _part = Part(os.path.join(folder, f"part-{os.getpid()}.sqlite"))
+
+
+def _start_reading(folder: str) -> None:
+    """Set up a reading process of a first build (``Pool(initializer=...)``)."""
+    gc.disable()
+    _open_part(folder)
+
+
+def _close_part() -> None:
+    global _part
+    if _part is not None:
+        _part.close()
+        _part = None
+
+
+def _load_chunk(task: Task) -> tuple[str, int]:
+    """Read some files into this process's part; return the part and how many files."""
+    assert _part is not None, "a reading process without its part"
+    return _part.path, _part.add(_read_chunk(task), task[5])
 
 
 class WriterLock:
@@ -295,6 +326,9 @@ class Indexer:
         started = time.monotonic()
         names, problem = self._list()
         building = os.path.join(self.state_dir, BUILDING)
+        parts_folder = os.path.join(self.state_dir, BUILD_PARTS)
+        shutil.rmtree(parts_folder, ignore_errors=True)  # a build killed half-way
+        os.makedirs(parts_folder)
         meta = {
             "articles_dir": self.directory,
             "created": self.clock(),
@@ -305,13 +339,17 @@ class Indexer:
         bulk = BulkLoad(db, to_micros_now(self.clock))
         self._report(Progress("building", 0, len(names), 0.0, time.time()), report, force=True)
         done = 0
-        for prepared in self._read_all(names, _prepare_chunk):
-            bulk.add(prepared)
-            done += len(prepared)
+        parts = set()
+        for part, count in self._read_all(names, _load_chunk, parts_folder):
+            parts.add(part)
+            done += count
             self._report(self._progress("building", done, len(names), started), report)
+        for part in sorted(parts):
+            bulk.merge(part)
         bulk.finish()
         db.execute("PRAGMA journal_mode = WAL")
         db.close()
+        shutil.rmtree(parts_folder, ignore_errors=True)
         path = os.path.join(self.state_dir, DATABASE)
         for leftover in (f"{path}-wal", f"{path}-shm"):
             with contextlib.suppress(FileNotFoundError):
@@ -324,8 +362,14 @@ class Indexer:
         self._report(self._progress("ready", done, len(names), started), report, force=True)
         log.info("indexed %d files in %.1f s", len(names), time.monotonic() - started)
 
-    def _read_all(self, names: Sequence[str], work: Callable[[Task], list[T]]) -> Iterator[list[T]]:
-        """``work`` over the files, in name order, in batches; on every core when many."""
+    def _read_all(
+        self, names: Sequence[str], work: Callable[[Task], T], parts_folder: str | None = None
+    ) -> Iterator[T]:
+        """``work`` over the files, in name order, in batches; on every core when many.
+
+        With ``parts_folder`` (a first build), each process that reads has a :class:`Part`
+        there for ``work`` to fill.
+        """
         now = to_micros_now(self.clock)
         tasks = [
             (
@@ -339,11 +383,22 @@ class Indexer:
             for start in range(0, len(names), CHUNK)
         ]
         if len(names) < POOL_THRESHOLD or self.workers < 2:
-            yield from map(work, tasks)
+            if parts_folder is None:
+                yield from map(work, tasks)
+                return
+            _open_part(parts_folder)
+            try:
+                yield from map(work, tasks)
+            finally:
+                _close_part()
             return
         # Fresh interpreters: this process may have threads, which fork does not copy.
         context = multiprocessing.get_context("forkserver")
-        with context.Pool(self.workers, initializer=gc.disable) as pool:
+        if parts_folder is None:
+            pool = context.Pool(self.workers, initializer=gc.disable)
+        else:
+            pool = context.Pool(self.workers, _start_reading, (parts_folder,))
+        with pool:
             yield from pool.imap(work, tasks)
 
     # Reconciling ------------------------------------------------------------------

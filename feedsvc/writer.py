@@ -3,9 +3,11 @@
 :class:`StoreWriter` applies what reading some files gave (:class:`FileReading`)
 and says which scopes changed; it moves their versions and then the generation
 counter, so every worker drops exactly the cached responses of those scopes.
-:class:`BulkLoad` is the first build's fast path: files arrive in name order, so
-the first claim of a slug is the one served, and scope figures are counted in
-memory and written once.
+:class:`Part` and :class:`BulkLoad` are the first build's fast path: each reading
+process inserts the rows of the files it read into a database of its own, and the
+building process merges them with SQL, keeping the first claim of a slug in name
+order, then sorts the tag rows once, makes the indexes and writes every scope's
+figures.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
-from .articles import Article, Stamp
+from .articles import Article, Stamp, Tag
 from .store import (
     _COUNTER,
     ARTICLE_COLUMNS,
@@ -72,7 +75,7 @@ def article_row(
     published = to_micros(article.published) if published is None else published
     updated = max(published, to_micros(article.updated) if updated is None else updated)
     state = DRAFT if article.draft else SCHEDULED if published > now else PUBLISHED
-    tags = json.dumps([[t.key, t.label] for t in article.tags], ensure_ascii=False)
+    tags = tags_json(article.tags)
     return (
         article.slug,
         encode_name(name),
@@ -95,11 +98,26 @@ def article_row(
     )
 
 
+def tags_json(tags: Iterable[Tag]) -> str:
+    """The ``tags`` column: ``json.dumps([[key, label], ...], ensure_ascii=False)``, made
+    from the string encoder json itself uses, without building the lists (it is the same
+    text, which :func:`_same` compares)."""
+    encode = encode_basestring
+    return "[" + ", ".join(f"[{encode(t.key)}, {encode(t.label)}]" for t in tags) + "]"
+
+
 _INSERT_ARTICLE = (
     f"INSERT INTO articles ({ARTICLE_COLUMNS}, body, digest) VALUES ({', '.join('?' * 18)})"
 )
 _SELECT_ARTICLE = f"SELECT {ARTICLE_COLUMNS}, body, digest FROM articles"
-_INSERT_FIRST_CLAIM = _INSERT_ARTICLE.replace("INSERT", "INSERT OR IGNORE", 1)
+_ARTICLE_FIELDS = [c.strip() for c in f"{ARTICLE_COLUMNS}, body, digest".split(",")]
+_FIRST_CLAIM = (
+    " ON CONFLICT (slug) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _ARTICLE_FIELDS if c != "slug")
+    + " WHERE excluded.path < articles.path"
+)
+"""Of two files claiming a slug, the one whose name sorts first is served, whatever
+order they come in: names are compared as bytes, as the index orders them."""
 _INSERT_FILE = (
     "INSERT INTO files (path, inode, size, mtime_ns, ctime_ns, digest, slug, error) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET inode = excluded.inode, "
@@ -167,53 +185,102 @@ def create_database(path: str, meta: dict[str, Any]) -> sqlite3.Connection:
     return db
 
 
-Prepared = tuple[tuple[Any, ...], tuple[Any, ...] | None, list[tuple[str, int, str]]]
-"""A file ready to load: its ``files`` row, its ``articles`` row and its tag rows."""
+BUILD_PARTS = "index.sqlite.building-parts"
+"""The folder of a first build's parts in the state directory, one per reading process."""
 
 
-def prepare(reading: FileReading, now: int) -> Prepared:
-    """The rows of one reading, made where it was read (a first build's worker process)."""
-    row = None
-    if reading.article is not None:
-        row = article_row(reading.article, reading.body, reading.name, now, digest=reading.digest)
-    tags = _tag_rows(row) if row is not None and row[2] == PUBLISHED else []
-    return _file_row(reading), row, tags
+class Part:
+    """One reading process's share of a first build: the rows of the files it read, in a
+    database of its own, so that rows are made and inserted on every core and the
+    building process copies them in with SQL (:meth:`BulkLoad.merge`)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.db = create_database(path, {})
+        self.db.execute("CREATE TABLE tag_rows (tag TEXT, published INTEGER, slug TEXT)")
+
+    def add(self, readings: Iterable[FileReading], now: int) -> int:
+        """Insert the rows of some readings; return how many files they were."""
+        files = []
+        articles = []
+        tags: list[tuple[str, int, str]] = []
+        for reading in readings:
+            if reading.stamp is None:
+                continue  # gone since the folder was listed: not in the index
+            files.append(_file_row(reading))
+            article = reading.article
+            if article is None:
+                continue
+            row = article_row(article, reading.body, reading.name, now, digest=reading.digest)
+            articles.append(row)
+            if row[2] == PUBLISHED:
+                slug, published = row[0], row[3]
+                tags += [(tag.key, published, slug) for tag in article.tags]
+        db = self.db
+        db.execute("BEGIN")
+        db.executemany(_INSERT_FILE, files)
+        db.executemany(_INSERT_ARTICLE + _FIRST_CLAIM, articles)
+        # Every claim's tags: BulkLoad.finish() makes those of a contested slug again.
+        db.executemany("INSERT INTO tag_rows VALUES (?, ?, ?)", tags)
+        db.execute("COMMIT")  # each batch whole: the building process may read it next
+        return len(files)
+
+    def close(self) -> None:
+        self.db.close()
 
 
 class BulkLoad:
-    """The first build: prepared files in file-name order into an empty database."""
+    """The first build: the parts the reading processes made, merged into an empty database."""
 
     def __init__(self, db: sqlite3.Connection, now: int) -> None:
         self.db = db
         self.now = now
         db.execute("CREATE TEMP TABLE tag_load (tag TEXT, published INTEGER, slug TEXT)")
 
-    def add(self, prepared: Iterable[Prepared]) -> None:
+    def merge(self, part: str) -> None:
+        """Copy in one part (see :class:`Part`), in any order."""
         db = self.db
-        db.execute("BEGIN")
-        files = []
-        tags: list[tuple[str, int, str]] = []
-        for file_row, row, tag_rows in prepared:
-            files.append(file_row)
-            # In name order, the first claim of a slug is the one served; finish() marks
-            # the others shadowed.
-            if row is not None and db.execute(_INSERT_FIRST_CLAIM, row).rowcount:
-                tags += tag_rows
-        db.executemany(_INSERT_FILE, files)
-        db.executemany("INSERT INTO tag_load VALUES (?, ?, ?)", tags)
-        db.execute("COMMIT")
+        db.execute("ATTACH DATABASE ? AS part", (part,))
+        try:
+            db.execute("BEGIN")
+            db.execute("INSERT INTO files SELECT * FROM part.files")
+            columns = ", ".join(_ARTICLE_FIELDS)
+            # "WHERE true": an upsert after a SELECT needs it, to parse.
+            db.execute(
+                f"INSERT INTO articles ({columns}) SELECT {columns} FROM part.articles "
+                f"WHERE true {_FIRST_CLAIM}"
+            )
+            db.execute("INSERT INTO tag_load SELECT * FROM part.tag_rows")
+            db.execute("COMMIT")
+        finally:
+            db.execute("DETACH DATABASE part")
 
     def finish(self) -> None:
         """Sort the tag rows into place, make the indexes, write every scope's figures."""
         db = self.db
         db.execute("BEGIN")
-        db.execute(
-            "INSERT INTO article_tags SELECT tag, published, slug FROM tag_load "
-            "ORDER BY tag, published DESC, slug"
-        )
-        db.execute("DROP TABLE tag_load")
         for statement in filter(str.strip, INDEXES.split(";")):
             db.execute(statement)
+        # A slug claimed by several files: the parts hold the tags of every claim, the
+        # articles table the first claim's; its tag rows are made again from that.
+        db.execute(
+            "CREATE TEMP TABLE contested AS SELECT slug FROM files WHERE slug IS NOT NULL "
+            "GROUP BY slug HAVING count(*) > 1"
+        )
+        contested = db.execute("SELECT count(*) FROM contested").fetchone()[0]
+        uncontested = " WHERE slug NOT IN (SELECT slug FROM temp.contested)" if contested else ""
+        db.execute(
+            f"INSERT INTO article_tags SELECT tag, published, slug FROM tag_load{uncontested} "
+            "ORDER BY tag, published DESC, slug"
+        )
+        if contested:
+            db.execute(
+                "INSERT INTO article_tags SELECT json_extract(t.value, '$[0]'), a.published, "
+                "a.slug FROM temp.contested c JOIN articles a ON a.slug = c.slug, "
+                f"json_each(a.tags) t WHERE a.state = {PUBLISHED}"
+            )
+        db.execute("DROP TABLE tag_load")
+        db.execute("DROP TABLE temp.contested")
         db.execute(
             "UPDATE files SET shadowed = 1 WHERE slug IS NOT NULL AND path != "
             "(SELECT path FROM articles a WHERE a.slug = files.slug)"
