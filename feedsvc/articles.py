@@ -302,11 +302,13 @@ processes that read files fill it, and realistic folders have thousands of
 spellings (14,000 in 20,000 articles of the benchmark corpus; 4 MB kept 80% of them)."""
 
 _keyword_memo = _KeywordMemo(KEYWORD_MEMO_BYTES)
-_TOO_LONG = True
+# Markers, never served: no tag key is empty.
+_UNSEEN = Tag("", "unseen")
+_TOO_LONG = Tag("", "too long")
 """What :func:`_keyword_outcome` gives for a keyword longer than :data:`MAX_TAG_CHARS`."""
 
 
-def _keyword_outcome(keyword: str) -> Tag | bool | None:
+def _keyword_outcome(keyword: str) -> Tag | None:
     """The tag of one keyword, ``None`` when nothing of it is left, or :data:`_TOO_LONG`."""
     # Measured before normalising, so an overlong keyword never reaches a memo.
     if len(keyword) > MAX_TAG_CHARS and len(_SPACES.sub(" ", keyword).strip()) > MAX_TAG_CHARS:
@@ -314,8 +316,8 @@ def _keyword_outcome(keyword: str) -> Tag | bool | None:
     if len(keyword) > TAG_MEMO_LONGEST:
         return _normalize_tag(keyword)
     memo = _keyword_memo
-    tag = memo.old.get(keyword, False)
-    if tag is False:
+    tag = memo.old.get(keyword, _UNSEEN)
+    if tag is _UNSEEN:
         tag = _normalize_tag(keyword)
     memo.put(keyword, tag)
     return tag
@@ -331,13 +333,13 @@ def _keyword_tags(line: str, limit: int | None) -> tuple[tuple[Tag, ...], list[s
     too_long = 0
     found = _keyword_memo.young
     for keyword in line.split(","):
-        tag = found.get(keyword, False)
-        if tag is False:
+        tag = found.get(keyword, _UNSEEN)
+        if tag is _UNSEEN:
             tag = _keyword_outcome(keyword)
             found = _keyword_memo.young
         if tag is None:
             continue
-        if tag is True:
+        if tag is _TOO_LONG:
             too_long += 1
             continue
         key = tag.key
