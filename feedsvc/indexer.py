@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
-from typing import TypeVar
+from typing import Any
 
 from .articles import (
     MAX_ARTICLE_BYTES,
@@ -49,16 +49,17 @@ from .store import (
 )
 from .writer import (
     BUILD_PARTS,
+    MAX_PARTS,
     BulkLoad,
     Counter,
     FileReading,
     Part,
     StoreWriter,
     create_database,
+    sort_part,
 )
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 LOCK = "writer.lock"
 CHUNK = 500  # files a pool task reads
@@ -68,6 +69,8 @@ LOG_EVERY = 5.0  # seconds between progress lines in a server's log
 RECONCILE_SLICE = 20_000  # index entries compared with the folder at a time
 
 ProgressCallback = Callable[[Progress], None]
+Mapper = Callable[..., Iterator[Any]]
+"""``map``, or a pool's ``imap``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,13 +343,19 @@ class Indexer:
         self._report(Progress("building", 0, len(names), 0.0, time.time()), report, force=True)
         done = 0
         parts = set()
-        for part, count in self._read_all(names, _load_chunk, parts_folder):
-            parts.add(part)
-            done += count
-            self._report(self._progress("building", done, len(names), started), report)
-        for part in sorted(parts):
-            bulk.merge(part)
+        with self._mapper(len(names), parts_folder) as each:
+            for part, count in each(_load_chunk, self._tasks(names)):
+                parts.add(part)
+                done += count
+                self._report(self._progress("building", done, len(names), started), report)
+            read = time.monotonic()
+            for _ in each(sort_part, sorted(parts)):
+                pass
+        sorted_ = time.monotonic()
+        bulk.merge(sorted(parts))
+        merged = time.monotonic()
         bulk.finish()
+        finished = time.monotonic()
         db.execute("PRAGMA journal_mode = WAL")
         db.close()
         shutil.rmtree(parts_folder, ignore_errors=True)
@@ -360,18 +369,21 @@ class Indexer:
         self._announce(Change(frozenset(), everything=True))
         self.files_read += len(names)
         self._report(self._progress("ready", done, len(names), started), report, force=True)
-        log.info("indexed %d files in %.1f s", len(names), time.monotonic() - started)
+        log.info(
+            "indexed %d files in %.1f s (reading %.1f s, sorting %.1f s, merging %.1f s, "
+            "finishing %.1f s)",
+            len(names),
+            time.monotonic() - started,
+            read - started,
+            sorted_ - read,
+            merged - sorted_,
+            finished - merged,
+        )
 
-    def _read_all(
-        self, names: Sequence[str], work: Callable[[Task], T], parts_folder: str | None = None
-    ) -> Iterator[T]:
-        """``work`` over the files, in name order, in batches; on every core when many.
-
-        With ``parts_folder`` (a first build), each process that reads has a :class:`Part`
-        there for ``work`` to fill.
-        """
+    def _tasks(self, names: Sequence[str]) -> list[Task]:
+        """The files in batches, in name order."""
         now = to_micros_now(self.clock)
-        tasks = [
+        return [
             (
                 self.directory,
                 list(names[start : start + CHUNK]),
@@ -382,13 +394,19 @@ class Indexer:
             )
             for start in range(0, len(names), CHUNK)
         ]
-        if len(names) < POOL_THRESHOLD or self.workers < 2:
-            if parts_folder is None:
-                yield from map(work, tasks)
-                return
-            _open_part(parts_folder)
+
+    @contextlib.contextmanager
+    def _mapper(self, files: int, parts_folder: str | None = None) -> Iterator[Mapper]:
+        """An ordered ``map`` for work on ``files`` files: on every core when many.
+
+        With ``parts_folder`` (a first build), each process that reads has a :class:`Part`
+        there for :func:`_load_chunk` to fill.
+        """
+        if files < POOL_THRESHOLD or self.workers < 2:
+            if parts_folder is not None:
+                _open_part(parts_folder)
             try:
-                yield from map(work, tasks)
+                yield map
             finally:
                 _close_part()
             return
@@ -397,9 +415,14 @@ class Indexer:
         if parts_folder is None:
             pool = context.Pool(self.workers, initializer=gc.disable)
         else:
-            pool = context.Pool(self.workers, _start_reading, (parts_folder,))
+            pool = context.Pool(min(self.workers, MAX_PARTS), _start_reading, (parts_folder,))
         with pool:
-            yield from pool.imap(work, tasks)
+            yield pool.imap
+
+    def _read_all(self, names: Sequence[str]) -> Iterator[list[FileReading]]:
+        """The readings of the files, in name order, in batches."""
+        with self._mapper(len(names)) as each:
+            yield from each(_read_chunk, self._tasks(names))
 
     # Reconciling ------------------------------------------------------------------
 
@@ -434,7 +457,7 @@ class Indexer:
         if gone:
             self._apply([FileReading(name, None) for name in gone])
             done += len(gone)
-        for readings in self._read_all(changed, _read_chunk):
+        for readings in self._read_all(changed):
             self.files_read += len(readings)
             if skip is not None:
                 readings = [

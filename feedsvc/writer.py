@@ -189,6 +189,17 @@ BUILD_PARTS = "index.sqlite.building-parts"
 """The folder of a first build's parts in the state directory, one per reading process."""
 
 
+MAX_PARTS = 8
+"""The most parts a build makes (so the most reading processes): SQLite attaches at most
+ten databases to one connection, and the building process attaches every part at once."""
+
+_PART_TAGS = (
+    "INSERT INTO article_tags SELECT json_extract(t.value, '$[0]'), a.published, a.slug "
+    f"FROM articles a, json_each(a.tags) t WHERE a.state = {PUBLISHED}"
+)
+"""The tag rows of the published articles of a database, from their tags column."""
+
+
 class Part:
     """One reading process's share of a first build: the rows of the files it read, in a
     database of its own, so that rows are made and inserted on every core and the
@@ -197,36 +208,45 @@ class Part:
     def __init__(self, path: str) -> None:
         self.path = path
         self.db = create_database(path, {})
-        self.db.execute("CREATE TABLE tag_rows (tag TEXT, published INTEGER, slug TEXT)")
 
     def add(self, readings: Iterable[FileReading], now: int) -> int:
         """Insert the rows of some readings; return how many files they were."""
         files = []
         articles = []
-        tags: list[tuple[str, int, str]] = []
         for reading in readings:
             if reading.stamp is None:
                 continue  # gone since the folder was listed: not in the index
             files.append(_file_row(reading))
-            article = reading.article
-            if article is None:
-                continue
-            row = article_row(article, reading.body, reading.name, now, digest=reading.digest)
-            articles.append(row)
-            if row[2] == PUBLISHED:
-                slug, published = row[0], row[3]
-                tags += [(tag.key, published, slug) for tag in article.tags]
+            if reading.article is not None:
+                articles.append(
+                    article_row(
+                        reading.article, reading.body, reading.name, now, digest=reading.digest
+                    )
+                )
         db = self.db
         db.execute("BEGIN")
         db.executemany(_INSERT_FILE, files)
         db.executemany(_INSERT_ARTICLE + _FIRST_CLAIM, articles)
-        # Every claim's tags: BulkLoad.finish() makes those of a contested slug again.
-        db.executemany("INSERT INTO tag_rows VALUES (?, ?, ?)", tags)
         db.execute("COMMIT")  # each batch whole: the building process may read it next
         return len(files)
 
     def close(self) -> None:
         self.db.close()
+
+
+def sort_part(path: str) -> None:
+    """Make a finished part's tag rows, in the index's order: parts are sorted on every
+    core, and the building process only merges them (one pass, no sorting)."""
+    db = connect(path)
+    try:
+        db.execute("PRAGMA journal_mode = OFF")
+        db.execute("PRAGMA synchronous = OFF")
+        db.execute("PRAGMA cache_size = -65536")
+        db.execute("BEGIN")
+        db.execute(f"{_PART_TAGS} ORDER BY 1, 2 DESC, 3")
+        db.execute("COMMIT")
+    finally:
+        db.close()
 
 
 class BulkLoad:
@@ -235,52 +255,59 @@ class BulkLoad:
     def __init__(self, db: sqlite3.Connection, now: int) -> None:
         self.db = db
         self.now = now
-        db.execute("CREATE TEMP TABLE tag_load (tag TEXT, published INTEGER, slug TEXT)")
 
-    def merge(self, part: str) -> None:
-        """Copy in one part (see :class:`Part`), in any order."""
+    def merge(self, parts: Sequence[str]) -> None:
+        """Copy in the sorted parts (see :class:`Part`, :func:`sort_part`), in any order.
+
+        Of the files claiming a slug, the one whose name sorts first is served, whatever
+        part it is in; the tag rows of a slug claimed in several parts are made again
+        from the article served.
+        """
+        if len(parts) > MAX_PARTS:
+            raise ValueError(f"{len(parts)} parts, more than {MAX_PARTS}")
         db = self.db
-        db.execute("ATTACH DATABASE ? AS part", (part,))
+        names = [f"part{number}" for number in range(len(parts))]
+        for name, part in zip(names, parts, strict=True):
+            db.execute(f"ATTACH DATABASE ? AS {name}", (part,))
         try:
             db.execute("BEGIN")
-            db.execute("INSERT INTO files SELECT * FROM part.files")
             columns = ", ".join(_ARTICLE_FIELDS)
-            # "WHERE true": an upsert after a SELECT needs it, to parse.
+            for name in names:
+                db.execute(f"INSERT INTO files SELECT * FROM {name}.files")
+                # "WHERE true": an upsert after a SELECT needs it, to parse.
+                db.execute(
+                    f"INSERT INTO articles ({columns}) SELECT {columns} FROM {name}.articles "
+                    f"WHERE true {_FIRST_CLAIM}"
+                )
+            for statement in filter(str.strip, INDEXES.split(";")):
+                db.execute(statement)
             db.execute(
-                f"INSERT INTO articles ({columns}) SELECT {columns} FROM part.articles "
-                f"WHERE true {_FIRST_CLAIM}"
+                "CREATE TEMP TABLE contested AS SELECT slug FROM files WHERE slug IS NOT NULL "
+                "GROUP BY slug HAVING count(*) > 1"
             )
-            db.execute("INSERT INTO tag_load SELECT * FROM part.tag_rows")
+            contested = db.execute("SELECT count(*) FROM temp.contested").fetchone()[0]
+            only = " WHERE slug NOT IN (SELECT slug FROM temp.contested)" if contested else ""
+            if names:
+                # Each part is in order: SQLite merges them (MERGE (UNION ALL)), no sorter.
+                merged = " UNION ALL ".join(
+                    f"SELECT tag, published, slug FROM {name}.article_tags{only}" for name in names
+                )
+                db.execute(f"INSERT INTO article_tags {merged} ORDER BY 1, 2 DESC, 3")
+            if contested:
+                db.execute(
+                    f"{_PART_TAGS} AND a.slug IN (SELECT slug FROM temp.contested) "
+                    "ORDER BY 1, 2 DESC, 3"
+                )
+            db.execute("DROP TABLE temp.contested")
             db.execute("COMMIT")
         finally:
-            db.execute("DETACH DATABASE part")
+            for name in names:
+                db.execute(f"DETACH DATABASE {name}")
 
     def finish(self) -> None:
-        """Sort the tag rows into place, make the indexes, write every scope's figures."""
+        """Mark the files not served, write every slug and every scope's figures."""
         db = self.db
         db.execute("BEGIN")
-        for statement in filter(str.strip, INDEXES.split(";")):
-            db.execute(statement)
-        # A slug claimed by several files: the parts hold the tags of every claim, the
-        # articles table the first claim's; its tag rows are made again from that.
-        db.execute(
-            "CREATE TEMP TABLE contested AS SELECT slug FROM files WHERE slug IS NOT NULL "
-            "GROUP BY slug HAVING count(*) > 1"
-        )
-        contested = db.execute("SELECT count(*) FROM contested").fetchone()[0]
-        uncontested = " WHERE slug NOT IN (SELECT slug FROM temp.contested)" if contested else ""
-        db.execute(
-            f"INSERT INTO article_tags SELECT tag, published, slug FROM tag_load{uncontested} "
-            "ORDER BY tag, published DESC, slug"
-        )
-        if contested:
-            db.execute(
-                "INSERT INTO article_tags SELECT json_extract(t.value, '$[0]'), a.published, "
-                "a.slug FROM temp.contested c JOIN articles a ON a.slug = c.slug, "
-                f"json_each(a.tags) t WHERE a.state = {PUBLISHED}"
-            )
-        db.execute("DROP TABLE tag_load")
-        db.execute("DROP TABLE temp.contested")
         db.execute(
             "UPDATE files SET shadowed = 1 WHERE slug IS NOT NULL AND path != "
             "(SELECT path FROM articles a WHERE a.slug = files.slug)"
