@@ -255,6 +255,8 @@ class BulkLoad:
     def __init__(self, db: sqlite3.Connection, now: int) -> None:
         self.db = db
         self.now = now
+        self.contested = 0
+        """How many slugs more than one file claims."""
 
     def merge(self, parts: Sequence[str]) -> None:
         """Copy in the sorted parts (see :class:`Part`, :func:`sort_part`), in any order.
@@ -286,6 +288,7 @@ class BulkLoad:
                 "GROUP BY slug HAVING count(*) > 1"
             )
             contested = db.execute("SELECT count(*) FROM temp.contested").fetchone()[0]
+            self.contested = contested
             only = " WHERE slug NOT IN (SELECT slug FROM temp.contested)" if contested else ""
             if names:
                 # Each part is in order: SQLite merges them (MERGE (UNION ALL)), no sorter.
@@ -308,11 +311,12 @@ class BulkLoad:
         """Mark the files not served, write every slug and every scope's figures."""
         db = self.db
         db.execute("BEGIN")
-        db.execute(
-            "UPDATE files SET shadowed = 1 WHERE slug IS NOT NULL AND path != "
-            "(SELECT path FROM articles a WHERE a.slug = files.slug)"
-        )
-        db.execute("INSERT INTO slugs (slug, uid) SELECT slug, uid FROM articles")
+        if self.contested:  # else every file with a slug serves it
+            db.execute(
+                "UPDATE files SET shadowed = 1 WHERE slug IS NOT NULL AND path != "
+                "(SELECT path FROM articles a WHERE a.slug = files.slug)"
+            )
+        db.execute("INSERT INTO slugs (slug, uid) SELECT slug, uid FROM articles ORDER BY slug")
         base = first_version()
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('build', ?)", (base,))
         db.execute(
