@@ -17,6 +17,7 @@ This module imports only the standard library and python-dateutil.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -370,9 +371,12 @@ def parse_date(value: str, default_tz: tzinfo) -> datetime:
     :raises ValueError: when the text is not a date.
     """
     value = value.strip()
-    try:
-        parsed = datetime.fromisoformat(value)  # fast path: most front matter is ISO
-    except ValueError:
+    parsed = None
+    # ISO 8601 starts with its year: the other forms are not worth a raised ValueError.
+    if "0" <= value[:1] <= "9":
+        with contextlib.suppress(ValueError):
+            parsed = datetime.fromisoformat(value)  # fast path: most front matter is ISO
+    if parsed is None:
         match = _RFC_2822.fullmatch(value) or _ENGLISH.fullmatch(value)
         parsed = _from_match(match, value) if match else _parse_other_date(value)
     if parsed.tzinfo is None:
@@ -391,14 +395,22 @@ def _plausible(moment: datetime, text: str) -> datetime:
     return utc
 
 
+_OFFSETS: dict[str, tzinfo] = {}
+"""Zones of the ``+hhmm`` offsets met: a handful, each made once."""
+
+
 def _from_match(match: re.Match[str], value: str) -> datetime:
     """A date from one of the two documented forms that ``fromisoformat`` refuses."""
     zone: tzinfo | None = None
     if match["zone"]:
         offset = match["zone"]
         if offset[0] in "+-":
-            minutes = int(offset[1:3]) * 60 + int(offset[3:5])
-            zone = timezone(timedelta(minutes=-minutes if offset[0] == "-" else minutes))
+            zone = _OFFSETS.get(offset)
+            if zone is None:
+                minutes = int(offset[1:3]) * 60 + int(offset[3:5])
+                zone = timezone(timedelta(minutes=-minutes if offset[0] == "-" else minutes))
+                if len(_OFFSETS) < 1000:
+                    _OFFSETS[offset] = zone
         else:
             zone = UTC
     try:
@@ -434,18 +446,24 @@ def _join_lines(block: str) -> str:
     return " ".join(line.strip() for line in block.split("\n") if line.strip())
 
 
-def _front_matter(path: str, lines: list[str]) -> tuple[dict[str, str], int]:
-    """Read ``key: value`` lines after an opening ``---``; return them and the body start."""
+def _front_matter(path: str, text: str) -> tuple[dict[str, str], str]:
+    """Read ``key: value`` lines after an opening ``---``; return them and the text after
+    the closing one. Only the front matter's lines are looked at, never the body's."""
     values: dict[str, str] = {}
-    for number, line in enumerate(lines[1:], start=2):
+    start = text.find("\n") + 1  # past the opening line
+    number = 2
+    while start:
+        end = text.find("\n", start)
+        line = text[start:end] if end >= 0 else text[start:]
         if line.strip() == "---":
-            return values, number
-        if not line.strip():
-            continue
-        key, colon, value = line.partition(":")
-        if not colon or not key.strip():
-            raise ArticleError(path, f"front matter line is not 'key: value': {line!r}", number)
-        values[key.strip().lower()] = value.strip()
+            return values, text[end + 1 :] if end >= 0 else ""
+        if line.strip():
+            key, colon, value = line.partition(":")
+            if not colon or not key.strip():
+                raise ArticleError(path, f"front matter line is not 'key: value': {line!r}", number)
+            values[key.strip().lower()] = value.strip()
+        start = end + 1
+        number += 1
     raise ArticleError(path, "front matter has no closing '---'")
 
 
@@ -482,9 +500,8 @@ def parse_text(
     """
     text = _decode(path, data)
     meta: dict[str, str] = {}
-    if text.lstrip(" \t").startswith("---") and (lines := text.split("\n"))[0].strip() == "---":
-        meta, start = _front_matter(path, lines)
-        text = "\n".join(lines[start:])
+    if text.lstrip(" \t").startswith("---") and text.partition("\n")[0].strip() == "---":
+        meta, text = _front_matter(path, text)
     # Without the body, the first five blocks and "is there more" are all we need.
     pieces = _BLANK_LINES.split(text.strip("\n"), maxsplit=0 if with_body else 5)
     blocks = [b for b in pieces if b.strip()]
