@@ -133,13 +133,13 @@ def _read_chunk(task: Task) -> list[FileReading]:
     return [read_reading(directory, name, default_tz, max_bytes, max_keywords) for name in names]
 
 
-_part: Part | None = None
-"""This process's share of a first build, when it is one of the reading processes."""
+_reading = threading.local()
+"""``part``: this thread's share of a first build while it reads one (the main thread of
+a reading process, or the building thread when it reads the files itself)."""
 
 
 def _open_part(folder: str) -> None:
-    global _part
-    _part = Part(os.path.join(folder, f"part-{os.getpid()}.sqlite"))
+    _reading.part = Part(os.path.join(folder, f"part-{os.getpid()}.sqlite"))
 
 
 def _start_reading(folder: str) -> None:
@@ -149,16 +149,17 @@ def _start_reading(folder: str) -> None:
 
 
 def _close_part() -> None:
-    global _part
-    if _part is not None:
-        _part.close()
-        _part = None
+    part = getattr(_reading, "part", None)
+    if part is not None:
+        part.close()
+        _reading.part = None
 
 
 def _load_chunk(task: Task) -> tuple[str, int]:
     """Read some files into this process's part; return the part and how many files."""
-    assert _part is not None, "a reading process without its part"
-    return _part.path, _part.add(_read_chunk(task), task[5])
+    part: Part | None = getattr(_reading, "part", None)
+    assert part is not None, "a reading process without its part"
+    return part.path, part.add(_read_chunk(task), task[5])
 
 
 class WriterLock:
