@@ -350,6 +350,9 @@ class Indexer:
                 done += count
                 self._report(self._progress("building", done, len(names), started), report)
             read = time.monotonic()
+            # Every file read, the index not yet made: said at once, since on a big
+            # folder merging takes a while and the last report may be half a second old.
+            self._report(self._progress("building", done, len(names), started), report, force=True)
             for _ in each(sort_part, sorted(parts)):
                 pass
         sorted_ = time.monotonic()
