@@ -18,13 +18,14 @@ import json
 import logging
 import multiprocessing
 import os
+import shutil
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
-from typing import TypeVar
+from typing import Any
 
 from .articles import (
     MAX_ARTICLE_BYTES,
@@ -46,10 +47,19 @@ from .store import (
     StoreError,
     from_micros,
 )
-from .writer import BulkLoad, Counter, FileReading, Prepared, StoreWriter, create_database, prepare
+from .writer import (
+    BUILD_PARTS,
+    MAX_PARTS,
+    BulkLoad,
+    Counter,
+    FileReading,
+    Part,
+    StoreWriter,
+    create_database,
+    sort_part,
+)
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 LOCK = "writer.lock"
 CHUNK = 500  # files a pool task reads
@@ -59,6 +69,8 @@ LOG_EVERY = 5.0  # seconds between progress lines in a server's log
 RECONCILE_SLICE = 20_000  # index entries compared with the folder at a time
 
 ProgressCallback = Callable[[Progress], None]
+Mapper = Callable[..., Iterator[Any]]
+"""``map``, or a pool's ``imap``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +133,33 @@ def _read_chunk(task: Task) -> list[FileReading]:
     return [read_reading(directory, name, default_tz, max_bytes, max_keywords) for name in names]
 
 
-def _prepare_chunk(task: Task) -> list[Prepared]:
-    """Read some files and make their rows, so the writer only inserts them."""
-    now = task[5]
-    return [prepare(reading, now) for reading in _read_chunk(task)]
+_reading = threading.local()
+"""``part``: this thread's share of a first build while it reads one (the main thread of
+a reading process, or the building thread when it reads the files itself)."""
+
+
+def _open_part(folder: str) -> None:
+    _reading.part = Part(os.path.join(folder, f"part-{os.getpid()}.sqlite"))
+
+
+def _start_reading(folder: str) -> None:
+    """Set up a reading process of a first build (``Pool(initializer=...)``)."""
+    gc.disable()
+    _open_part(folder)
+
+
+def _close_part() -> None:
+    part = getattr(_reading, "part", None)
+    if part is not None:
+        part.close()
+        _reading.part = None
+
+
+def _load_chunk(task: Task) -> tuple[str, int]:
+    """Read some files into this process's part; return the part and how many files."""
+    part: Part | None = getattr(_reading, "part", None)
+    assert part is not None, "a reading process without its part"
+    return part.path, part.add(_read_chunk(task), task[5])
 
 
 class WriterLock:
@@ -295,6 +330,9 @@ class Indexer:
         started = time.monotonic()
         names, problem = self._list()
         building = os.path.join(self.state_dir, BUILDING)
+        parts_folder = os.path.join(self.state_dir, BUILD_PARTS)
+        shutil.rmtree(parts_folder, ignore_errors=True)  # a build killed half-way
+        os.makedirs(parts_folder)
         meta = {
             "articles_dir": self.directory,
             "created": self.clock(),
@@ -305,13 +343,26 @@ class Indexer:
         bulk = BulkLoad(db, to_micros_now(self.clock))
         self._report(Progress("building", 0, len(names), 0.0, time.time()), report, force=True)
         done = 0
-        for prepared in self._read_all(names, _prepare_chunk):
-            bulk.add(prepared)
-            done += len(prepared)
-            self._report(self._progress("building", done, len(names), started), report)
+        parts = set()
+        with self._mapper(len(names), parts_folder) as each:
+            for part, count in each(_load_chunk, self._tasks(names)):
+                parts.add(part)
+                done += count
+                self._report(self._progress("building", done, len(names), started), report)
+            read = time.monotonic()
+            # Every file read, the index not yet made: said at once, since on a big
+            # folder merging takes a while and the last report may be half a second old.
+            self._report(self._progress("building", done, len(names), started), report, force=True)
+            for _ in each(sort_part, sorted(parts)):
+                pass
+        sorted_ = time.monotonic()
+        bulk.merge(sorted(parts))
+        merged = time.monotonic()
         bulk.finish()
+        finished = time.monotonic()
         db.execute("PRAGMA journal_mode = WAL")
         db.close()
+        shutil.rmtree(parts_folder, ignore_errors=True)
         path = os.path.join(self.state_dir, DATABASE)
         for leftover in (f"{path}-wal", f"{path}-shm"):
             with contextlib.suppress(FileNotFoundError):
@@ -322,12 +373,21 @@ class Indexer:
         self._announce(Change(frozenset(), everything=True))
         self.files_read += len(names)
         self._report(self._progress("ready", done, len(names), started), report, force=True)
-        log.info("indexed %d files in %.1f s", len(names), time.monotonic() - started)
+        log.info(
+            "indexed %d files in %.1f s (reading %.1f s, sorting %.1f s, merging %.1f s, "
+            "finishing %.1f s)",
+            len(names),
+            time.monotonic() - started,
+            read - started,
+            sorted_ - read,
+            merged - sorted_,
+            finished - merged,
+        )
 
-    def _read_all(self, names: Sequence[str], work: Callable[[Task], list[T]]) -> Iterator[list[T]]:
-        """``work`` over the files, in name order, in batches; on every core when many."""
+    def _tasks(self, names: Sequence[str]) -> list[Task]:
+        """The files in batches, in name order."""
         now = to_micros_now(self.clock)
-        tasks = [
+        return [
             (
                 self.directory,
                 list(names[start : start + CHUNK]),
@@ -338,13 +398,35 @@ class Indexer:
             )
             for start in range(0, len(names), CHUNK)
         ]
-        if len(names) < POOL_THRESHOLD or self.workers < 2:
-            yield from map(work, tasks)
+
+    @contextlib.contextmanager
+    def _mapper(self, files: int, parts_folder: str | None = None) -> Iterator[Mapper]:
+        """An ordered ``map`` for work on ``files`` files: on every core when many.
+
+        With ``parts_folder`` (a first build), each process that reads has a :class:`Part`
+        there for :func:`_load_chunk` to fill.
+        """
+        if files < POOL_THRESHOLD or self.workers < 2:
+            if parts_folder is not None:
+                _open_part(parts_folder)
+            try:
+                yield map
+            finally:
+                _close_part()
             return
         # Fresh interpreters: this process may have threads, which fork does not copy.
         context = multiprocessing.get_context("forkserver")
-        with context.Pool(self.workers, initializer=gc.disable) as pool:
-            yield from pool.imap(work, tasks)
+        if parts_folder is None:
+            pool = context.Pool(self.workers, initializer=gc.disable)
+        else:
+            pool = context.Pool(min(self.workers, MAX_PARTS), _start_reading, (parts_folder,))
+        with pool:
+            yield pool.imap
+
+    def _read_all(self, names: Sequence[str]) -> Iterator[list[FileReading]]:
+        """The readings of the files, in name order, in batches."""
+        with self._mapper(len(names)) as each:
+            yield from each(_read_chunk, self._tasks(names))
 
     # Reconciling ------------------------------------------------------------------
 
@@ -379,7 +461,7 @@ class Indexer:
         if gone:
             self._apply([FileReading(name, None) for name in gone])
             done += len(gone)
-        for readings in self._read_all(changed, _read_chunk):
+        for readings in self._read_all(changed):
             self.files_read += len(readings)
             if skip is not None:
                 readings = [

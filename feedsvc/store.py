@@ -12,7 +12,9 @@ one :class:`Snapshot`, a read transaction, so what it resolved is what it render
 
 Files of the state directory: ``index.sqlite`` (WAL mode) and its ``-wal``/``-shm``,
 ``index.sqlite.building`` during a first build (renamed into place when complete,
-so a build killed half-way leaves nothing half-made), ``generation``,
+so a build killed half-way leaves nothing half-made) with its parts in
+``index.sqlite.building-parts/`` (one database per reading process, cleared at the
+start and the end of each build), ``generation``,
 ``progress.json`` and ``writer.lock``.
 """
 

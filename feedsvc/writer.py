@@ -3,9 +3,11 @@
 :class:`StoreWriter` applies what reading some files gave (:class:`FileReading`)
 and says which scopes changed; it moves their versions and then the generation
 counter, so every worker drops exactly the cached responses of those scopes.
-:class:`BulkLoad` is the first build's fast path: files arrive in name order, so
-the first claim of a slug is the one served, and scope figures are counted in
-memory and written once.
+:class:`Part` and :class:`BulkLoad` are the first build's fast path: each reading
+process inserts the rows of the files it read into a database of its own, and the
+building process merges them with SQL, keeping the first claim of a slug in name
+order, then sorts the tag rows once, makes the indexes and writes every scope's
+figures.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
-from .articles import Article, Stamp
+from .articles import Article, Stamp, Tag
 from .store import (
     _COUNTER,
     ARTICLE_COLUMNS,
@@ -72,7 +75,7 @@ def article_row(
     published = to_micros(article.published) if published is None else published
     updated = max(published, to_micros(article.updated) if updated is None else updated)
     state = DRAFT if article.draft else SCHEDULED if published > now else PUBLISHED
-    tags = json.dumps([[t.key, t.label] for t in article.tags], ensure_ascii=False)
+    tags = tags_json(article.tags)
     return (
         article.slug,
         encode_name(name),
@@ -95,11 +98,26 @@ def article_row(
     )
 
 
+def tags_json(tags: Iterable[Tag]) -> str:
+    """The ``tags`` column: ``json.dumps([[key, label], ...], ensure_ascii=False)``, made
+    from the string encoder json itself uses, without building the lists (it is the same
+    text, which :func:`_same` compares)."""
+    encode = encode_basestring
+    return "[" + ", ".join(f"[{encode(t.key)}, {encode(t.label)}]" for t in tags) + "]"
+
+
 _INSERT_ARTICLE = (
     f"INSERT INTO articles ({ARTICLE_COLUMNS}, body, digest) VALUES ({', '.join('?' * 18)})"
 )
 _SELECT_ARTICLE = f"SELECT {ARTICLE_COLUMNS}, body, digest FROM articles"
-_INSERT_FIRST_CLAIM = _INSERT_ARTICLE.replace("INSERT", "INSERT OR IGNORE", 1)
+_ARTICLE_FIELDS = [c.strip() for c in f"{ARTICLE_COLUMNS}, body, digest".split(",")]
+_FIRST_CLAIM = (
+    " ON CONFLICT (slug) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _ARTICLE_FIELDS if c != "slug")
+    + " WHERE excluded.path < articles.path"
+)
+"""Of two files claiming a slug, the one whose name sorts first is served, whatever
+order they come in: names are compared as bytes, as the index orders them."""
 _INSERT_FILE = (
     "INSERT INTO files (path, inode, size, mtime_ns, ctime_ns, digest, slug, error) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET inode = excluded.inode, "
@@ -167,58 +185,138 @@ def create_database(path: str, meta: dict[str, Any]) -> sqlite3.Connection:
     return db
 
 
-Prepared = tuple[tuple[Any, ...], tuple[Any, ...] | None, list[tuple[str, int, str]]]
-"""A file ready to load: its ``files`` row, its ``articles`` row and its tag rows."""
+BUILD_PARTS = "index.sqlite.building-parts"
+"""The folder of a first build's parts in the state directory, one per reading process."""
 
 
-def prepare(reading: FileReading, now: int) -> Prepared:
-    """The rows of one reading, made where it was read (a first build's worker process)."""
-    row = None
-    if reading.article is not None:
-        row = article_row(reading.article, reading.body, reading.name, now, digest=reading.digest)
-    tags = _tag_rows(row) if row is not None and row[2] == PUBLISHED else []
-    return _file_row(reading), row, tags
+MAX_PARTS = 8
+"""The most parts a build makes (so the most reading processes): SQLite attaches at most
+ten databases to one connection, and the building process attaches every part at once."""
+
+_PART_TAGS = (
+    "INSERT INTO article_tags SELECT json_extract(t.value, '$[0]'), a.published, a.slug "
+    f"FROM articles a, json_each(a.tags) t WHERE a.state = {PUBLISHED}"
+)
+"""The tag rows of the published articles of a database, from their tags column."""
+
+
+class Part:
+    """One reading process's share of a first build: the rows of the files it read, in a
+    database of its own, so that rows are made and inserted on every core and the
+    building process copies them in with SQL (:meth:`BulkLoad.merge`)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.db = create_database(path, {})
+
+    def add(self, readings: Iterable[FileReading], now: int) -> int:
+        """Insert the rows of some readings; return how many files they were."""
+        files = []
+        articles = []
+        for reading in readings:
+            if reading.stamp is None:
+                continue  # gone since the folder was listed: not in the index
+            files.append(_file_row(reading))
+            if reading.article is not None:
+                articles.append(
+                    article_row(
+                        reading.article, reading.body, reading.name, now, digest=reading.digest
+                    )
+                )
+        db = self.db
+        db.execute("BEGIN")
+        db.executemany(_INSERT_FILE, files)
+        db.executemany(_INSERT_ARTICLE + _FIRST_CLAIM, articles)
+        db.execute("COMMIT")  # each batch whole: the building process may read it next
+        return len(files)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def sort_part(path: str) -> None:
+    """Make a finished part's tag rows, in the index's order: parts are sorted on every
+    core, and the building process only merges them (one pass, no sorting)."""
+    db = connect(path)
+    try:
+        db.execute("PRAGMA journal_mode = OFF")
+        db.execute("PRAGMA synchronous = OFF")
+        db.execute("PRAGMA cache_size = -65536")
+        db.execute("BEGIN")
+        db.execute(f"{_PART_TAGS} ORDER BY 1, 2 DESC, 3")
+        db.execute("COMMIT")
+    finally:
+        db.close()
 
 
 class BulkLoad:
-    """The first build: prepared files in file-name order into an empty database."""
+    """The first build: the parts the reading processes made, merged into an empty database."""
 
     def __init__(self, db: sqlite3.Connection, now: int) -> None:
         self.db = db
         self.now = now
-        db.execute("CREATE TEMP TABLE tag_load (tag TEXT, published INTEGER, slug TEXT)")
+        self.contested = 0
+        """How many slugs more than one file claims."""
 
-    def add(self, prepared: Iterable[Prepared]) -> None:
+    def merge(self, parts: Sequence[str]) -> None:
+        """Copy in the sorted parts (see :class:`Part`, :func:`sort_part`), in any order.
+
+        Of the files claiming a slug, the one whose name sorts first is served, whatever
+        part it is in; the tag rows of a slug claimed in several parts are made again
+        from the article served.
+        """
+        if len(parts) > MAX_PARTS:
+            raise ValueError(f"{len(parts)} parts, more than {MAX_PARTS}")
         db = self.db
-        db.execute("BEGIN")
-        files = []
-        tags: list[tuple[str, int, str]] = []
-        for file_row, row, tag_rows in prepared:
-            files.append(file_row)
-            # In name order, the first claim of a slug is the one served; finish() marks
-            # the others shadowed.
-            if row is not None and db.execute(_INSERT_FIRST_CLAIM, row).rowcount:
-                tags += tag_rows
-        db.executemany(_INSERT_FILE, files)
-        db.executemany("INSERT INTO tag_load VALUES (?, ?, ?)", tags)
-        db.execute("COMMIT")
+        names = [f"part{number}" for number in range(len(parts))]
+        for name, part in zip(names, parts, strict=True):
+            db.execute(f"ATTACH DATABASE ? AS {name}", (part,))
+        try:
+            db.execute("BEGIN")
+            columns = ", ".join(_ARTICLE_FIELDS)
+            for name in names:
+                db.execute(f"INSERT INTO files SELECT * FROM {name}.files")
+                # "WHERE true": an upsert after a SELECT needs it, to parse.
+                db.execute(
+                    f"INSERT INTO articles ({columns}) SELECT {columns} FROM {name}.articles "
+                    f"WHERE true {_FIRST_CLAIM}"
+                )
+            for statement in filter(str.strip, INDEXES.split(";")):
+                db.execute(statement)
+            db.execute(
+                "CREATE TEMP TABLE contested AS SELECT slug FROM files WHERE slug IS NOT NULL "
+                "GROUP BY slug HAVING count(*) > 1"
+            )
+            contested = db.execute("SELECT count(*) FROM temp.contested").fetchone()[0]
+            self.contested = contested
+            only = " WHERE slug NOT IN (SELECT slug FROM temp.contested)" if contested else ""
+            if names:
+                # Each part is in order: SQLite merges them (MERGE (UNION ALL)), no sorter.
+                merged = " UNION ALL ".join(
+                    f"SELECT tag, published, slug FROM {name}.article_tags{only}" for name in names
+                )
+                db.execute(f"INSERT INTO article_tags {merged} ORDER BY 1, 2 DESC, 3")
+            if contested:
+                db.execute(
+                    f"{_PART_TAGS} AND a.slug IN (SELECT slug FROM temp.contested) "
+                    "ORDER BY 1, 2 DESC, 3"
+                )
+            db.execute("DROP TABLE temp.contested")
+            db.execute("COMMIT")
+        finally:
+            for name in names:
+                db.execute(f"DETACH DATABASE {name}")
 
     def finish(self) -> None:
-        """Sort the tag rows into place, make the indexes, write every scope's figures."""
+        """Mark the files not served, write every slug and every scope's figures."""
         db = self.db
         db.execute("BEGIN")
-        db.execute(
-            "INSERT INTO article_tags SELECT tag, published, slug FROM tag_load "
-            "ORDER BY tag, published DESC, slug"
-        )
-        db.execute("DROP TABLE tag_load")
-        for statement in filter(str.strip, INDEXES.split(";")):
-            db.execute(statement)
-        db.execute(
-            "UPDATE files SET shadowed = 1 WHERE slug IS NOT NULL AND path != "
-            "(SELECT path FROM articles a WHERE a.slug = files.slug)"
-        )
-        db.execute("INSERT INTO slugs (slug, uid) SELECT slug, uid FROM articles")
+        if self.contested:  # else every file with a slug serves it
+            db.execute(
+                "UPDATE files SET shadowed = 1 WHERE slug IS NOT NULL AND path != "
+                "(SELECT path FROM articles a WHERE a.slug = files.slug)"
+            )
+        db.execute("INSERT INTO slugs (slug, uid) SELECT slug, uid FROM articles ORDER BY slug")
         base = first_version()
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('build', ?)", (base,))
         db.execute(

@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 from dateutil import tz
 
+from feedsvc import articles
 from feedsvc.articles import (
     Article,
     ArticleError,
     Stamp,
     Tag,
+    parse_tags,
     parse_text,
     read_article,
     read_body,
@@ -676,3 +678,20 @@ def test_text_fields_keep_tabs_and_ordinary_unicode() -> None:
     assert article.title == title
     assert article.standfirst == "Ça marche."
     assert body == ("Naïve café…",)
+
+
+def test_keyword_memo_keeps_its_budget_and_its_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Distinct keywords by the thousand never grow the parsing memo past its budget, and
+    a keyword seen before, kept or dropped since, gives the same tag."""
+    memo = articles._KeywordMemo(20_000)
+    monkeypatch.setattr(articles, "_keyword_memo", memo)
+    line = ", ".join(f"Keyword {n}" for n in range(2_000))
+    first = parse_tags(line, 1_000)
+    assert [t.key for t in first] == [f"keyword-{n}" for n in range(1_000)]
+    assert memo.size <= memo.half
+    assert len(memo.young) + len(memo.old) < 200  # two generations of half the budget
+    assert parse_tags(line, 1_000) == first
+    assert parse_tags("Keyword 1999, keyword 0", None) == (
+        Tag("keyword-1999", "Keyword 1999"),
+        Tag("keyword-0", "keyword 0"),
+    )

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 import pytest
 
-from feedsvc.indexer import Indexer
+from feedsvc import indexer as indexer_module
+from feedsvc.articles import Tag
+from feedsvc.indexer import Indexer, read_reading
 from feedsvc.store import SITE, Snapshot, Store
+from feedsvc.writer import (
+    BUILD_PARTS,
+    BulkLoad,
+    FileReading,
+    Part,
+    create_database,
+    sort_part,
+    tags_json,
+)
 from tests.conftest import WriteArticle
 
 
@@ -271,3 +284,91 @@ def test_a_restart_says_it_is_reconciling_before_it_stats_the_folder(
     again.close()
     assert said == ["reconciling"]
     assert Store(str(state)).progress().phase == "ready"
+
+
+def test_first_build_on_every_core_keeps_first_claims_and_reports_problems(
+    write_article: WriteArticle,
+    articles_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Read by a pool, a file a task: the first claim of each slug in name order is served
+    with its own tags, whatever process read it, and every bad file is reported."""
+    monkeypatch.setattr(indexer_module, "CHUNK", 1)
+    monkeypatch.setattr(indexer_module, "POOL_THRESHOLD", 0)
+    for n in range(8):
+        write_article(f"2026-01-0{n + 1}-a{n}.txt", title=f"A{n}", keywords="alpha")
+    write_article("0-first.txt", title="First", keywords="first", front={"slug": "a5"})
+    write_article("z-late.txt", title="Late", keywords="late", front={"slug": "a1"})
+    write_article("2026-01-09-broken.txt", text="---\nnot a pair\n---\nT\n\nS\n\nk\n\nBody\n")
+    indexer = Indexer(str(articles_dir), str(tmp_path / "state"), workers=2)
+    indexer.catch_up()
+    view = Store(str(tmp_path / "state")).begin()
+    opened.append(view)
+    assert view.article("a5").title == "First"  # type: ignore[union-attr]
+    assert view.article("a1").title == "A1"  # type: ignore[union-attr]
+    assert view.has_tag("first") and not view.has_tag("late")
+    assert sorted(a.title for a in view.newest("alpha", 100)) == [
+        f"A{n}" for n in range(8) if n != 5
+    ]
+    problems = view.problems()
+    assert sorted(problems) == [
+        str(articles_dir / name)
+        for name in ("2026-01-06-a5.txt", "2026-01-09-broken.txt", "z-late.txt")
+    ]
+    assert (
+        "front matter line is not 'key: value'"
+        in problems[str(articles_dir / "2026-01-09-broken.txt")]
+    )
+    assert "already served from" in problems[str(articles_dir / "z-late.txt")]
+    assert BUILD_PARTS not in os.listdir(tmp_path / "state")  # the parts are cleared away
+    indexer.close()
+
+
+def test_parts_merged_in_any_order_serve_the_first_file_name(
+    write_article: WriteArticle, articles_dir: Path, tmp_path: Path
+) -> None:
+    """A slug claimed in two parts, and twice within one part in reverse name order: the
+    file whose name sorts first is served, with its tags only; the others are shadowed."""
+    write_article("a-first.txt", title="First", keywords="kept, shared", front={"slug": "s"})
+    write_article("b-second.txt", title="Second", keywords="lost, shared", front={"slug": "s"})
+    write_article("c-third.txt", title="Third", keywords="gone", front={"slug": "s"})
+    write_article("d-other.txt", title="Other", keywords="shared")
+
+    def reading(name: str) -> FileReading:
+        return read_reading(str(articles_dir), name, UTC)
+
+    now = 4_000_000_000 * 10**6  # every file's date is past
+    late = Part(str(tmp_path / "late.sqlite"))
+    late.add([reading("c-third.txt"), reading("b-second.txt"), reading("d-other.txt")], now)
+    early = Part(str(tmp_path / "early.sqlite"))
+    early.add([reading("a-first.txt")], now)
+    for part in (late, early):
+        part.close()
+        sort_part(part.path)
+    db = create_database(str(tmp_path / "index.sqlite"), {})
+    bulk = BulkLoad(db, now)
+    bulk.merge([late.path, early.path])
+    bulk.finish()
+    served = db.execute("SELECT slug, title FROM articles ORDER BY slug").fetchall()
+    assert served == [("d-other", "Other"), ("s", "First")]
+    tags = db.execute("SELECT tag, slug FROM article_tags ORDER BY tag, slug").fetchall()
+    assert tags == [("kept", "s"), ("shared", "d-other"), ("shared", "s")]
+    shadowed = db.execute("SELECT path FROM files WHERE shadowed ORDER BY path").fetchall()
+    assert shadowed == [(b"b-second.txt",), (b"c-third.txt",)]
+    counts = dict(db.execute("SELECT scope, count FROM scopes").fetchall())
+    assert counts == {"": 2, "kept": 1, "shared": 2}
+    db.close()
+
+
+def test_tags_column_is_the_json_of_the_tags() -> None:
+    """Made without json.dumps, it is still its text: quotes, backslashes, controls, any script."""
+    tags = (
+        Tag('say-"hi"', 'Say "hi"'),
+        Tag("a\\b", "A\\b"),
+        Tag("x\x7fy", "X\x7fY\u2028"),
+        Tag("são-paulo", "São Paulo"),
+        Tag("😀", "😀\x1f"),
+    )
+    assert tags_json(tags) == json.dumps([[t.key, t.label] for t in tags], ensure_ascii=False)
+    assert tags_json(()) == "[]"

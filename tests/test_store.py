@@ -40,7 +40,7 @@ def titles_in(state: Path) -> list[str]:
 
 def test_index_killed_mid_build_recovers_whole(articles_dir: Path, tmp_path: Path) -> None:
     """SIGKILL during a first build on every core: the next run builds it all, once."""
-    fill(articles_dir, 6000)
+    fill(articles_dir, 20_000)  # enough to take a few seconds, so the kill lands mid-way
     state = tmp_path / "state"
     env = {**os.environ, "FEEDSVC_STATE_DIR": str(state)}
     process = subprocess.Popen(
@@ -65,7 +65,7 @@ def test_index_killed_mid_build_recovers_whole(articles_dir: Path, tmp_path: Pat
     done = run_index(articles_dir, state)
     assert done.returncode == 0, done.stderr
     found = titles_in(state)
-    assert len(found) == len(set(found)) == 6000
+    assert len(found) == len(set(found)) == 20_000
 
 
 def test_server_killed_mid_update_recovers(
