@@ -286,16 +286,22 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         figures: dict[str, list[float]] = {}
+        per_cpu: dict[str, list[float]] = {}
+        """Requests answered per CPU-second of the server's process tree: whether a
+        second worker adds capacity, where the machine cannot show it in throughput."""
         for round_number in range(args.rounds):
             for conditional in (False, True):
                 mix = "conditional" if conditional else "plain"
-                for name, target, urls in (
-                    ("feedsvc", port, ours),
-                    ("nginx", nginx.port, theirs),
+                for name, target, urls, tree in (
+                    ("feedsvc", port, ours, server),
+                    ("nginx", nginx.port, theirs, nginx.process),
                 ):
+                    before = tree_ticks(tree)
                     rate, statuses = run_wrk(
                         client, target, urls, args.duration, conditional, script
                     )
+                    cpu = (tree_ticks(tree) - before) / TICK
+                    per_cpu.setdefault(f"{name} {mix} 1", []).append(sum(statuses.values()) / cpu)
                     expected = 304 if conditional else 200
                     wrong = sum(n for status, n in statuses.items() if status != expected)
                     if wrong:
@@ -354,11 +360,16 @@ def main(argv: list[str] | None = None) -> int:
         for round_number in range(args.rounds):
             for conditional in (False, True):
                 mix = "conditional" if conditional else "plain"
-                for name, target, urls in (
-                    ("feedsvc", port, ours),
-                    ("nginx", nginx_two.port, theirs),
+                for name, target, urls, tree in (
+                    ("feedsvc", port, ours, server),
+                    ("nginx", nginx_two.port, theirs, nginx_two.process),
                 ):
-                    rate, _ = run_wrk(client, target, urls, args.duration, conditional, script)
+                    before = tree_ticks(tree)
+                    rate, statuses = run_wrk(
+                        client, target, urls, args.duration, conditional, script
+                    )
+                    cpu = (tree_ticks(tree) - before) / TICK
+                    per_cpu.setdefault(f"{name} {mix} 2", []).append(sum(statuses.values()) / cpu)
                     two.setdefault(f"{name} {mix}", []).append(rate)
                     log(f"  round {round_number + 1}: {name} {mix}, 2 workers: {rate:,.0f} req/s")
         two_workers_mb = tree_mb(server.pid)
@@ -371,6 +382,16 @@ def main(argv: list[str] | None = None) -> int:
                         f"{name}: random {mix} GETs, 2 workers on CPUs 0-1 (wrk shares CPU 1)",
                         f"{both:,.0f} req/s",
                         f"1 worker: {one:,.0f} req/s",
+                        f"{both / one:.2f}",
+                    )
+                )
+                one = statistics.median(per_cpu[f"{name} {mix} 1"])
+                both = statistics.median(per_cpu[f"{name} {mix} 2"])
+                rows.append(
+                    (
+                        f"({name}, the same: requests per CPU-second of its process tree)",
+                        f"{both:,.0f}",
+                        f"1 worker: {one:,.0f}",
                         f"{both / one:.2f}",
                     )
                 )
