@@ -218,6 +218,10 @@ class _Counted:
             self.done(self.size)
 
 
+WRITE_SLICE = 1 << 18
+"""Characters of lines formatted before they are written, at most (about)."""
+
+
 class Batched:
     """A line writer that keeps lines in memory and writes them to a file descriptor in
     batches, a few times a second, from a thread of its own.
@@ -273,12 +277,25 @@ class Batched:
             if self.dropped:
                 lines.append(f"feedsvc: {self.dropped} access log lines dropped: output stalled")
                 self.dropped = 0
-            if not lines:
-                return
-            text = "\n".join([x if isinstance(x, str) else _formatted(*x) for x in lines])
-            data = (text + "\n").encode("utf-8", "replace")
-            while data:  # a pipe may take only part of it
-                data = data[os.write(self.fd, data) :]
+            # Written a slice at a time, each entry let go once formatted: a batch of
+            # long lines never sits in memory three times over (entries, text, bytes).
+            lines.reverse()
+            slice_: list[str] = []
+            size = 0
+            while lines:
+                line = lines.pop()
+                text = line if isinstance(line, str) else _formatted(*line)
+                slice_.append(text)
+                size += len(text)
+                if size >= WRITE_SLICE or not lines:
+                    self._write(slice_)
+                    slice_ = []
+                    size = 0
+
+    def _write(self, lines: list[str]) -> None:
+        data = ("\n".join(lines) + "\n").encode("utf-8", "replace")
+        while data:  # a pipe may take only part of it
+            data = data[os.write(self.fd, data) :]
 
 
 def _formatted(format: Callable[[Entry], str], entry: Entry) -> str:

@@ -242,3 +242,20 @@ def test_an_entry_that_cannot_be_formatted_does_not_stop_the_writer(tmp_path: Pa
     before, odd, after = path.read_text().splitlines()
     assert (before, after) == ("before", "after")
     assert "could not be written" in odd and "odd" in odd
+
+
+def test_a_batch_of_long_lines_is_written_whole_a_slice_at_a_time(tmp_path: Path) -> None:
+    """Lines past the writer's slice size go out in several writes, none lost or doubled."""
+    from feedsvc.access import WRITE_SLICE
+
+    path = tmp_path / "access.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    lines = [f"{number:04d}" + "q" * (WRITE_SLICE // 3) for number in range(10)]
+    try:
+        writer = Batched(fd, interval=60)
+        for line in lines:
+            writer(line)
+        writer.flush()
+    finally:
+        os.close(fd)
+    assert path.read_text().splitlines() == lines
