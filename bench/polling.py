@@ -191,6 +191,36 @@ def load_together(
     return answered
 
 
+def alternating_rounds(
+    client: Client,
+    servers: list[tuple[str, int, Path, subprocess.Popen[bytes]]],
+    args: argparse.Namespace,
+    script: Path,
+    label: str = "",
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Both mixes against each server (name, port, URL list, process) in turn, for
+    ``args.rounds`` rounds: requests a second, and requests per CPU-second of the
+    server's process tree (whether another worker adds capacity where the machine
+    cannot show it in throughput), each by "name mix"."""
+    rates: dict[str, list[float]] = {}
+    per_cpu: dict[str, list[float]] = {}
+    for round_number in range(args.rounds):
+        for conditional in (False, True):
+            mix = "conditional" if conditional else "plain"
+            for name, target, urls, tree in servers:
+                before = tree_ticks(tree)
+                rate, statuses = run_wrk(client, target, urls, args.duration, conditional, script)
+                cpu = (tree_ticks(tree) - before) / TICK
+                expected = 304 if conditional else 200
+                wrong = sum(n for status, n in statuses.items() if status != expected)
+                if wrong:
+                    raise RuntimeError(f"{name} {mix}: {statuses} (expected all {expected})")
+                rates.setdefault(f"{name} {mix}", []).append(rate)
+                per_cpu.setdefault(f"{name} {mix}", []).append(sum(statuses.values()) / cpu)
+                log(f"  round {round_number + 1}: {name} {mix}{label}: {rate:,.0f} req/s")
+    return rates, per_cpu
+
+
 def tree_mb(pid: int) -> float:
     return sum(memory_kb(p) for p in [pid, *descendants(pid)]) / 1024
 
@@ -285,29 +315,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{p}\t{e}\n" for p, e in zip(paths, nginx_etags(nginx.port, paths), strict=True)
             )
         )
-        figures: dict[str, list[float]] = {}
-        per_cpu: dict[str, list[float]] = {}
-        """Requests answered per CPU-second of the server's process tree: whether a
-        second worker adds capacity, where the machine cannot show it in throughput."""
-        for round_number in range(args.rounds):
-            for conditional in (False, True):
-                mix = "conditional" if conditional else "plain"
-                for name, target, urls, tree in (
-                    ("feedsvc", port, ours, server),
-                    ("nginx", nginx.port, theirs, nginx.process),
-                ):
-                    before = tree_ticks(tree)
-                    rate, statuses = run_wrk(
-                        client, target, urls, args.duration, conditional, script
-                    )
-                    cpu = (tree_ticks(tree) - before) / TICK
-                    per_cpu.setdefault(f"{name} {mix} 1", []).append(sum(statuses.values()) / cpu)
-                    expected = 304 if conditional else 200
-                    wrong = sum(n for status, n in statuses.items() if status != expected)
-                    if wrong:
-                        raise RuntimeError(f"{name} {mix}: {statuses} (expected all {expected})")
-                    figures.setdefault(f"{name} {mix}", []).append(rate)
-                    log(f"  round {round_number + 1}: {name} {mix}: {rate:,.0f} req/s")
+        figures, per_cpu = alternating_rounds(
+            client,
+            [("feedsvc", port, ours, server), ("nginx", nginx.port, theirs, nginx.process)],
+            args,
+            script,
+        )
         # Both servers loaded at once, each by its own wrk: the same interference for
         # both, so the ratio of their requests per CPU-second holds on a busy machine.
         at_once: dict[str, list[float]] = {}
@@ -356,22 +369,16 @@ def main(argv: list[str] | None = None) -> int:
         # What two workers can gain on this machine: nginx's own gain is the reference.
         nginx_two = start_nginx(setup, docroot, workers=2, cpus="0,1")
         time.sleep(0.5)
-        two: dict[str, list[float]] = {}
-        for round_number in range(args.rounds):
-            for conditional in (False, True):
-                mix = "conditional" if conditional else "plain"
-                for name, target, urls, tree in (
-                    ("feedsvc", port, ours, server),
-                    ("nginx", nginx_two.port, theirs, nginx_two.process),
-                ):
-                    before = tree_ticks(tree)
-                    rate, statuses = run_wrk(
-                        client, target, urls, args.duration, conditional, script
-                    )
-                    cpu = (tree_ticks(tree) - before) / TICK
-                    per_cpu.setdefault(f"{name} {mix} 2", []).append(sum(statuses.values()) / cpu)
-                    two.setdefault(f"{name} {mix}", []).append(rate)
-                    log(f"  round {round_number + 1}: {name} {mix}, 2 workers: {rate:,.0f} req/s")
+        two, per_cpu_two = alternating_rounds(
+            client,
+            [
+                ("feedsvc", port, ours, server),
+                ("nginx", nginx_two.port, theirs, nginx_two.process),
+            ],
+            args,
+            script,
+            ", 2 workers",
+        )
         two_workers_mb = tree_mb(server.pid)
         for name in ("feedsvc", "nginx"):
             for mix in ("plain", "conditional"):
@@ -385,8 +392,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"{both / one:.2f}",
                     )
                 )
-                one = statistics.median(per_cpu[f"{name} {mix} 1"])
-                both = statistics.median(per_cpu[f"{name} {mix} 2"])
+                one = statistics.median(per_cpu[f"{name} {mix}"])
+                both = statistics.median(per_cpu_two[f"{name} {mix}"])
                 rows.append(
                     (
                         f"({name}, the same: requests per CPU-second of its process tree)",
