@@ -21,7 +21,7 @@ from urllib.parse import quote
 import click
 
 from .articles import normalize_tag
-from .indexer import Indexer, WriterLock, is_article_file
+from .indexer import Indexer, WriterLock, is_article_file, mark_unreconciled
 from .settings import (
     Settings,
     SettingsError,
@@ -247,6 +247,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     check_state_dir(settings)
     if problem := port_problem(host, port):
         fail(problem)
+    mark_unreconciled(settings.state_dir)
     from granian import Granian
     from granian.constants import Interfaces
 

@@ -602,17 +602,35 @@ class Indexer:
         self._reported = time.time()
         if report is not None:
             report(progress)
-        target = os.path.join(self.state_dir, PROGRESS)
-        with contextlib.suppress(OSError):
-            with open(f"{target}.tmp", "w", encoding="utf-8") as handle:
-                json.dump(
-                    {
-                        k: getattr(progress, k)
-                        for k in ("phase", "done", "total", "rate", "started")
-                    },
-                    handle,
-                )
-            os.replace(f"{target}.tmp", target)
+        write_progress(self.state_dir, progress)
+
+
+def write_progress(state_dir: str, progress: Progress) -> None:
+    """Tell every worker (``progress.json``) where the index stands; never raises."""
+    target = os.path.join(state_dir, PROGRESS)
+    with contextlib.suppress(OSError):
+        with open(f"{target}.tmp", "w", encoding="utf-8") as handle:
+            json.dump(
+                {k: getattr(progress, k) for k in ("phase", "done", "total", "rate", "started")},
+                handle,
+            )
+        os.replace(f"{target}.tmp", target)
+
+
+def mark_unreconciled(state_dir: str) -> None:
+    """Before a service's workers start: an index left by an earlier run is not known to
+    match the folder until it is reconciled, so ``progress.json`` must stop saying that
+    run's last word ("ready"), which a worker could answer before the new writer says
+    otherwise. Left alone while another process indexes this state directory: its word
+    stands."""
+    if not os.path.exists(os.path.join(state_dir, DATABASE)):
+        return
+    lock = WriterLock(state_dir)
+    if lock.acquire():
+        try:
+            write_progress(state_dir, Progress("reconciling", 0, 0, 0.0, time.time()))
+        finally:
+            lock.release()
 
 
 class ProgressLog:

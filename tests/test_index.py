@@ -13,7 +13,7 @@ import pytest
 
 from feedsvc import indexer as indexer_module
 from feedsvc.articles import Tag
-from feedsvc.indexer import Indexer, read_reading
+from feedsvc.indexer import Indexer, WriterLock, mark_unreconciled, read_reading
 from feedsvc.store import SITE, Snapshot, Store
 from feedsvc.writer import (
     BUILD_PARTS,
@@ -284,6 +284,31 @@ def test_a_restart_says_it_is_reconciling_before_it_stats_the_folder(
     again.close()
     assert said == ["reconciling"]
     assert Store(str(state)).progress().phase == "ready"
+
+
+def test_a_service_starting_on_an_old_index_does_not_say_ready_before_its_writer(
+    articles_dir: Path, write_article: WriteArticle, tmp_path: Path
+) -> None:
+    """``feedsvc serve`` marks an index left by an earlier run as not yet reconciled
+    before any worker answers, unless another process indexes it: that one's word stands."""
+    write_article("a.txt", title="Alpha", keywords="alpha")
+    state = tmp_path / "state"
+    mark_unreconciled(str(state))  # no index yet: nothing to say
+    assert not (state / "progress.json").exists()
+    first = Indexer(str(articles_dir), str(state))
+    first.open()
+    first.catch_up()
+    first.close()
+    assert Store(str(state)).progress().phase == "ready"
+    other = WriterLock(str(state))
+    assert other.acquire()  # another service indexes this state directory
+    try:
+        mark_unreconciled(str(state))
+        assert Store(str(state)).progress().phase == "ready"
+    finally:
+        other.release()
+    mark_unreconciled(str(state))
+    assert Store(str(state)).progress().phase == "reconciling"
 
 
 def test_first_build_on_every_core_keeps_first_claims_and_reports_problems(
