@@ -90,7 +90,7 @@ def log_line(line: str) -> None:
     log.info(line)
 
 
-Entry = tuple[float, float, Any, Any, Any, Any, Any, str, int, Any, Any]
+LineFields = tuple[float, float, Any, Any, Any, Any, Any, str, int, Any, Any]
 """What a line is made from: when (epoch seconds), how long (seconds), then the client's
 address, method, path, query, protocol, status line, body size, referer, user agent."""
 
@@ -100,7 +100,7 @@ class AccessLog:
 
     The time runs from the call until the body is sent (for a body that is a list, as
     every answer here is, that is when ``app`` returns). A request only gathers its
-    :data:`Entry`; a :class:`Batched` writer formats the lines later, many at a time,
+    :data:`LineFields`; a :class:`Batched` writer formats the lines later, many at a time,
     on its own thread.
     """
 
@@ -118,7 +118,7 @@ class AccessLog:
         self.format = self.json if style == "json" else self.combined
         self.always = write is not None
         """A writer was given: it always listens."""
-        self.record: Callable[[Entry], None]
+        self.record: Callable[[LineFields], None]
         if isinstance(write, Batched):
             self.record = functools.partial(write.later, self.format)
         else:
@@ -169,7 +169,7 @@ class AccessLog:
             )
         )
 
-    def combined(self, entry: Entry) -> str:
+    def combined(self, entry: LineFields) -> str:
         now, seconds, remote, method, path, query, protocol, status, size, referer, agent = entry
         request = f"{method} {target(path, query)} {protocol}"
         return (
@@ -178,7 +178,7 @@ class AccessLog:
             f'"{escaped(referer or "-")}" "{escaped(agent or "-")}" {round(seconds * 1e6)}'
         )
 
-    def json(self, entry: Entry) -> str:
+    def json(self, entry: LineFields) -> str:
         now, seconds, remote, method, path, query, protocol, status, size, referer, agent = entry
         return _to_json(
             {
@@ -240,7 +240,7 @@ class Batched:
         self.most = most
         """Characters waiting at most: when the output stalls (a pipe nobody reads),
         later lines are dropped and counted, not kept without bound."""
-        self.lines: list[str | tuple[Callable[[Entry], str], Entry]] = []
+        self.lines: list[str | tuple[Callable[[LineFields], str], LineFields]] = []
         self.waiting = 0
         self.dropped = 0
         self._lock = threading.Lock()  # one flush at a time: lines stay in order
@@ -254,7 +254,7 @@ class Batched:
         self.waiting += len(line)
         self.lines.append(line)
 
-    def later(self, format: Callable[[Entry], str], entry: Entry) -> None:
+    def later(self, format: Callable[[LineFields], str], entry: LineFields) -> None:
         """Keep ``entry``, to be written as ``format(entry)``."""
         # About the characters its line will have: the fields a client chooses, and
         # about 100 more for the rest.
@@ -298,7 +298,7 @@ class Batched:
             data = data[os.write(self.fd, data) :]
 
 
-def _formatted(format: Callable[[Entry], str], entry: Entry) -> str:
+def _formatted(format: Callable[[LineFields], str], entry: LineFields) -> str:
     try:
         return format(entry)
     except Exception as exc:  # one odd entry must not take the batch, or the thread, down
