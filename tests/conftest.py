@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from playwright.sync_api import Browser, sync_playwright
 
 from feedsvc.app import create_app
 from feedsvc.indexer import Indexer
@@ -239,3 +240,24 @@ def bundled_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSer
     shutil.copytree(BUNDLED_ARTICLES, folder)
     with serving(folder) as server:
         yield server
+
+
+# Headless Chromium, as Debian ships it: started once per test module that uses it.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()

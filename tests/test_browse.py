@@ -16,10 +16,10 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from tests.conftest import ROOT, LiveServer, article_writer, serving, shared_articles_dir
-from tests.test_browser import CHROMIUM_ARGS, QuietHandler
+from tests.test_browser import QuietHandler
 
 OUTPUT = ROOT / "test-output"
 PICTURE = (
@@ -79,16 +79,6 @@ def site(pictures: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Li
     OUTPUT.mkdir(exist_ok=True)
     with serving(folder, PAGE_ITEMS=str(PER_PAGE), SITE_TITLE="Desk News") as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

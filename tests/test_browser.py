@@ -17,20 +17,12 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Route
 
 from tests.conftest import ROOT, LiveServer, article_writer, free_port, serving, shared_articles_dir
 
 OUTPUT = ROOT / "test-output"
 WIDGET = ROOT / "feedsvc" / "static" / "embed.js"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCRIPT_TITLE = "Forces enter Palmyra <script>window.pwned=1</script>"
 IMG_TITLE = 'Sea ice record <img src=x onerror="window.pwned=2">'
 # What a careless partner stylesheet does to everything it can reach.
@@ -86,16 +78,6 @@ def partner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Partner]:
     yield Partner(f"http://127.0.0.1:{httpd.server_address[1]}", folder)
     httpd.shutdown()
     httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
