@@ -109,13 +109,27 @@ class Watcher(threading.Thread):
     def observe(self) -> None:
         """Begin collecting file-system events; call before the first scan so none is missed."""
         try:
-            from watchdog.events import FileSystemEventHandler
+            from watchdog import events
             from watchdog.observers import Observer
         except ImportError:
             return
+        # Never "opened" or "closed unwritten": each read of the folder (the first build's
+        # own, a reconciliation's, a backup's) would wake this process once per file.
+        wanted = [
+            events.FileCreatedEvent,
+            events.FileModifiedEvent,
+            events.FileAttribEvent,
+            events.FileClosedEvent,
+            events.FileMovedEvent,
+            events.FileDeletedEvent,
+            events.DirCreatedEvent,
+            events.DirModifiedEvent,
+            events.DirMovedEvent,
+            events.DirDeletedEvent,
+        ]
         watcher = self
 
-        class Handler(FileSystemEventHandler):
+        class Handler(events.FileSystemEventHandler):
             def on_any_event(self, event: Any) -> None:
                 kind = event.event_type + ("_dir" if event.is_directory else "")
                 source = os.fsdecode(event.src_path)
@@ -127,7 +141,9 @@ class Watcher(threading.Thread):
         self._hold_the_folder()
         try:
             observer = Observer()
-            observer.schedule(Handler(), self.indexer.directory, recursive=False)
+            observer.schedule(
+                Handler(), self.indexer.directory, recursive=False, event_filter=wanted
+            )
             observer.daemon = True
             observer.start()
         except OSError as exc:

@@ -6,6 +6,7 @@ for the real one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -239,6 +240,63 @@ def test_same_size_rewrite_with_old_time_is_seen(server: LiveServer, articles_di
     path.write_bytes(path.read_bytes().replace(b"First", b"Fixed"))  # same size
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     wait_for(lambda: "Fixed" in titles(server))
+
+
+# inotify(7) event bits, as /proc/PID/fdinfo shows a watch's mask.
+IN_ACCESS, IN_CLOSE_WRITE, IN_CLOSE_NOWRITE, IN_OPEN = 0x1, 0x8, 0x10, 0x20
+IN_MOVED_TO, IN_DELETE = 0x80, 0x200
+
+
+def inotify_masks(pid: int) -> list[int]:
+    """The event masks of every inotify watch the process holds, as the kernel has them."""
+    masks = []
+    for entry in Path(f"/proc/{pid}/fdinfo").iterdir():
+        with contextlib.suppress(OSError):  # a descriptor closed meanwhile
+            masks += [
+                int(m, 16)
+                for m in re.findall(r"^inotify .*\bmask:([0-9a-f]+)", entry.read_text(), re.M)
+            ]
+    return masks
+
+
+def test_reading_the_folder_wakes_no_watcher(server: LiveServer, articles_dir: Path) -> None:
+    """The folder's watch asks the kernel for changes only: with opens and unwritten closes
+    in it, every file read (a first build's own, a reconciliation's, a backup's) cost the
+    writing process one Python event each, about half a core during a first build."""
+    workers = [server.process.pid, *_children(server.process.pid)]
+    masks = [mask for pid in workers for mask in inotify_masks(pid)]
+    assert len(masks) == 1, masks  # one process watches the folder
+    (mask,) = masks
+    assert mask & (IN_ACCESS | IN_OPEN | IN_CLOSE_NOWRITE) == 0, hex(mask)
+    assert mask & (IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE) == (
+        IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE
+    ), hex(mask)
+    (articles_dir / "2026-01-01-first.txt").read_bytes()  # still served after a read
+    write = articles_dir / "2026-01-03-third.txt"
+    write.write_text(article_text(title="Third", keywords="alpha"))
+    wait_for(lambda: "Third" in titles(server))
+
+
+def _children(pid: int) -> list[int]:
+    """Every descendant of a process, from /proc."""
+    found: list[int] = []
+    parents = {pid}
+    for _ in range(4):  # granian's workers are its children; no deeper tree is looked at
+        level = [
+            int(entry.name)
+            for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and _parent(entry) in parents
+        ]
+        found += level
+        parents = set(level)
+    return found
+
+
+def _parent(entry: Path) -> int | None:
+    try:
+        return int(entry.joinpath("stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def test_folder_swapped_by_symlink_or_recreated_is_followed(
