@@ -10,14 +10,18 @@ and the slug rules they rely on.
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from datetime import UTC
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from feedsvc.articles import ArticleError, Stamp, normalize_tag, parse_tags, parse_text
+from feedsvc import writer
+from feedsvc.articles import ArticleError, Stamp, Tag, normalize_tag, parse_tags, parse_text
+from feedsvc.writer import tags_json
 from tests.conftest import article_text
 
 STAMP = Stamp(1_700_000_000 * 10**9, 1, 2, 1_700_000_000 * 10**9)
@@ -197,3 +201,28 @@ def test_every_spelling_of_a_name_behaves_the_same(stem: str) -> None:
 
     outcomes = {outcome(unicodedata.normalize(form, stem)) for form in ("NFC", "NFD")}
     assert len(outcomes) == 1, outcomes
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(st.text(min_size=1), st.text()), max_size=30))
+def test_the_tags_column_is_the_json_of_its_pairs(pairs: list[tuple[str, str]]) -> None:
+    """``tags_json`` writes the column by hand, keeping each tag's text for the next
+    article: it must be byte for byte what ``json.dumps`` makes, which the index compares
+    to tell a change, and before and after its store of made texts is emptied."""
+    tags = [Tag(key, label) for key, label in pairs]
+    expected = json.dumps([list(pair) for pair in pairs], ensure_ascii=False)
+    writer._TAG_JSON.clear()
+    try:
+        assert tags_json(tags) == expected
+        assert tags_json(tags) == expected  # now from what was kept
+        # Full of other tags: the next one not kept empties the store before it is added.
+        with patch.object(writer, "TAG_JSON_KEPT", 64):
+            others = ((f"\x00{n}", "") for n in range(writer.TAG_JSON_KEPT))
+            writer._TAG_JSON.update({pair: "[]" for pair in others if pair not in pairs})
+            unseen = "\x01" + "".join(key for key, _ in pairs)  # longer than any key
+            assert tags_json([Tag(unseen, ""), *tags]) == json.dumps(
+                [[unseen, ""], *map(list, pairs)], ensure_ascii=False
+            )
+            assert len(writer._TAG_JSON) <= writer.TAG_JSON_KEPT
+    finally:
+        writer._TAG_JSON.clear()
