@@ -226,6 +226,11 @@ def render(fmt: str, tag: str | None, directory: str) -> None:
     sys.stdout.buffer.write(response.get_data())
 
 
+STOP_SECONDS = 5
+"""The longest a worker may take to stop once told to; then it is killed. What a kill
+can cut short (a write to the index, a render) is made whole by the next start."""
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -260,6 +265,9 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         workers=workers,
         blocking_threads=threads,
         log_access=False,
+        # Without it a worker that never ends its stop (a second signal while the first
+        # is handled deadlocks granian's handler, say) holds the whole stop forever.
+        workers_kill_timeout=STOP_SECONDS,
     )
     try:
         server.serve()

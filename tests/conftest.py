@@ -204,6 +204,28 @@ def stop_server(server: LiveServer) -> None:
     server.process.wait()
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes a process started, and theirs (granian's workers, a build's readers)."""
+    found: list[int] = []
+    parents = {pid}
+    while parents:
+        level = [
+            int(entry.name)
+            for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and _parent_of(entry) in parents
+        ]
+        found += level
+        parents = set(level)
+    return found
+
+
+def _parent_of(process: Path) -> int | None:
+    try:  # the fourth field of /proc/PID/stat, after the name in parentheses
+        return int((process / "stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None  # gone meanwhile
+
+
 @pytest.fixture
 def live_server(articles_dir: Path, tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     """Start the real server on ``articles_dir`` (write articles first); stopped after the test."""

@@ -24,7 +24,7 @@ import time_machine
 from flask.testing import FlaskClient
 
 from feedsvc.app import create_app
-from tests.conftest import LiveServer, WriteArticle, article_text, wait_until
+from tests.conftest import LiveServer, WriteArticle, article_text, descendants, wait_until
 
 BOUND = 2.0  # seconds within which a change must show, as promised to users
 
@@ -263,7 +263,7 @@ def test_reading_the_folder_wakes_no_watcher(server: LiveServer, articles_dir: P
     """The folder's watch asks the kernel for changes only: with opens and unwritten closes
     in it, every file read (a first build's own, a reconciliation's, a backup's) cost the
     writing process one Python event each, about half a core during a first build."""
-    workers = [server.process.pid, *_children(server.process.pid)]
+    workers = [server.process.pid, *descendants(server.process.pid)]
     masks = [mask for pid in workers for mask in inotify_masks(pid)]
     assert len(masks) == 1, masks  # one process watches the folder
     (mask,) = masks
@@ -275,28 +275,6 @@ def test_reading_the_folder_wakes_no_watcher(server: LiveServer, articles_dir: P
     write = articles_dir / "2026-01-03-third.txt"
     write.write_text(article_text(title="Third", keywords="alpha"))
     wait_for(lambda: "Third" in titles(server))
-
-
-def _children(pid: int) -> list[int]:
-    """Every descendant of a process, from /proc."""
-    found: list[int] = []
-    parents = {pid}
-    for _ in range(4):  # granian's workers are its children; no deeper tree is looked at
-        level = [
-            int(entry.name)
-            for entry in Path("/proc").iterdir()
-            if entry.name.isdigit() and _parent(entry) in parents
-        ]
-        found += level
-        parents = set(level)
-    return found
-
-
-def _parent(entry: Path) -> int | None:
-    try:
-        return int(entry.joinpath("stat").read_text().rpartition(")")[2].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def test_folder_swapped_by_symlink_or_recreated_is_followed(

@@ -8,20 +8,24 @@ and a non-zero status. Never a traceback, never a server answering "ok" on nothi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from feedsvc.app import create_app
+from feedsvc.cli import STOP_SECONDS
 from feedsvc.settings import Settings, SettingsError
-from tests.conftest import WriteArticle, free_port
+from tests.conftest import LiveServer, WriteArticle, descendants, free_port, wait_until
 
 # Long enough for a server that wrongly starts to be caught running, not so long
 # that a failing run drags on.
@@ -247,3 +251,32 @@ def test_a_port_already_in_use_is_one_line_not_a_backtrace(
         )
     assert result.returncode == 1
     assert one_line(result) == f"feedsvc: cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
+def test_a_worker_that_never_stops_does_not_hold_the_stop(
+    write_article: WriteArticle, live_server: Callable[..., LiveServer]
+) -> None:
+    """``feedsvc serve`` told to stop kills a worker still running after ``STOP_SECONDS``
+    (a stopped process stands for one stuck in its stop) and exits; it used to wait
+    for it forever."""
+    write_article("2026-01-01-a.txt", title="A", keywords="alpha")
+    server = live_server(args=("--workers", "2"))
+    workers = descendants(server.process.pid)
+    assert workers
+    stuck = workers[0]
+    os.kill(stuck, signal.SIGSTOP)
+    try:
+        server.process.terminate()
+        server.process.wait(timeout=STOP_SECONDS + 30)  # else it hangs: TimeoutExpired
+        wait_until(lambda: not _alive(stuck), 10, "the stuck worker ending")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stuck, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has ended; only its parent's wait is missing
