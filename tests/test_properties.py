@@ -20,7 +20,15 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from feedsvc import writer
-from feedsvc.articles import ArticleError, Stamp, Tag, normalize_tag, parse_tags, parse_text
+from feedsvc.articles import (
+    MAX_TAG_CHARS,
+    ArticleError,
+    Stamp,
+    Tag,
+    normalize_tag,
+    parse_tags,
+    parse_text,
+)
 from feedsvc.writer import tags_json
 from tests.conftest import article_text
 
@@ -149,6 +157,24 @@ def test_a_keyword_line_never_gives_more_tags_than_the_limit_nor_a_repeated_key(
     assert len(tags) <= limit
     assert len({t.key for t in tags}) == len(tags)
     assert tags == parse_tags(line)[:limit]  # the first ones, in order
+
+
+@PROPERTIES
+@given(st.lists(KEYWORDS | st.sampled_from(["", " ", "—", "A", "a", " a "]), max_size=30))
+def test_a_keyword_line_gives_each_keys_first_spelling_whatever_was_met_before(
+    keywords: list[str],
+) -> None:
+    """Met once or met before (the memo's fast path), a line gives the tags one keyword at
+    a time would: each key once, spelled as it first came, none for an empty keyword."""
+    line = ",".join(keywords)
+    expected: dict[str, Tag] = {}
+    for keyword in line.split(","):  # a keyword drawn may hold a comma
+        tag = normalize_tag(keyword)
+        if tag is not None and len(tag.label) <= MAX_TAG_CHARS:
+            expected.setdefault(tag.key, tag)
+    first = parse_tags(line)
+    assert first == parse_tags(line) == tuple(expected.values())
+    assert [t.label for t in first] == [t.label for t in expected.values()]
 
 
 # Slugs ------------------------------------------------------------------------------
