@@ -129,3 +129,13 @@ def test_quick_side_by_side_benchmark_runs() -> None:
     out = quick("bench.side_by_side", 240)
     assert "| random plain GETs, requests per CPU-second |" in out, out
     assert "| random conditional GETs (304), requests per CPU-second |" in out, out
+
+
+def test_quick_first_build_benchmark_runs() -> None:
+    """``python -m bench.first_build --quick``: every stage timed over a whole index (the
+    benchmark fails when the index misses an article), the projections printed."""
+    out = quick("bench.first_build", 120)
+    for stage in ("read", "parse", "rows", "sort", "merge"):
+        assert re.search(rf"^\| {stage} \| \d+\.\d \|", out, re.M), out
+    for files in ("100,000", "1,000,000"):
+        assert re.search(rf"^\| {files} \| \d+\.\d \| \d+\.\d \| ≤ \d+ \|$", out, re.M), out
