@@ -11,6 +11,7 @@ never holds a lock that a request waits on.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import gc
@@ -23,6 +24,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from typing import Any
@@ -103,10 +105,26 @@ def read_reading(
 ) -> FileReading:
     """Read and parse one file of the folder; never raises."""
     path = os.path.join(directory, name)
+    return _parsed(name, path, _fetched(path, max_bytes), default_tz, max_keywords)
+
+
+Fetched = tuple[bytes, Stamp] | ArticleError
+"""A file's bytes and stamp, or why they could not be read."""
+
+
+def _fetched(path: str, max_bytes: int) -> Fetched:
     try:
-        data, stamp = read_file(path, max_bytes)
+        return read_file(path, max_bytes)
     except ArticleError as exc:
-        return FileReading(name, exc.stamp, error=exc.reason)
+        return exc
+
+
+def _parsed(
+    name: str, path: str, fetched: Fetched, default_tz: tzinfo, max_keywords: int
+) -> FileReading:
+    if isinstance(fetched, ArticleError):
+        return FileReading(name, fetched.stamp, error=fetched.reason)
+    data, stamp = fetched
     digest = content_hash(data)
     try:
         article, body = parse_text(path, data, stamp, default_tz, max_keywords=max_keywords)
@@ -127,10 +145,38 @@ Task = tuple[str, list[str], tzinfo, int, int, int]
 # build's CPU (bench/README.md). This process's collector is left as it is.
 
 
+READ_AHEAD = 16
+"""Files a batch that a reading process reads on another thread while it parses those
+read before: on a folder not yet in the page cache, the disk's waits then overlap the
+parsing (bench/README.md: 43 s for 100,000 such files became 27-28 s)."""
+READERS = 2
+"""Batches read at once, each on its own thread: two keep the disk busier than one. At
+most ``(READERS + 1) * READ_AHEAD`` files are read and not yet parsed, 48 MB at the size
+cap."""
+
+
 def _read_chunk(task: Task) -> list[FileReading]:
     """Read some files (module level, so pool processes can import it)."""
     directory, names, default_tz, max_bytes, max_keywords, _ = task
-    return [read_reading(directory, name, default_tz, max_bytes, max_keywords) for name in names]
+    paths = [os.path.join(directory, name) for name in names]
+
+    def fetch(start: int) -> list[Fetched]:
+        return [_fetched(path, max_bytes) for path in paths[start : start + READ_AHEAD]]
+
+    readings = []
+    starts = range(0, len(paths), READ_AHEAD)
+    with ThreadPoolExecutor(READERS, thread_name_prefix="feedsvc-read-ahead") as ahead:
+        coming = collections.deque(ahead.submit(fetch, start) for start in starts[:READERS])
+        for number, start in enumerate(starts):
+            batch = coming.popleft().result()
+            if number + READERS < len(starts):
+                coming.append(ahead.submit(fetch, starts[number + READERS]))
+            for offset, fetched in enumerate(batch):
+                index = start + offset
+                readings.append(
+                    _parsed(names[index], paths[index], fetched, default_tz, max_keywords)
+                )
+    return readings
 
 
 _reading = threading.local()

@@ -12,8 +12,15 @@ from pathlib import Path
 import pytest
 
 from feedsvc import indexer as indexer_module
-from feedsvc.articles import Tag
-from feedsvc.indexer import Indexer, WriterLock, mark_unreconciled, read_reading
+from feedsvc.articles import MAX_KEYWORDS, Tag
+from feedsvc.indexer import (
+    READ_AHEAD,
+    READERS,
+    Indexer,
+    WriterLock,
+    mark_unreconciled,
+    read_reading,
+)
 from feedsvc.store import SITE, Snapshot, Store
 from feedsvc.writer import (
     BUILD_PARTS,
@@ -397,3 +404,34 @@ def test_tags_column_is_the_json_of_the_tags() -> None:
     )
     assert tags_json(tags) == json.dumps([[t.key, t.label] for t in tags], ensure_ascii=False)
     assert tags_json(()) == "[]"
+
+
+def test_files_read_ahead_give_what_reading_them_one_by_one_gives(
+    articles_dir: Path, write_article: WriteArticle
+) -> None:
+    """A reading process reads files on other threads, batches ahead of its parsing: every
+    file still gives its own reading, in order, a bad one included (a FIFO, one too big,
+    one gone since the folder was listed, one that is no article)."""
+    names = []
+    for number in range(READ_AHEAD * (READERS + 2) + 3):  # more batches than are read ahead
+        name = f"2026-01-01-a{number:03}.txt"
+        write_article(name, title=f"Article {number}", keywords=f"tag{number % 7}")
+        names.append(name)
+    os.mkfifo(articles_dir / "2026-01-02-fifo.txt")
+    (articles_dir / "2026-01-02-big.txt").write_bytes(b"x" * 5000)
+    (articles_dir / "2026-01-02-broken.txt").write_text("Only a title\n")
+    bad = ["2026-01-02-fifo.txt", "2026-01-02-big.txt", "2026-01-02-gone.txt"]
+    names[5:5] = bad
+    names.insert(READ_AHEAD * 2, "2026-01-02-broken.txt")  # first in a later batch
+    task = (str(articles_dir), names, UTC, 4000, MAX_KEYWORDS, 0)
+
+    ahead = indexer_module._read_chunk(task)
+
+    one_by_one = [read_reading(str(articles_dir), name, UTC, 4000) for name in names]
+    assert ahead == one_by_one
+    assert [r.name for r in ahead] == names
+    errors = {r.name: r.error for r in ahead if r.error}
+    assert set(errors) == {*bad, "2026-01-02-broken.txt"}, errors
+    assert "not a regular file" in errors["2026-01-02-fifo.txt"]
+    assert "larger than 4000 bytes" in errors["2026-01-02-big.txt"]
+    assert ahead[0].article is not None and ahead[0].article.title == "Article 0"
