@@ -157,13 +157,17 @@ cap."""
 
 def _read_chunk(task: Task) -> list[FileReading]:
     """Read some files (module level, so pool processes can import it)."""
+    return [reading for batch in _read_batches(task) for reading in batch]
+
+
+def _read_batches(task: Task) -> Iterator[list[FileReading]]:
+    """The readings of some files, :data:`READ_AHEAD` at a time, in order."""
     directory, names, default_tz, max_bytes, max_keywords, _ = task
     paths = [os.path.join(directory, name) for name in names]
 
     def fetch(start: int) -> list[Fetched]:
         return [_fetched(path, max_bytes) for path in paths[start : start + READ_AHEAD]]
 
-    readings = []
     starts = range(0, len(paths), READ_AHEAD)
     with ThreadPoolExecutor(READERS, thread_name_prefix="feedsvc-read-ahead") as ahead:
         coming = collections.deque(ahead.submit(fetch, start) for start in starts[:READERS])
@@ -171,12 +175,12 @@ def _read_chunk(task: Task) -> list[FileReading]:
             batch = coming.popleft().result()
             if number + READERS < len(starts):
                 coming.append(ahead.submit(fetch, starts[number + READERS]))
-            for offset, fetched in enumerate(batch):
-                index = start + offset
-                readings.append(
-                    _parsed(names[index], paths[index], fetched, default_tz, max_keywords)
+            yield [
+                _parsed(
+                    names[start + offset], paths[start + offset], fetched, default_tz, max_keywords
                 )
-    return readings
+                for offset, fetched in enumerate(batch)
+            ]
 
 
 _reading = threading.local()
@@ -205,7 +209,22 @@ def _load_chunk(task: Task) -> tuple[str, int]:
     """Read some files into this process's part; return the part and how many files."""
     part: Part | None = getattr(_reading, "part", None)
     assert part is not None, "a reading process without its part"
-    return part.path, part.add(_read_chunk(task), task[5])
+    files = 0
+    held: list[FileReading] = []
+    size = 0
+    for batch in _read_batches(task):
+        held += batch
+        size += sum(reading.stamp.size for reading in batch if reading.stamp is not None)
+        if size >= ADD_BYTES:  # a chunk of files at the size cap: hundreds of megabytes
+            files += part.add(held, task[5])
+            held, size = [], 0
+    return part.path, files + part.add(held, task[5])
+
+
+ADD_BYTES = 16 << 20
+"""The most bytes of files whose readings a reading process holds before inserting them
+into its part: a whole chunk of ordinary files at once (an insert a batch of 16 made a
+first build 15% slower), bounded when the files are large."""
 
 
 class WriterLock:
