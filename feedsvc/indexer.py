@@ -223,8 +223,8 @@ def _load_chunk(task: Task) -> tuple[str, int]:
 
 ADD_BYTES = 16 << 20
 """The most bytes of files whose readings a reading process holds before inserting them
-into its part: a whole chunk of ordinary files at once (an insert a batch of 16 made a
-first build 15% slower), bounded when the files are large."""
+into its part: a whole chunk of ordinary files at once (an insert every 16 files made the
+reading of a first build 15% slower), bounded when the files are large."""
 
 
 class WriterLock:
