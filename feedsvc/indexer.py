@@ -24,7 +24,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from typing import Any
@@ -170,11 +170,20 @@ def _read_batches(task: Task) -> Iterator[list[FileReading]]:
 
     starts = range(0, len(paths), READ_AHEAD)
     with ThreadPoolExecutor(READERS, thread_name_prefix="feedsvc-read-ahead") as ahead:
-        coming = collections.deque(ahead.submit(fetch, start) for start in starts[:READERS])
+
+        def later(start: int) -> Future[list[Fetched]]:
+            try:
+                return ahead.submit(fetch, start)
+            except RuntimeError:  # the interpreter is exiting: no new threads, read it here
+                now: Future[list[Fetched]] = Future()
+                now.set_result(fetch(start))
+                return now
+
+        coming = collections.deque(later(start) for start in starts[:READERS])
         for number, start in enumerate(starts):
             batch = coming.popleft().result()
             if number + READERS < len(starts):
-                coming.append(ahead.submit(fetch, starts[number + READERS]))
+                coming.append(later(starts[number + READERS]))
             yield [
                 _parsed(
                     names[start + offset], paths[start + offset], fetched, default_tz, max_keywords

@@ -229,7 +229,7 @@ def test_every_spelling_of_a_name_behaves_the_same(stem: str) -> None:
     assert len(outcomes) == 1, outcomes
 
 
-@settings(max_examples=300)
+@PROPERTIES
 @given(st.lists(st.tuples(st.text(min_size=1), st.text()), max_size=30))
 def test_the_tags_column_is_the_json_of_its_pairs(pairs: list[tuple[str, str]]) -> None:
     """``tags_json`` writes the column by hand, keeping each tag's text for the next
