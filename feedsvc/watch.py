@@ -12,10 +12,13 @@ events are unavailable. The same thread publishes scheduled articles on time.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .indexer import Indexer
@@ -113,6 +116,14 @@ class Watcher(threading.Thread):
             from watchdog.observers import Observer
         except ImportError:
             return
+        make: Callable[[], Any] = Observer
+        with contextlib.suppress(ImportError):  # else not Linux: watchdog's own choice
+            from watchdog.observers.inotify import InotifyObserver
+
+            # Full events: a file moved in from another folder is a move with no source,
+            # read at once, where watchdog's plain events call it "created", which a
+            # file being written also is (and which waits for its close).
+            make = functools.partial(InotifyObserver, generate_full_events=True)
         # Never "opened" or "closed unwritten": each read of the folder (the first build's
         # own, a reconciliation's, a backup's) would wake this process once per file.
         wanted = [
@@ -140,7 +151,7 @@ class Watcher(threading.Thread):
 
         self._hold_the_folder()
         try:
-            observer = Observer()
+            observer = make()
             observer.schedule(
                 Handler(), self.indexer.directory, recursive=False, event_filter=wanted
             )

@@ -277,6 +277,23 @@ def test_reading_the_folder_wakes_no_watcher(server: LiveServer, articles_dir: P
     wait_for(lambda: "Third" in titles(server))
 
 
+def test_a_file_moved_in_or_out_from_another_folder_shows_at_once(
+    articles_dir: Path, tmp_path: Path, live_server: Callable[..., LiveServer]
+) -> None:
+    """A file written elsewhere and moved in whole (a CMS's export, ``mv`` from a staging
+    folder) is read at once, as a rename within the folder is; it used to wait for the
+    next rescan. Moved out again, it is gone as soon."""
+    (articles_dir / "2026-01-01-first.txt").write_text(article_text(title="First"))
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    (staging / "2026-01-02-staged.txt").write_text(article_text(title="Staged"))
+    server = live_server(RESCAN_SECONDS="3600")  # only file events can show it in time
+    os.rename(staging / "2026-01-02-staged.txt", articles_dir / "2026-01-02-staged.txt")
+    wait_for(lambda: titles(server) == ["Staged", "First"])
+    os.rename(articles_dir / "2026-01-02-staged.txt", staging / "2026-01-02-staged.txt")
+    wait_for(lambda: titles(server) == ["First"])
+
+
 def test_folder_swapped_by_symlink_or_recreated_is_followed(
     tmp_path: Path, live_server: Callable[..., LiveServer]
 ) -> None:
