@@ -225,7 +225,8 @@ def _written_just_now(reading: FileReading) -> bool:
 
 
 def _empty(path: str) -> bool:
-    """A file just created empty is being written; one that arrives whole was moved in."""
+    """A file just created empty is being written. (One moved in whole comes as a move;
+    one already written to when its creation is handled is read at its close.)"""
     try:
         return os.stat(path).st_size == 0
     except OSError:
