@@ -1,12 +1,19 @@
-"""Starting, pinning and stopping processes; what /proc says about their memory and CPU."""
+"""Starting, pinning and stopping processes; what /proc says about their memory and CPU.
+
+Shared by the benchmarks and the system tests: a free port, waiting for a server's
+``/healthz``, and stopping a process with everything it started.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import os
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -41,24 +48,60 @@ class Processes:
         return process
 
     def stop(self, process: subprocess.Popen[bytes]) -> None:
-        """SIGTERM the process group (the server and its workers), then SIGKILL."""
         if process in self.running:
             self.running.remove(process)
-        for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, sig)
-            try:
-                process.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        # Workers that outlived their parent still carry its process group.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        stop(process)
 
     def stop_all(self) -> None:
         for process in reversed(list(self.running)):
             self.stop(process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process, then SIGKILL its whole group (its workers); reap it.
+
+    Only the leader is told to stop: it stops its own workers, and a granian worker
+    that gets a second SIGTERM (one from the group, one from its parent) can deadlock
+    in its signal handler.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        process.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
+    # Workers that outlived their parent still carry its process group.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def health(port: int, timeout: float = 2) -> dict[str, object]:
+    """What ``/healthz`` on 127.0.0.1:``port`` says (a 503 "failing" has its report too);
+    empty while nothing answers."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", "/healthz")
+        report = json.loads(connection.getresponse().read())
+    except (OSError, ValueError, http.client.HTTPException):
+        return {}
+    finally:
+        connection.close()
+    return report if isinstance(report, dict) else {}
+
+
+def wait_healthy(
+    port: int, process: subprocess.Popen[bytes], *, ready: bool = True, limit: float = 30
+) -> dict[str, object]:
+    """Poll ``/healthz`` until the index is ``ready`` (or, not ``ready``, until it answers
+    at all); its last report. Fails if the process exits or time runs out."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
+        report = health(port)
+        if report.get("index") == "ready" or (report and not ready):
+            return report
+        time.sleep(0.05)
+    raise RuntimeError(f"the server on port {port} was not ready within {limit} s")
 
 
 def pinned(cpu: int, command: Sequence[str]) -> list[str]:

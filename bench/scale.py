@@ -33,7 +33,7 @@ from urllib.parse import quote, unquote
 
 from bench.client import get, retitled
 from bench.corpus import generate
-from bench.processes import Processes, descendants, free_port, memory_kb
+from bench.processes import Processes, descendants, free_port, memory_kb, wait_healthy
 from bench.servers import ROOT, feedsvc_env
 
 Row = tuple[str, str, str]
@@ -130,8 +130,7 @@ def measure(
     restart_s = time.monotonic() - started
     log(f"restart: first tag feed after {restart_s:.2f} s")
     # Edits wait for the reconciliation (every file's stamp checked against the index).
-    while json.loads(get(port, "/healthz").body)["index"] != "ready":
-        time.sleep(0.1)
+    wait_healthy(port, process, limit=1800)
     reconciled_s = time.monotonic() - started
     log(f"restart: reconciled after {reconciled_s:.1f} s")
     tags = [t["key"] for t in json.loads(get(port, "/tags.json").body)["tags"]]

@@ -192,6 +192,7 @@ class AccessLog:
                 "referer": referer,
                 "user_agent": agent,
                 "duration_ms": round(seconds * 1000, 3),
+                "pid": os.getpid(),  # which worker answered
             }
         )
 

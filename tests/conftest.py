@@ -1,35 +1,23 @@
-"""Shared fixtures: article files in a temporary folder, the app, and a live server.
+"""Shared by both tiers: article files in a temporary folder, the app and its test client,
+an index built in this process; and the line between the tiers.
 
-``live_server`` runs the real production server (``feedsvc serve``, granian) in a
-subprocess on a free loopback port, so HTTP behaviour is tested as users see it.
-Tests that only read share one server per module (a module-scoped fixture fills a
-``shared_articles_dir`` once and runs ``serving`` on it); a test that changes files
-or needs settings of its own starts its own server with ``live_server``.
+The fast tier is every test outside ``tests/system/``: it runs in this process, with
+no browser, no server, no proxy, no Node and no benchmark (``scripts/test --fast``).
+The system tier, ``tests/system/``, starts the real things; its tests are marked
+``slow``. A test outside it that imports what starts them fails at collection.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from playwright.sync_api import Browser, sync_playwright
 
 from feedsvc.app import create_app
 from feedsvc.indexer import Indexer
@@ -37,6 +25,51 @@ from feedsvc.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_ARTICLES = ROOT / "articles"
+SYSTEM = ROOT / "tests" / "system"
+
+SYSTEM_ONLY = (
+    "playwright",
+    "subprocess",
+    "http.server",
+    "socketserver",
+    "wsgiref",
+    "werkzeug.serving",
+    "granian",
+    "bench",
+    "tests.system",
+)
+"""What starts a browser, a process, a server or a benchmark: for the system tier only."""
+
+
+def system_use(module: types.ModuleType) -> str | None:
+    """The first thing in ``module``'s namespace that comes from :data:`SYSTEM_ONLY`."""
+    for name, value in vars(module).items():
+        origin = value.__name__ if isinstance(value, types.ModuleType) else None
+        origin = origin or getattr(value, "__module__", None)
+        if isinstance(origin, str) and any(
+            origin == banned or origin.startswith(banned + ".") for banned in SYSTEM_ONLY
+        ):
+            return f"{name} comes from {origin}"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the system tier ``slow``; refuse a fast-tier test that would start something."""
+    misplaced: dict[str, str] = {}
+    for item in items:
+        if SYSTEM in item.path.parents:
+            item.add_marker(pytest.mark.slow)
+        elif isinstance(module := getattr(item, "module", None), types.ModuleType) and (
+            found := system_use(module)
+        ):
+            misplaced[str(item.path.relative_to(ROOT))] = found
+    if misplaced:
+        lines = "\n".join(f"  {path}: {found}" for path, found in sorted(misplaced.items()))
+        raise pytest.UsageError(
+            "these tests start a process, a server or a browser: move them to tests/system/\n"
+            + lines
+        )
+
 
 WriteArticle = Callable[..., Path]
 
@@ -124,162 +157,3 @@ def build_index(articles: Path, state: Path | None = None, **options: Any) -> St
     indexer.catch_up()
     indexer.close()
     return Store(str(state))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class LiveServer:
-    """A running ``feedsvc serve`` process."""
-
-    url: str
-    articles: Path
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def get(self, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> Any:
-        """One request; returns the ``http.client.HTTPResponse`` without following redirects."""
-        import http.client
-
-        connection = http.client.HTTPConnection(self.url.removeprefix("http://"), timeout=10)
-        connection.request(method, path, headers=headers or {})
-        response = connection.getresponse()
-        response.body = response.read()  # type: ignore[attr-defined]
-        connection.close()
-        return response
-
-
-def start_server(
-    articles: Path, log: Path, *, args: tuple[str, ...] = (), ready: bool = True, **settings: str
-) -> LiveServer:
-    """Start ``feedsvc serve`` (with ``args``); wait until the index is ready, or only until
-    it answers when not ``ready``."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "FEEDSVC_ARTICLES_DIR": str(articles),
-        "FEEDSVC_BASE_URL": url,
-        **{f"FEEDSVC_{k}": v for k, v in settings.items()},
-    }
-    command = [sys.executable, "-m", "feedsvc.cli", "serve", "--port", str(port), *args]
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"feedsvc serve exited: {log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as health:
-                report = json.load(health)
-        except urllib.error.HTTPError as error:  # "failing" is a 503, with its report
-            with error:
-                report = json.load(error)
-        except (OSError, ValueError):
-            report = {}
-        # It answers at once; the index is current once /healthz says "ready".
-        if report.get("index") == "ready" or (report and not ready):
-            return LiveServer(url, articles, process, log)
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    raise RuntimeError(f"feedsvc serve did not answer: {log.read_text()}")
-
-
-def stop_server(server: LiveServer) -> None:
-    """Stop the server and everything it started (its session), and reap it."""
-    if server.process.poll() is None:
-        server.process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.process.wait(timeout=10)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(server.process.pid, signal.SIGKILL)  # workers, a build's readers
-    server.process.wait()
-
-
-def descendants(pid: int) -> list[int]:
-    """The processes a process started, and theirs (granian's workers, a build's readers)."""
-    found: list[int] = []
-    parents = {pid}
-    while parents:
-        level = [
-            int(entry.name)
-            for entry in Path("/proc").iterdir()
-            if entry.name.isdigit() and _parent_of(entry) in parents
-        ]
-        found += level
-        parents = set(level)
-    return found
-
-
-def _parent_of(process: Path) -> int | None:
-    try:  # the fourth field of /proc/PID/stat, after the name in parentheses
-        return int((process / "stat").read_text().rpartition(")")[2].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None  # gone meanwhile
-
-
-@pytest.fixture
-def live_server(articles_dir: Path, tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
-    """Start the real server on ``articles_dir`` (write articles first); stopped after the test."""
-    started: list[LiveServer] = []
-
-    def start(*, args: tuple[str, ...] = (), ready: bool = True, **settings: str) -> LiveServer:
-        log = tmp_path / f"server{len(started)}.log"
-        server = start_server(articles_dir, log, args=args, ready=ready, **settings)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        stop_server(server)
-
-
-@contextmanager
-def serving(articles: Path, **settings: str) -> Iterator[LiveServer]:
-    """The real server on ``articles`` (filled first) for a ``with`` block.
-
-    For module- or session-scoped fixtures: the tests sharing it must only read.
-    """
-    server = start_server(articles, articles.parent / "server.log", **settings)
-    try:
-        yield server
-    finally:
-        stop_server(server)
-
-
-@pytest.fixture(scope="session")
-def bundled_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The real server on a copy of the bundled articles, shared by read-only tests."""
-    folder = tmp_path_factory.mktemp("bundled") / "articles"
-    shutil.copytree(BUNDLED_ARTICLES, folder)
-    with serving(folder) as server:
-        yield server
-
-
-# Headless Chromium, as Debian ships it: started once per test module that uses it.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()

@@ -20,7 +20,8 @@ from typing import Any
 import feedparser
 import pytest
 
-from tests.conftest import ROOT, LiveServer, article_writer, serving, shared_articles_dir
+from tests.conftest import ROOT, article_writer, shared_articles_dir
+from tests.system.conftest import LiveServer, serving
 
 READERS = ROOT / "tests" / "readers"
 NODE = shutil.which("node")

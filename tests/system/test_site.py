@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 import feedparser
 import pytest
 
-from tests.conftest import LiveServer, WriteArticle
+from tests.conftest import WriteArticle
+from tests.system.conftest import LiveServer
 
 RSS = "application/rss+xml; charset=utf-8"
 ATOM = "application/atom+xml; charset=utf-8"

@@ -26,7 +26,7 @@ from lxml import etree
 from feedsvc.app import create_app
 from feedsvc.articles import Article, Stamp, Tag, parse_text
 from feedsvc.feeds import FeedInfo, Item, render_atom, render_json, render_rss
-from tests.conftest import LiveServer, WriteArticle, article_text
+from tests.conftest import WriteArticle, article_text
 
 ITEM_CONTENT_BYTES = 100_000  # the default of FEEDSVC_ITEM_CONTENT_BYTES
 FULL_ARTICLE_NOTE = "The full article is on the site:"
@@ -137,28 +137,6 @@ def test_rendering_is_linear_in_the_number_of_tags(
     category list on every category added: 1k tags took 0.2 s, 8k took 10 s)."""
     small, large = render_seconds(render, 500), render_seconds(render, 4_000)
     assert large < 24 * max(small, 0.002), (small, large)
-
-
-def test_a_server_with_an_article_of_50000_keywords_stays_responsive(
-    write_article: WriteArticle, live_server: Callable[..., LiveServer]
-) -> None:
-    """The only worker is never busy for long: the feeds answer at once, /healthz too,
-    the article page stays small, and the log names the file and what was left out."""
-    path = write_article("2026-01-01-tagged.txt", keywords=keywords(50_000))
-    server = live_server()
-    started = time.monotonic()
-    response = server.get("/feed.rss")  # a 10 s timeout; it took minutes
-    assert response.status == 200
-    assert len(rss_items(response.body)[0].findall("category")) == 100
-    for fmt in ("atom", "json"):
-        assert server.get(f"/feed.{fmt}").status == 200
-    assert server.get("/healthz").status == 200
-    assert time.monotonic() - started < 10
-    page = server.get("/articles/tagged")
-    assert page.status == 200 and len(page.body) < 100_000  # was 23.5 MB
-    assert f"{path}: 50,000 tags: the first 100 are kept, 49,900 left out" in (
-        server.log.read_text()
-    )
 
 
 # Content per feed item ----------------------------------------------------------------
@@ -286,22 +264,3 @@ def test_a_20_mb_article_is_skipped_and_reported_by_default(
         {"path": "2026-01-01-huge.txt", "reason": "larger than 1048576 bytes"}
     ]
     assert len(client.get("/feed.rss").data) < 10_000
-
-
-def test_a_20_mb_article_served_with_the_cap_raised_leaves_every_feed_readable(
-    write_article: WriteArticle, live_server: Callable[..., LiveServer]
-) -> None:
-    """The feeds of the real server parse with libxml2's default limits: no text node
-    past 10 MB ("Text node too long" stopped libxml2-based readers)."""
-    write_article("2026-01-01-huge.txt", keywords="Climate", body=("y" * (20 << 20),))
-    write_article("2026-01-02-small.txt", keywords="Climate")
-    server = live_server(MAX_ARTICLE_BYTES=str(24 << 20))
-    for path in ("/feed.rss", "/feed.atom", "/tags/climate/feed.rss", "/tags/climate/feed.atom"):
-        response = server.get(path)
-        assert response.status == 200, path
-        assert len(response.body) < 2 * ITEM_CONTENT_BYTES, path
-        texts = text_nodes(response.body)
-        assert max(len(t.encode()) for t in texts) <= ITEM_CONTENT_BYTES, path
-        assert any(f"{FULL_ARTICLE_NOTE} " in t for t in texts), path
-    item = json.loads(server.get("/feed.json").body)["items"][1]
-    assert FULL_ARTICLE_NOTE in item["content_html"]

@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
+from bench.processes import descendants
 from feedsvc.store import SITE, Store
-from tests.conftest import LiveServer, WriteArticle, article_text, wait_until
+from tests.conftest import WriteArticle, article_text, wait_until
+from tests.system.conftest import LiveServer
 
 INDEX = [sys.executable, "-m", "feedsvc.cli", "index"]
 
@@ -190,14 +190,24 @@ def test_second_service_on_the_same_state_reads_and_follows(
 def test_two_workers_share_one_index_and_both_see_edits(
     write_article: WriteArticle, articles_dir: Path, live_server: Callable[..., LiveServer]
 ) -> None:
-    """``--workers 2``: one process indexes, every worker answers with the current index."""
+    """``--workers 2``: one process indexes, and two different workers (told apart by the
+    ``pid`` of the JSON access log) answer with the edit."""
     for n in range(30):
         write_article(f"2026-01-{n % 28 + 1:02d}-w{n}.txt", title=f"W{n}", keywords="alpha")
-    server = live_server(args=("--workers", "2"))
+    server = live_server(args=("--workers", "2"), ACCESS_LOG="json")
     assert server.log.read_text().count("indexed 30 files") == 1
     write_article("2026-01-01-w0.txt", title="W0 edited", keywords="alpha")
-    time.sleep(0)  # the watcher reads it; every worker must then serve it
     wait_until(lambda: b"W0 edited" in server.get("/feed.atom?limit=50").body, 5)
-    bodies = [server.get("/feed.atom?limit=50").body for _ in range(40)]  # both workers
-    assert all(b"W0 edited" in body for body in bodies)
-    pytest.importorskip("sqlite3")
+    mark = f"/feed.atom?limit=50&after-edit={time.monotonic_ns()}"
+    answered: set[int] = set()
+
+    def both_workers_answered() -> bool:
+        assert b"W0 edited" in server.get(mark).body  # each connection is new
+        lines = server.log.read_text(errors="replace").splitlines()
+        answered.update(
+            json.loads(line)["pid"] for line in lines if line.startswith("{") and mark in line
+        )
+        return len(answered) >= 2
+
+    wait_until(both_workers_answered, 30, "answers from both workers")
+    assert answered <= set(descendants(server.process.pid))

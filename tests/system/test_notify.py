@@ -1,8 +1,7 @@
-"""Purges and publishes on change: batched, retried, never in the way, and visible.
+"""Purges on change over the real server: batched, retried, never in the way, and visible.
 
 The caches here are real HTTP servers on loopback ports that record what reaches
-them (``PURGE`` requests and their keys), or that are down, or that never answer.
-"""
+them (``PURGE`` requests and their keys), or that are down, or that never answer."""
 
 from __future__ import annotations
 
@@ -18,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from feedsvc.settings import Settings, SettingsError
-from tests.conftest import LiveServer, WriteArticle, free_port, stop_server, wait_until
+from bench.processes import free_port
+from tests.conftest import WriteArticle, wait_until
+from tests.system.conftest import LiveServer, stop_server
 
 
 class RecordingCache:
@@ -75,27 +75,6 @@ def settled(server: LiveServer) -> bool:
     return all(not entry["pending"] for entry in report.get("purge", []) + report.get("websub", []))
 
 
-@pytest.mark.parametrize(
-    ("given", "expected"),
-    [
-        ("", ()),
-        ("http://a:6081/ https://b/", ("http://a:6081/", "https://b/")),
-        ("http://a/,http://b/", ("http://a/", "http://b/")),
-        (["http://a/", "http://a/"], ("http://a/",)),
-    ],
-)
-def test_url_lists_are_read(given: object, expected: tuple[str, ...]) -> None:
-    assert Settings.from_mapping({"PURGE_URLS": given}).purge_urls == expected
-    assert Settings.from_mapping({"WEBSUB_HUBS": given}).websub_hubs == expected
-
-
-@pytest.mark.parametrize("name", ["PURGE_URLS", "WEBSUB_HUBS"])
-@pytest.mark.parametrize("given", ["varnish:6081", "ftp://a/", "http://", "http://a:x/", [1], 5])
-def test_a_url_that_is_not_http_is_refused(name: str, given: object) -> None:
-    with pytest.raises(SettingsError, match=f"FEEDSVC_{name} .*http"):
-        Settings.from_mapping({name: given})
-
-
 def test_serve_refuses_a_bad_purge_url_in_one_line(articles_dir: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "feedsvc.cli", "serve", "--port", str(free_port())],
@@ -108,16 +87,6 @@ def test_serve_refuses_a_bad_purge_url_in_one_line(articles_dir: Path) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert "FEEDSVC_PURGE_URLS" in lines[0] and "'cache:6081'" in lines[0]
-
-
-@pytest.mark.parametrize("method", ["PURGE", "BAN", "POST", "DELETE", "FOO"])
-@pytest.mark.parametrize("path", ["/feed.rss", "/tags/alpha/", "/no/such/thing", "/rss"])
-def test_other_methods_are_405_everywhere(client: Any, method: str, path: str) -> None:
-    response = client.open(path, method=method)
-    assert response.status_code == 405
-    assert response.headers["Allow"] == "GET, HEAD, OPTIONS"
-    assert response.mimetype == "text/plain"
-    assert response.get_data(as_text=True).count("\n") == 1
 
 
 def test_a_burst_of_edits_is_a_handful_of_purges_of_exactly_their_keys(

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.conftest import ROOT, LiveServer, article_writer, serving, shared_articles_dir
-from tests.test_browser import QuietHandler
+from tests.conftest import ROOT, article_writer, shared_articles_dir
+from tests.system.browser.conftest import QuietHandler
+from tests.system.conftest import LiveServer, serving
 
 OUTPUT = ROOT / "test-output"
 PICTURE = (

@@ -12,14 +12,8 @@ import brotli
 import feedparser
 import pytest
 
-from tests.conftest import (
-    LiveServer,
-    WriteArticle,
-    article_writer,
-    serving,
-    shared_articles_dir,
-    wait_until,
-)
+from tests.conftest import WriteArticle, article_writer, shared_articles_dir, wait_until
+from tests.system.conftest import LiveServer, serving
 
 
 def write_corpus(write: WriteArticle) -> None:

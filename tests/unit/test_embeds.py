@@ -1,27 +1,26 @@
-"""Partner endpoints: headlines JSON, CORS, the iframe page, oEmbed, OPML and tags.json."""
+"""Partner endpoints through the test client: headlines JSON, the widget, the iframe page,
+oEmbed, OPML and tags.json."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 from xml.etree import ElementTree
 
-import feedparser
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from feedsvc.app import create_app
-from tests.conftest import LiveServer, WriteArticle, article_writer, serving, shared_articles_dir
+from tests.conftest import WriteArticle
 
 BASE = "http://127.0.0.1:8000"  # the default BASE_URL of the test client's app
-WIDGET = Path(__file__).resolve().parent.parent / "feedsvc" / "static" / "embed.js"
+WIDGET = Path(__file__).resolve().parents[2] / "feedsvc" / "static" / "embed.js"
 SCRIPT_TITLE = "Forces enter <script>window.pwned=1</script> Palmyra"
 
 
@@ -62,15 +61,6 @@ def corpus(write_article: WriteArticle) -> None:
 def app(corpus: None, articles_dir: Path) -> Flask:
     """The app on the corpus (written before the app first scans the folder)."""
     return create_app({"ARTICLES_DIR": str(articles_dir), "WATCH": False})
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The corpus on one real server, shared by the tests over HTTP: none writes a file."""
-    folder = shared_articles_dir(tmp_path_factory, "embeds")
-    write_corpus(article_writer(folder))
-    with serving(folder) as running:
-        yield running
 
 
 def get_json(client: FlaskClient, path: str) -> dict[str, object]:
@@ -185,32 +175,6 @@ PUBLIC = [
 ]
 
 
-@pytest.mark.parametrize("path", PUBLIC)
-def test_conditional_get_and_caching_match_the_feeds(server: LiveServer, path: str) -> None:
-    first = server.get(path, {"Accept-Encoding": "gzip"})
-    assert first.status == 200
-    assert first.getheader("Content-Encoding") == "gzip"
-    assert first.getheader("Cache-Control") == "public, max-age=300"
-    # A feed a browser tab may open is labelled by Sec-Fetch-Dest too.
-    browsable = path.endswith((".rss", ".atom"))
-    assert first.getheader("Vary") == (
-        "Accept-Encoding, Sec-Fetch-Dest" if browsable else "Accept-Encoding"
-    )
-    assert first.getheader("Last-Modified")
-    # The first reply was rendered through Flask (this is the first test to ask the
-    # shared server for these paths): the CORS test below may see only cached copies.
-    assert first.getheader("Access-Control-Allow-Origin") == "*"
-    assert first.getheader("Access-Control-Allow-Credentials") is None
-    for _ in range(2):  # both from the cache the first reply filled
-        again = server.get(
-            path, {"Accept-Encoding": "gzip", "If-None-Match": first.getheader("ETag")}
-        )
-        assert again.status == 304
-        assert again.body == b""
-        assert again.getheader("ETag") == first.getheader("ETag")
-        assert again.getheader("Access-Control-Allow-Origin") == "*"
-
-
 ALL_PUBLIC = [
     *PUBLIC,
     "/tags/syria/feed.atom",
@@ -220,35 +184,6 @@ ALL_PUBLIC = [
     "/embed/tags/syria",
     "/articles/aleppo",
 ]
-
-
-@pytest.mark.parametrize("path", [*ALL_PUBLIC, "/oembed?url=URL/tags/syria/"])
-def test_cors_preflight_and_simple_requests(server: LiveServer, path: str) -> None:
-    path = path.replace("URL", quote(server.url, safe=""))
-    origin = {"Origin": "http://partner.example"}
-    preflight = server.get(
-        path,
-        {
-            **origin,
-            "Access-Control-Request-Method": "GET",
-            "Access-Control-Request-Headers": "if-none-match",
-        },
-        method="OPTIONS",
-    )
-    assert preflight.status in (200, 204)
-    assert preflight.getheader("Access-Control-Allow-Origin") == "*"
-    methods = {m.strip() for m in preflight.getheader("Access-Control-Allow-Methods").split(",")}
-    assert {"GET", "HEAD"} <= methods
-    assert not methods & {"POST", "PUT", "PATCH", "DELETE"}
-    allowed = preflight.getheader("Access-Control-Allow-Headers").lower()
-    assert "if-none-match" in allowed
-    assert preflight.getheader("Access-Control-Allow-Credentials") is None
-    for _ in range(2):
-        simple = server.get(path, origin)
-        assert simple.status == 200
-        assert simple.getheader("Access-Control-Allow-Origin") == "*"
-        assert simple.getheader("Access-Control-Allow-Credentials") is None
-    assert server.get(path, origin, method="POST").status == 405  # nothing writes
 
 
 # The widget script
@@ -468,31 +403,6 @@ def site_titled(*labels: str) -> list[str]:
     return [
         label if label == "feedsvc news" else f"feedsvc news \u2014 {label}" for label in labels
     ]
-
-
-def test_opml_lists_every_feed_and_each_is_a_valid_feed(server: LiveServer) -> None:
-    response = server.get("/feeds.opml")
-    assert response.status == 200
-    assert response.getheader("Content-Type") == "text/x-opml; charset=utf-8"
-    found = outlines(response.body)
-    assert [o["text"] for o in found] == site_titled(
-        "feedsvc news", "Briefs", "Climate", "Palmyra", "São Paulo", "Syria"
-    )
-    assert found[0]["xmlUrl"] == f"{server.url}/feed.rss"
-    assert found[-1]["htmlUrl"] == f"{server.url}/tags/syria/"
-    for outline in found:
-        assert outline["type"] == "rss"
-        assert outline["title"] == outline["text"]
-        assert outline["xmlUrl"].startswith(server.url + "/")
-        feed = server.get(outline["xmlUrl"].removeprefix(server.url))
-        assert feed.status == 200, outline
-        assert feed.getheader("Content-Type") == "application/rss+xml; charset=utf-8"
-        parsed = feedparser.parse(feed.body)
-        assert not parsed.bozo, (outline["xmlUrl"], parsed.bozo_exception)
-        assert parsed.version == "rss20"
-        assert parsed.entries
-        assert parsed.feed.title.endswith(outline["text"].rpartition(" \u2014 ")[2])
-        assert server.get(outline["htmlUrl"].removeprefix(server.url)).status == 200
 
 
 @pytest.mark.parametrize(

@@ -22,10 +22,12 @@ from typing import Any
 
 import pytest
 
+from bench.processes import descendants, free_port
 from feedsvc.app import create_app
 from feedsvc.cli import STOP_SECONDS
 from feedsvc.settings import Settings, SettingsError
-from tests.conftest import LiveServer, WriteArticle, descendants, free_port, wait_until
+from tests.conftest import WriteArticle, wait_until
+from tests.system.conftest import LiveServer
 
 # Long enough for a server that wrongly starts to be caught running, not so long
 # that a failing run drags on.

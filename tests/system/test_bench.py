@@ -15,7 +15,7 @@ from bench.corpus import CORPUS_KINDS, CorpusKind, generate
 from feedsvc.store import SITE
 from tests.conftest import build_index
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def digest(folder: Path) -> str:

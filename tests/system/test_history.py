@@ -15,7 +15,8 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from tests.conftest import LiveServer, WriteArticle, stop_server, wait_until
+from tests.conftest import WriteArticle, wait_until
+from tests.system.conftest import LiveServer, stop_server
 
 
 def entries(server: LiveServer, path: str = "/feed.atom") -> list[feedparser.FeedParserDict]:

@@ -1,6 +1,6 @@
 """WebSub: feeds advertise the hubs, and each change is published to them.
 
-The hub is a real one (Flask-WebSub's, ``tests/websub_hub.py``) in its own process;
+The hub is a real one (Flask-WebSub's, ``tests/system/websub_hub.py``) in its own process;
 the subscribers are real HTTP callbacks that the hub verifies and delivers to.
 """
 
@@ -20,7 +20,9 @@ from typing import Any
 import feedparser
 import pytest
 
-from tests.conftest import ROOT, LiveServer, WriteArticle, free_port, wait_until
+from bench.processes import free_port
+from tests.conftest import ROOT, WriteArticle, wait_until
+from tests.system.conftest import LiveServer
 
 
 class Subscriber:
@@ -66,7 +68,7 @@ def hub(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log = (tmp_path / "hub.log").open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.websub_hub", str(port), str(tmp_path / "hub.sqlite")],
+        [sys.executable, "-m", "tests.system.websub_hub", str(port), str(tmp_path / "hub.sqlite")],
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -16,32 +16,22 @@ import http.client
 import json
 import os
 import shutil
-import tracemalloc
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
-from flask import Flask
 
-from feedsvc import articles
-from feedsvc.app import create_app
-from feedsvc.articles import normalize_tag
-from feedsvc.cache import Entry, RequestLine, ResponseCache
-from feedsvc.responses import Representation, choose_coding
-from feedsvc.settings import Settings, SettingsError
-from tests.conftest import (
-    BUNDLED_ARTICLES,
-    LiveServer,
-    WriteArticle,
-    serving,
-    start_server,
-    stop_server,
-    wait_until,
+from tests.conftest import BUNDLED_ARTICLES, wait_until
+from tests.system.conftest import LiveServer, serving, start_server, stop_server
+from tests.unit.test_bounds import (
+    MB,
+    SECRET,
+    broken_corpus,  # noqa: F401 (a fixture used here)
+    long_name,
 )
 
-MB = 1 << 20
 TAG = "syria"
 
 
@@ -130,11 +120,6 @@ def report(name: str, figures: list[int]) -> str:
     return f"{name}: worker VmRSS after warm-up, N and 2N requests: {shown} MB"
 
 
-def long_name(number: int, size: int) -> str:
-    """A distinct URL-safe name of ``size`` characters that is no known tag."""
-    return f"{number:08d}" + "x" * (size - 8)
-
-
 # Rows 3 and 4: memory bounded by bytes ------------------------------------------------
 
 
@@ -187,66 +172,13 @@ def test_distinct_long_urls_leave_worker_memory_level(tmp_path: Path, case: str)
         paths, n = MEMORY_CASES[case]
         figures = growth(server, lambda start, stop: paths(server.url, start, stop), n)
     print(report(case, figures))
-    assert figures[2] - figures[1] < LEVEL, report(case, figures)
+    # Against the highest level before: a worker's RSS also falls (freed arenas returned),
+    # and a rise back to where it was is no growth.
+    assert figures[2] - max(figures[:2]) < LEVEL, report(case, figures)
     assert figures[2] - figures[0] < 2 * LEVEL, report(case, figures)
 
 
-def retained(work: Callable[[int], object], n: int) -> list[int]:
-    """Bytes still allocated after ``work(i)`` for i below n, then below 2n."""
-    figures = []
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        for batch in range(2):
-            for i in range(batch * n, (batch + 1) * n):
-                work(i)
-            figures.append(tracemalloc.get_traced_memory()[0] - base)
-    finally:
-        tracemalloc.stop()
-    return figures
-
-
-def test_tag_normaliser_memo_is_bounded_by_bytes() -> None:
-    """Short keywords are memoised within a byte budget; long ones are not kept at all."""
-    short = retained(lambda i: normalize_tag(f"{i:08d} keyword {'é' * 80}"), 20_000)
-    long = retained(lambda i: normalize_tag(long_name(i, 2_000)), 2_000)
-    print(f"memo after N and 2N short keywords: {short}; long keywords: {long}")
-    assert short[1] - short[0] < MB // 2
-    assert short[1] <= articles.TAG_MEMO_BYTES + MB // 2
-    assert long[1] < MB // 2
-
-
 # The alias table and the response cache -----------------------------------------------
-
-
-def representation(size: int) -> Entry:
-    return Entry("", 1, Representation.of(b"x" * size, "text/plain", 0.0, 60))
-
-
-def test_fast_path_alias_table_is_bounded_by_bytes() -> None:
-    """Distinct aliasable request lines, short and long, never hold more than the alias budget."""
-    cache = ResponseCache(max_entries=100_000, max_bytes=MB)
-    cache.put("feed", representation(100))
-
-    def alias(i: int, size: int) -> None:
-        cache.put(
-            "feed", representation(100), RequestLine("/feed.rss", f"url={long_name(i, size)}")
-        )
-
-    short = retained(lambda i: alias(i, 900), 4_000)
-    long = retained(lambda i: alias(i, 64_000), 200)
-    print(f"alias table after N and 2N short lines: {short}; long lines: {long}")
-    assert short[1] - short[0] < MB // 4 and short[1] < cache.max_bytes // 4
-    assert long[1] < MB // 4
-
-
-def test_an_entry_larger_than_the_whole_cache_is_not_kept() -> None:
-    cache = ResponseCache(max_entries=100, max_bytes=10_000)
-    cache.put("small", representation(1_000), RequestLine("/small", ""))
-    cache.put("huge", representation(12_000), RequestLine("/huge", ""))
-    assert cache.get("huge", 1) is None and cache.for_request("/huge", "") is None
-    assert cache.size <= cache.max_bytes
-    assert cache.get("small", 1) is not None  # and it pushed nothing out
 
 
 # Row 13: malformed URLs are a 400 or 404, never a 500 ---------------------------------
@@ -323,13 +255,6 @@ def test_pages_are_coded_by_the_same_q_values(server: LiveServer, case: int) -> 
     assert response.status == status
     assert response.getheader("Content-Encoding") == coding
     assert "Accept-Encoding" in response.getheader("Vary")
-
-
-def test_coding_memo_is_bounded_by_bytes() -> None:
-    """Distinct long Accept-Encoding values are not kept: the memo stays small."""
-    figures = retained(lambda i: choose_coding(f"gzip, x-{long_name(i, 8_000)}"), 2_000)
-    print(f"coding memo after N and 2N values: {figures}")
-    assert figures[1] < MB // 2
 
 
 # Row 5: redirects on the base URL, never on the request's Host ------------------------
@@ -522,22 +447,9 @@ def test_no_static_folder_is_served(server: LiveServer, path: str) -> None:
 # Row 15: /healthz ---------------------------------------------------------------------
 
 
-SECRET = "secret-token-123"
-
-
-@pytest.fixture
-def broken_corpus(write_article: WriteArticle) -> None:
-    write_article("good.txt", keywords="Good")
-    write_article(
-        "colon.txt", text=f"---\nthis line has no colon {SECRET}\n---\nT\n\nS.\n\nk\n\nB.\n"
-    )
-    write_article("image.txt", keywords="k", front={"image": f"javascript:{SECRET}"})
-    write_article("dated.txt", keywords="k", front={"date": f"{SECRET} o'clock"})
-    write_article("twin.txt", keywords="k", front={"slug": "good"})
-
-
+@pytest.mark.usefixtures("broken_corpus")
 def test_health_tells_status_relative_paths_and_no_file_content(
-    broken_corpus: None, articles_dir: Path, live_server: Callable[..., LiveServer]
+    articles_dir: Path, live_server: Callable[..., LiveServer]
 ) -> None:
     """Skipped files make it "degraded"; each path is relative to the articles folder and
     no reason quotes the file; it is no cross-origin resource."""
@@ -560,29 +472,6 @@ def test_health_tells_status_relative_paths_and_no_file_content(
     assert preflight.getheader("Access-Control-Allow-Origin") is None
 
 
-def test_health_details_only_for_loopback_or_when_enabled(
-    broken_corpus: None, articles_dir: Path
-) -> None:
-    def health(app: Flask, address: str, headers: dict[str, str] | None = None) -> Any:
-        client = app.test_client()
-        response = client.get("/healthz", environ_base={"REMOTE_ADDR": address}, headers=headers)
-        return json.loads(response.data)
-
-    app = create_app({"ARTICLES_DIR": str(articles_dir), "WATCH": False})
-    public = health(app, "203.0.113.9")
-    assert public["status"] == "degraded" and public["skipped_count"] == 4
-    assert "skipped" not in public
-    assert len(health(app, "127.0.0.1")["skipped"]) == 4
-    assert len(health(app, "127.3.4.5")["skipped"]) == 4
-    assert len(health(app, "::1")["skipped"]) == 4
-    # Behind a proxy on the same host, every client comes from loopback: a proxy's
-    # forwarding header means "not a local client".
-    assert "skipped" not in health(app, "127.0.0.1", {"X-Forwarded-For": "203.0.113.9"})
-    assert "skipped" not in health(app, "::ffff:203.0.113.9")
-    shown = create_app({"ARTICLES_DIR": str(articles_dir), "WATCH": False, "HEALTH_DETAILS": True})
-    assert len(health(shown, "203.0.113.9")["skipped"]) == 4
-
-
 def test_health_is_failing_when_the_articles_folder_is_missing(
     tmp_path: Path, articles_dir: Path
 ) -> None:
@@ -601,13 +490,6 @@ def test_health_is_failing_when_the_articles_folder_is_missing(
         assert skipped["path"] == "." and "articles directory" in skipped["reason"]
     finally:
         stop_server(server)
-
-
-@pytest.mark.parametrize("value", ["maybe", 2, "", None])
-def test_health_details_setting_is_a_boolean(value: object) -> None:
-    with pytest.raises(SettingsError, match="HEALTH_DETAILS"):
-        Settings.from_mapping({"HEALTH_DETAILS": value})
-    assert Settings.from_mapping({}).health_details is False
 
 
 def test_health_is_ok_with_nothing_skipped(server: LiveServer) -> None:

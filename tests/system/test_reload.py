@@ -23,8 +23,10 @@ import pytest
 import time_machine
 from flask.testing import FlaskClient
 
+from bench.processes import descendants
 from feedsvc.app import create_app
-from tests.conftest import LiveServer, WriteArticle, article_text, descendants, wait_until
+from tests.conftest import WriteArticle, article_text, wait_until
+from tests.system.conftest import LiveServer
 
 BOUND = 2.0  # seconds within which a change must show, as promised to users
 

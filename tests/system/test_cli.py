@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import WriteArticle
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = ROOT / "articles"
 
 

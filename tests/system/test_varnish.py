@@ -18,15 +18,10 @@ from typing import Any
 import brotli
 import pytest
 
+from bench.processes import free_port
 from bench.varnish import Varnish, shipped_vcl, start_varnish, stop_varnish
-from tests.conftest import (
-    LiveServer,
-    WriteArticle,
-    free_port,
-    start_server,
-    stop_server,
-    wait_until,
-)
+from tests.conftest import WriteArticle, wait_until
+from tests.system.conftest import LiveServer, start_server, stop_server
 
 
 def request(

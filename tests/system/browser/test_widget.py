@@ -11,15 +11,17 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Browser, Page, Route
 
-from tests.conftest import ROOT, LiveServer, article_writer, free_port, serving, shared_articles_dir
+from bench.processes import free_port
+from tests.conftest import ROOT, article_writer, shared_articles_dir
+from tests.system.browser.conftest import QuietHandler
+from tests.system.conftest import LiveServer, serving
 
 OUTPUT = ROOT / "test-output"
 WIDGET = ROOT / "feedsvc" / "static" / "embed.js"
@@ -60,11 +62,6 @@ class Partner:
         )
         (self.folder / name).write_text(html, encoding="utf-8")
         return f"{self.url}/{name}"
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")

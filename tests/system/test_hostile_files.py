@@ -7,7 +7,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import LiveServer, WriteArticle, wait_until
+from tests.conftest import WriteArticle, wait_until
+from tests.system.conftest import LiveServer
 
 
 def skipped(server: LiveServer) -> dict[str, str]:

@@ -22,7 +22,7 @@ from feedsvc.articles import (
     read_body,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "articles" / "2016-03-24-syrian-forces-enter-palmyra.txt"
 PARIS = tz.gettz("Europe/Paris")
 MTIME = datetime(2019, 5, 6, 7, 8, 9, tzinfo=UTC)
