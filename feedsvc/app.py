@@ -77,6 +77,8 @@ def create_app(
         settings.cache_megabytes << 20,
         shelf if settings.shelf_megabytes else None,
     )
+    if indexer is not None and cache.shelf is not None:
+        indexer.make_room = cache.shelf.give_back  # the index comes before the shelf
 
     app = Flask(__name__, static_folder=None)
     prerenderer = None

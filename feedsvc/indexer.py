@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
-from typing import Any
+from typing import Any, TypeVar
 
 from .articles import (
     MAX_ARTICLE_BYTES,
@@ -39,11 +39,13 @@ from .articles import (
     read_file,
     stamp_of,
 )
+from .room import is_disk_full, room
 from .store import (
     BUILDING,
     DATABASE,
     PROGRESS,
     SCHEMA_VERSION,
+    DiskFull,
     OutdatedIndex,
     Progress,
     StoreError,
@@ -260,6 +262,8 @@ class WriterLock:
 
 
 _claimed: dict[str, Indexer] = {}
+Recorded = TypeVar("Recorded")
+
 _claimed_lock = threading.Lock()
 
 
@@ -322,6 +326,11 @@ class Indexer:
         """CPU seconds the last update took, for benchmarks and /healthz."""
         self.listeners: list[ChangeListener] = []
         """Told of every change recorded from now on (edits, releases, rebuilds)."""
+        self.make_room: Callable[[], bool] | None = None
+        """Asked for room when the disk is full (the shelf gives some back): whether
+        it freed any, so the write is worth trying again."""
+        self.disk_problem: str | None = None
+        """Why changes are not being recorded, while the disk is full."""
 
     # Opening -----------------------------------------------------------------------
 
@@ -527,7 +536,7 @@ class Indexer:
         names, problem = self._list()
         with self._lock:
             if self.writer.meta("directory_problem") != problem:
-                self.writer.set_meta("directory_problem", problem)
+                self._record(lambda: self.writer.set_meta("directory_problem", problem))
         changed, gone = self._differences(names)
         total = len(changed) + len(gone)
         self._report(Progress("reconciling", 0, total, 0.0, time.time()), report, force=bool(total))
@@ -614,10 +623,39 @@ class Indexer:
                     "skipped %s: %s", os.path.join(self.directory, reading.name), reading.error
                 )
         with self._lock:
-            changed = self.writer.apply(readings, to_micros_now(self.clock))
+            changed = self._record(lambda: self.writer.apply(readings, to_micros_now(self.clock)))
             self._next_release = self._release_time()
             self._announce_writer(changed)
         self.last_update_cpu = time.process_time() - started
+
+    def _record(self, write: Callable[[], Recorded]) -> Recorded:
+        """One write to the index (a transaction: all of it or nothing). On a full disk
+        the shelf is asked for room and the write tried once more.
+
+        :raises DiskFull: when there is still no room; said once in the log, not once
+            per attempt, and the caller tries again later.
+        """
+        try:
+            try:
+                recorded = write()
+            except (sqlite3.OperationalError, OSError) as error:
+                if not is_disk_full(error) or self.make_room is None or not self.make_room():
+                    raise
+                recorded = write()
+        except (sqlite3.OperationalError, OSError) as error:
+            if not is_disk_full(error):
+                raise
+            if self.disk_problem is None:
+                now = room(self.state_dir)
+                self.disk_problem = f"cannot record changes: {error}" + (
+                    f" ({now.describe()})" if now is not None else ""
+                )
+                log.error("%s; trying again until there is room", self.disk_problem)
+            raise DiskFull(self.disk_problem) from error
+        if self.disk_problem is not None:
+            log.warning("changes are recorded in the index again")
+            self.disk_problem = None
+        return recorded
 
     def _reread(self, name: str) -> FileReading:
         self.files_read += 1
@@ -641,7 +679,7 @@ class Indexer:
         if self.clock() < self._next_release:
             return
         with self._lock:
-            changed = self.writer.release_due(to_micros_now(self.clock))
+            changed = self._record(lambda: self.writer.release_due(to_micros_now(self.clock)))
             self._next_release = self._release_time()
             self._announce_writer(changed)
 

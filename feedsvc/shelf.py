@@ -7,8 +7,11 @@ A conditional request for an unchanged resource is answered from the validators
 alone; a damaged body is never served (the resource is rendered again).
 
 Any worker may write (whoever renders first keeps it for the others); the database
-is bounded by bytes, oldest first. When it cannot be used (unwritable, full,
-corrupt) the service renders on demand and says so in ``/healthz``, once in the log.
+is bounded by bytes, oldest first, and never takes the room the index needs (see
+:mod:`feedsvc.room`): checked before each write, it gives room back, query variants
+first, when the filesystem runs short. Query variants have a share of their own.
+When it cannot be used (unwritable, full, corrupt) the service renders on demand and
+says so in ``/healthz``, once in the log.
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ import zlib
 from collections.abc import Callable
 
 from .responses import CODINGS, Representation
+from .room import Room, is_disk_full, room
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DATABASE = f"representations-{SCHEMA_VERSION}.sqlite"
 """Named by its schema: a shelf of another version is never opened (emptying one of
 gigabytes would stall a start), only deleted."""
@@ -36,6 +40,17 @@ RETRY_SECONDS = 30.0
 """After a failure, how long the shelf stays unused before it is tried again."""
 WRITE_WAIT_MS = 200
 """How long a render waits for another worker's write before giving up keeping it."""
+VARIANT_SHARE = 4
+"""Query variants (``?page``, ``?limit``, OPML ``?tags``: URLs anyone can make up) may
+take at most 1/VARIANT_SHARE of the shelf, so they never push out a feed's own URL."""
+GROWTH_FACTOR = 2
+"""Disk a new body may take, per byte: its pages with their slack, and the WAL's copy."""
+WAL_BYTES = 1 << 20
+"""After a checkpoint the WAL is cut back to this, not to nothing: rows deleted to
+give room back are written there without asking the filesystem for more."""
+VACUUM_PAGES = 128
+"""Free pages handed back to the filesystem per step (each step writes up to that
+many pages to the WAL, then checkpoints)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS representations (
@@ -62,7 +77,7 @@ CREATE TABLE IF NOT EXISTS bodies (
     PRIMARY KEY (key, coding)
 );
 CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-INSERT OR IGNORE INTO totals VALUES ('bytes', 0);
+INSERT OR IGNORE INTO totals VALUES ('bytes', 0), ('variants', 0);
 """
 
 
@@ -78,6 +93,7 @@ class Shelf:
     """
 
     def __init__(self, state_dir: str, max_bytes: int, edition: str = "") -> None:
+        self.state_dir = state_dir
         self.path = os.path.join(state_dir, DATABASE)
         self.max_bytes = max_bytes
         self.edition = edition
@@ -87,6 +103,8 @@ class Shelf:
         """Why representations are not being kept, while they are not."""
         self.kept = 0
         self.damaged = 0
+        self.short_of_room: str | None = None
+        """Why the shelf keeps less than its budget, while the filesystem is short."""
 
     # Reading --------------------------------------------------------------------------
 
@@ -177,12 +195,13 @@ class Shelf:
         if connection is None:
             return False
         size = sum(len(body) for body in bodies.values() if body is not None)
+        now = room(self.state_dir)
         try:
             connection.execute("BEGIN IMMEDIATE")
             try:
-                old = connection.execute(
-                    "SELECT size FROM representations WHERE key = ?", (key,)
-                ).fetchone()
+                if not self._make_room_for(connection, key, size, pinned, now):
+                    connection.execute("ROLLBACK")
+                    return False
                 connection.execute(
                     "INSERT OR REPLACE INTO representations"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -208,42 +227,87 @@ class Shelf:
                         if body is not None
                     ],
                 )
-                grown = size - (old[0] if old else 0)
-                total = connection.execute(
-                    "UPDATE totals SET value = value + ? WHERE name = 'bytes' RETURNING value",
-                    (grown,),
-                ).fetchone()[0]
-                if total > self.max_bytes and not self._make_room(
-                    connection, total - self.max_bytes, key, pinned
-                ):
-                    connection.execute("ROLLBACK")
-                    return False  # a query variant only takes the room of other ones
                 connection.execute("COMMIT")
             except BaseException:
-                connection.execute("ROLLBACK")
+                # A failed statement may have ended the transaction already (a full
+                # disk does): rolling back again would hide the real error.
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
                 raise
         except sqlite3.OperationalError as error:
             if "locked" in str(error) or "busy" in str(error):
                 return False  # another worker is writing: this one is rendered again later
+            if is_disk_full(error):
+                self._note_room(room(self.state_dir))
+                if self.short_of_room is None:  # full, yet the filesystem has room: a limit
+                    self._fail("write", error)
+                else:
+                    self.give_back()
+                return False
             self._fail("write", error)
             return False
         except sqlite3.Error as error:
             self._fail("write", error)
             return False
+        if now is not None and now.short:
+            self._return_pages(connection)
+        self._note_room(room(self.state_dir))
         self.kept += 1
         if self.problem is not None:
             log.warning("representations are kept in %s again", self.path)
             self.problem = None
         return True
 
+    def _make_room_for(
+        self, connection: sqlite3.Connection, key: str, size: int, pinned: bool, now: Room | None
+    ) -> bool:
+        """Within a write: drop what must go for ``size`` new bytes under ``key``, and
+        account for them. Whether there is room (a query variant only takes the room
+        of other variants; nothing takes the index's headroom)."""
+        old = connection.execute(
+            "SELECT size, pinned FROM representations WHERE key = ?", (key,)
+        ).fetchone()
+        old_size, old_variant = (old[0], not old[1]) if old else (0, False)
+        total, variants = (
+            value
+            for (value,) in connection.execute(
+                "SELECT value FROM totals WHERE name IN ('bytes', 'variants') ORDER BY name"
+            )
+        )
+        excess = total - old_size + size - self.max_bytes
+        capacity = self.max_bytes
+        if now is not None:
+            # Pages freed earlier are reused before the file grows.
+            page_size, free_pages = (
+                connection.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in ("page_size", "freelist_count")
+            )
+            # The WAL grows back to WAL_BYTES between checkpoints: that room is taken.
+            spare = now.spare + page_size * free_pages - max(0, WAL_BYTES - self._wal_bytes())
+            excess = max(excess, GROWTH_FACTOR * size - spare)
+            capacity = min(capacity, total + spare)
+        if not pinned:
+            share = capacity // VARIANT_SHARE
+            excess = max(excess, variants - (old_size if old_variant else 0) + size - share)
+        if excess > 0 and self._make_room(connection, excess, key, pinned) < excess:
+            return False
+        connection.execute(
+            "UPDATE totals SET value = value + ? WHERE name = 'bytes'", (size - old_size,)
+        )
+        connection.execute(
+            "UPDATE totals SET value = value + ? WHERE name = 'variants'",
+            ((0 if pinned else size) - (old_size if old_variant else 0),),
+        )
+        return True
+
     def _make_room(
         self, connection: sqlite3.Connection, excess: int, keeping: str, pinned: bool
-    ) -> bool:
+    ) -> int:
         """Drop the oldest representations (never ``keeping``) until ``excess`` bytes are
         freed, query variants first; a query variant drops only other query variants.
-        Whether that made the room."""
-        freed = 0
-        query = "SELECT key, size FROM representations WHERE key != ?"
+        The bytes freed."""
+        freed = variants = 0
+        query = "SELECT key, size, pinned FROM representations WHERE key != ?"
         query += (
             " ORDER BY pinned, stored LIMIT 64"
             if pinned
@@ -253,14 +317,78 @@ class Shelf:
             oldest = connection.execute(query, (keeping,)).fetchall()
             if not oldest:
                 break
-            for key, size in oldest:
+            for key, size, was_pinned in oldest:
                 connection.execute("DELETE FROM representations WHERE key = ?", (key,))
                 connection.execute("DELETE FROM bodies WHERE key = ?", (key,))
                 freed += size
+                variants += 0 if was_pinned else size
                 if freed >= excess:
                     break
         connection.execute("UPDATE totals SET value = value - ? WHERE name = 'bytes'", (freed,))
-        return freed >= excess
+        connection.execute(
+            "UPDATE totals SET value = value - ? WHERE name = 'variants'", (variants,)
+        )
+        return freed
+
+    def give_back(self) -> bool:
+        """Give the filesystem room back for the index: every query variant, then the
+        oldest representations until the headroom is free again, and the freed pages
+        returned to the filesystem. Whether anything was freed; never raises.
+
+        Called when a write to the index found the disk full, and by :meth:`keep`."""
+        connection = self._connection()
+        if connection is None:
+            return False
+        try:
+            # The deletes below go at the start of the WAL, within the bytes it already
+            # has (WAL_BYTES once it has been that large): no room asked of a full disk.
+            connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                now = room(self.state_dir)
+                (variants,) = connection.execute(
+                    "SELECT value FROM totals WHERE name = 'variants'"
+                ).fetchone()
+                wanted = variants + (max(0, -now.spare) if now is not None else 0)
+                freed = self._make_room(connection, max(wanted, 1), "", True)
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as error:
+            log.warning("cannot give room back from %s: %s", self.path, error)
+            return False
+        self._return_pages(connection)
+        self._note_room(room(self.state_dir))
+        return freed > 0
+
+    def _wal_bytes(self) -> int:
+        try:
+            return os.stat(self.path + "-wal").st_size
+        except OSError:
+            return 0
+
+    def _return_pages(self, connection: sqlite3.Connection) -> None:
+        """Hand the shelf's free pages back to the filesystem, a few at a time so the
+        WAL, which holds the pages moved, stays within what it already has."""
+        try:
+            while connection.execute("PRAGMA freelist_count").fetchone()[0] > 0:
+                connection.execute(f"PRAGMA incremental_vacuum({VACUUM_PAGES})").fetchall()
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as error:
+            log.warning("cannot return free pages of %s: %s", self.path, error)
+
+    def _note_room(self, now: Room | None) -> None:
+        """Say once when the filesystem runs short, and once when it has room again."""
+        short = now is not None and now.short
+        if short and self.short_of_room is None:
+            assert now is not None
+            self.short_of_room = now.describe()
+            log.warning("%s: the shelf keeps less and gives room back", self.short_of_room)
+        elif not short and self.short_of_room is not None:
+            log.warning("the state directory has room again: the shelf keeps up to its budget")
+            self.short_of_room = None
 
     # Connections and faults --------------------------------------------------------------
 
@@ -307,7 +435,16 @@ class Shelf:
         connection = sqlite3.connect(self.path, timeout=WRITE_WAIT_MS / 1000, isolation_level=None)
         try:
             connection.execute(f"PRAGMA busy_timeout = {WRITE_WAIT_MS}")
+            # Before any table: only then can freed pages be handed back later.
+            connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
             connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute(f"PRAGMA journal_size_limit = {WAL_BYTES}")
+            # Debian's SQLite zeroes every freed page, which writes each one to the WAL:
+            # giving room back would need as much room again. What is kept is public.
+            connection.execute("PRAGMA secure_delete = FAST")
+            # A checkpoint once the WAL holds WAL_BYTES (SQLite's default waits for 4 MB).
+            page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+            connection.execute(f"PRAGMA wal_autocheckpoint = {WAL_BYTES // page_size}")
             connection.execute("PRAGMA synchronous = NORMAL")
             connection.executescript(SCHEMA)
         except BaseException:

@@ -126,6 +126,11 @@ class StoreError(Exception):
     """The state directory cannot be used; the message says what to do."""
 
 
+class DiskFull(StoreError):
+    """The state directory's filesystem has no room for a change to the index, even
+    after the shelf gave back what it could; the change is recorded once it has."""
+
+
 class OutdatedIndex(sqlite3.DatabaseError):
     """An index made by an older feedsvc: it is moved aside and built anew."""
 

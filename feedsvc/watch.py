@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .indexer import Indexer
+from .store import DiskFull
 from .writer import FileReading
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ _READ_NOW = frozenset({"closed", "moved", "deleted", "attrib"})
 _WRITING = frozenset({"modified"})
 
 
+RETRY = 2.0
+"""Seconds before a scan that failed (a full disk, say) is run again."""
 RESCAN_SHARE = 100
 """A safety-net rescan waits at least this many times as long as the last one took."""
 
@@ -202,6 +205,8 @@ class Watcher(threading.Thread):
             until_release = self.indexer.next_release - self.indexer.clock()
             pending = QUIET if self.writing else self.interval
             self.wakeup.wait(timeout=max(0.0, min(self.interval, pending, until_release)))
+            paths: set[str] = set()
+            scanning = False
             try:
                 if self.wakeup.is_set():
                     time.sleep(SETTLE)
@@ -209,14 +214,23 @@ class Watcher(threading.Thread):
                 paths = self.take()
                 if paths:
                     self.indexer.update(paths, skip=self.hold)
+                paths = set()
                 if self._follow_the_folder() or time.monotonic() - last_scan >= period:
+                    scanning = True
                     started = time.monotonic()
                     self.indexer.scan(skip=self.hold_recent)
                     last_scan = time.monotonic()
                     scan_took = last_scan - started
                 self.indexer.release_due()
-            except Exception:  # the watcher must outlive any one bad scan
-                log.exception("article scan failed")
+            except Exception as error:  # the watcher must outlive any one bad scan
+                if not isinstance(error, DiskFull):  # said once by the indexer
+                    log.exception("article scan failed")
+                # Nothing was recorded: the files are read again at the next wake-up
+                # (within ``interval``), a failed scan run again soon.
+                with self.changed_lock:
+                    self.changed |= paths
+                if scanning:
+                    last_scan = time.monotonic() - period + max(RETRY, scan_took)
 
 
 def _written_just_now(reading: FileReading) -> bool:

@@ -170,7 +170,9 @@ class Counter:
         handle = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             if os.fstat(handle).st_size < _COUNTER.size:
-                os.ftruncate(handle, _COUNTER.size)
+                # Written, not truncated to size: a sparse page would be allocated at the
+                # first publish, and on a full filesystem that write kills the process.
+                os.pwrite(handle, bytes(_COUNTER.size), 0)
             self._map = mmap.mmap(handle, _COUNTER.size)
         finally:
             os.close(handle)
@@ -416,7 +418,10 @@ class StoreWriter:
                 self._bump(changed, generation)
             self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # A failed statement may have ended the transaction (a full disk does):
+            # rolling back again would raise and hide why it failed.
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
         if changed:
             self.counter.publish(generation)

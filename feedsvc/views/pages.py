@@ -17,6 +17,7 @@ from flask import Response, request
 from ..articles import Article
 from ..feeds import rfc3339
 from ..notify import failing, read_status
+from ..room import room
 from ..store import SITE, Snapshot
 from .kit import (
     Routes,
@@ -257,7 +258,8 @@ def healthz() -> Response:
     if folder is not None or directory in problems:
         report["status"] = "failing"
     report["skipped_count"] = len(problems)
-    if current.settings.health_details or local_client():
+    details = current.settings.health_details or local_client()
+    if details:
         report["skipped"] = [
             {"path": relative(path, directory), "reason": public_reason(reason, directory)}
             for path, reason in problems.items()
@@ -272,6 +274,17 @@ def healthz() -> Response:
         if report["status"] == "ok":
             report["status"] = "degraded"
     report["representations"] = kept
+    disk = room(current.settings.state_dir)
+    stuck = current.indexer.disk_problem if current.indexer is not None else None
+    if disk is not None and (disk.short or stuck):
+        # Edits may not be recorded (the shelf has given back what it could): feeds
+        # are served, but may be stale.
+        short: dict[str, object] = {"problem": "the state directory is short of room; see the log"}
+        if details:
+            short.update(free=disk.free, headroom=disk.headroom)
+        report["disk"] = short
+        if report["status"] == "ok":
+            report["status"] = "degraded"
     notifying = read_status(current.settings.state_dir)
     if notifying:
         report.update(notifying)

@@ -191,8 +191,8 @@ def test_a_rebuilt_index_never_serves_what_was_kept_before(
 
 def test_made_up_query_variants_never_push_out_a_feed(tmp_path: Path) -> None:
     """The shelf's own URLs (pinned) make room last: a flood of query variants evicts
-    older query variants first."""
-    shelf = Shelf(str(tmp_path), 100_000)
+    older query variants, within the variants' share of the shelf."""
+    shelf = Shelf(str(tmp_path), 4 * 100_000)  # variants' share: 100 KB
     body = os.urandom(10_000)  # does not compress: about 30 KB kept in three codings
     kept = [
         shelf.keep(f"feed{n}", "", 1, Representation.of(body + bytes([n]), "x/y", 0, 60).complete())
@@ -204,8 +204,8 @@ def test_made_up_query_variants_never_push_out_a_feed(tmp_path: Path) -> None:
     assert all(kept)  # each variant took the room of an older one
     assert shelf.find("feed0", 1, 60) is not None and shelf.find("feed1", 1, 60) is not None
     assert shelf.find("variant19", 1, 60) is not None and shelf.find("variant0", 1, 60) is None
-    # A variant that would need a feed's room is not kept at all.
-    huge = Representation.of(os.urandom(60_000), "x/y", 0, 60).complete()
+    # A variant larger than the variants' share is not kept at all.
+    huge = Representation.of(os.urandom(40_000), "x/y", 0, 60).complete()
     assert not shelf.keep("variant-huge", "", 1, huge, pinned=False)
     assert shelf.find("feed0", 1, 60) is not None
 
