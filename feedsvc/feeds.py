@@ -101,7 +101,11 @@ class FeedInfo:
     favicon_url: str | None = None
     """JSON Feed's ``favicon``; the icon when not given."""
     logo_url: str | None = None
-    """Atom ``logo`` and the RSS ``image``."""
+    """Atom ``logo``."""
+    rss_image_url: str | None = None
+    """The RSS channel ``image`` (at most 144 pixels wide and 400 high)."""
+    rss_image_size: tuple[int, int] | None = None
+    """Its width and height in pixels, when known: RSS says 88 by 31 when not given."""
     stylesheet_url: str | None = None
     """A CSS style sheet for browsers, named in RSS and Atom by ``xml-stylesheet``."""
     hubs: tuple[str, ...] = ()
@@ -285,9 +289,16 @@ def _generator(items: Sequence[Item], info: FeedInfo, feed_type: str) -> FeedGen
         fg.link(href=info.home_url, rel="alternate", type="text/html")
     if info.icon_url:
         fg.icon(info.icon_url)
-    if info.logo_url:
+    # feedgen makes one picture both the RSS image and the Atom logo: each format gets
+    # only its own, the RSS one small enough for RSS.
+    if feed_type == RSS_TYPE and info.rss_image_url:
         # RSS requires the image's title and link: the channel's own, as readers expect.
-        fg.image(url=info.logo_url, title=info.title, link=info.home_url)
+        width, height = (str(n) for n in info.rss_image_size) if info.rss_image_size else ("", "")
+        fg.image(
+            url=info.rss_image_url, title=info.title, link=info.home_url, width=width, height=height
+        )
+    elif feed_type == ATOM_TYPE and info.logo_url:
+        fg.logo(info.logo_url)
     for item in items:
         _add_entry(fg, item, info)
     return fg

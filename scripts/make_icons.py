@@ -1,4 +1,5 @@
-"""Draw the built-in site icons into feedsvc/static: icon.png (512 px) and favicon.ico.
+"""Draw the built-in site icons into feedsvc/static: icon.png (512 px), icon-144.png
+(the RSS channel image) and favicon.ico.
 
 A feed symbol (a dot and two arcs) in white on a rounded blue square, drawn with
 the standard library alone (4x4 supersampling for smooth edges). The output is
@@ -83,4 +84,5 @@ def ico(sizes: tuple[int, ...]) -> bytes:
 
 if __name__ == "__main__":
     (STATIC / "icon.png").write_bytes(png(512))
+    (STATIC / "icon-144.png").write_bytes(png(144))  # RSS 2.0: an image at most 144 wide
     (STATIC / "favicon.ico").write_bytes(ico((16, 32, 48)))

@@ -17,6 +17,7 @@ blueprint = Routes("assets", __name__)
 ASSETS = {
     "favicon.ico": "image/vnd.microsoft.icon",
     "icon.png": "image/png",
+    "icon-144.png": "image/png",
     "feed.css": "text/css; charset=utf-8",
 }
 """Each file served at the site root, with its media type."""
@@ -39,6 +40,11 @@ def favicon() -> Response:
 @blueprint.route("/icon.png")
 def icon() -> Response:
     return serve_asset("icon.png")
+
+
+@blueprint.route("/icon-144.png")
+def rss_image() -> Response:
+    return serve_asset("icon-144.png")
 
 
 @blueprint.route("/feed.css")

@@ -99,6 +99,8 @@ def render_feed(view: Snapshot, scope: str, fmt: Format, page: int, limit: int |
         icon_url=pictures.icon,
         favicon_url=pictures.favicon,
         logo_url=pictures.logo,
+        rss_image_url=pictures.rss_image,
+        rss_image_size=pictures.rss_image_size,
         stylesheet_url=url("/feed.css"),
         hubs=hubs,
     )

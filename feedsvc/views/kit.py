@@ -136,6 +136,8 @@ class Routes(Blueprint):
 
 
 STATIC_DIR = Path(__file__).parent.parent / "static"
+RSS_IMAGE_PIXELS = 144
+"""The built-in RSS channel image's width and height (``static/icon-144.png``)."""
 SITE_CSS = (STATIC_DIR / "site.css").read_text("utf-8")
 PAGE_SCRIPT = (STATIC_DIR / "page.js").read_text("utf-8")
 """The pages' style sheet and the tag page's script, inlined and allowed by their hashes."""
@@ -227,14 +229,26 @@ class Icons:
     favicon: str
     """Small: JSON Feed ``favicon``; ``/favicon.ico`` unless an icon is configured."""
     logo: str
-    """Atom ``logo``, the RSS ``image``; the icon unless a logo is configured."""
+    """Atom ``logo``; the icon unless a logo is configured."""
+    rss_image: str
+    """The RSS channel ``image``: the logo, else the icon when configured, else the
+    built-in icon at 144 pixels (RSS 2.0 allows at most 144 wide and 400 high)."""
+    rss_image_size: tuple[int, int] | None
+    """Its width and height, when known (the built-in one's)."""
 
 
 def icons() -> Icons:
     settings = site().settings
     icon = absolute(settings.icon_url) or url("/icon.png")
     favicon = absolute(settings.icon_url) or url("/favicon.ico")
-    return Icons(icon=icon, favicon=favicon, logo=absolute(settings.logo_url) or icon)
+    configured = absolute(settings.logo_url) or absolute(settings.icon_url)
+    return Icons(
+        icon=icon,
+        favicon=favicon,
+        logo=absolute(settings.logo_url) or icon,
+        rss_image=configured or url("/icon-144.png"),
+        rss_image_size=None if configured else (RSS_IMAGE_PIXELS, RSS_IMAGE_PIXELS),
+    )
 
 
 def feed_urls(scope: str) -> dict[str, str]:

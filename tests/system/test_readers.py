@@ -199,20 +199,25 @@ def test_5_atom_names_the_site_first(server: LiveServer) -> None:
 def test_6_icons_in_every_format_are_served(server: LiveServer) -> None:
     seen = node_read(server, "/feed.rss", "/feed.atom", "/feed.json")
     icon, favicon = f"{server.url}/icon.png", f"{server.url}/favicon.ico"
+    rss_image = f"{server.url}/icon-144.png"  # RSS 2.0: at most 144 pixels wide
     assert seen["/feed.rss"]["rssParser"]["image"] == {
-        "url": icon,
+        "url": rss_image,
         "title": SITE,
         "link": f"{server.url}/",
+        "width": "144",
+        "height": "144",
     }
     assert (seen["/feed.atom"]["atom"]["icon"], seen["/feed.atom"]["atom"]["logo"]) == (icon, icon)
     document = seen["/feed.json"]["json"]
     assert (document["icon"], document["favicon"]) == (icon, favicon)
     rss = python_read(server, "/feed.rss").feed
-    assert rss.image.href == icon and rss.image.link == f"{server.url}/"
+    assert rss.image.href == rss_image and rss.image.link == f"{server.url}/"
+    assert (rss.image.width, rss.image.height) == (144, 144)
     atom = python_read(server, "/feed.atom").feed
     assert (atom.icon, atom.logo) == (icon, icon)
     for address, kind, magic in [
         (icon, "image/png", b"\x89PNG\r\n\x1a\n"),
+        (rss_image, "image/png", b"\x89PNG\r\n\x1a\n"),
         (favicon, "image/vnd.microsoft.icon", b"\x00\x00\x01\x00"),
     ]:
         response = server.get(address.removeprefix(server.url))

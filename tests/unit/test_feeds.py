@@ -550,3 +550,43 @@ def test_control_characters_never_reach_a_feed(
             title, content = entry.title, entry.content[0].value
         assert title == "Dirty title"
         assert "Body." in content
+
+
+def png_size(body: bytes) -> tuple[int, int]:
+    """A PNG's width and height, from its IHDR chunk."""
+    assert body.startswith(b"\x89PNG\r\n\x1a\n") and body[12:16] == b"IHDR"
+    return int.from_bytes(body[16:20], "big"), int.from_bytes(body[20:24], "big")
+
+
+@pytest.mark.usefixtures("newsroom")
+def test_the_rss_image_is_within_rss_limits_and_says_its_size(serve: Serve) -> None:
+    """RSS 2.0 allows a channel image at most 144 pixels wide and 400 high, and takes one
+    without a size for 88 by 31: the built-in one is 144 square and says so. Atom and
+    JSON Feed keep the large icon."""
+    client = serve()
+    channel = ET.fromstring(client.get("/feed.rss").data).find("channel")
+    assert channel is not None
+    image = channel.find("image")
+    assert image is not None
+    url, width, height = (image.findtext(name) for name in ("url", "width", "height"))
+    assert url is not None and url.startswith(f"{BASE}/")
+    served = client.get(url.removeprefix(BASE))
+    assert served.status_code == 200 and served.headers["Content-Type"] == "image/png"
+    assert png_size(served.data) == (int(width or 0), int(height or 0))
+    assert 0 < int(width or 0) <= 144 and 0 < int(height or 0) <= 400
+    assert image.findtext("title") == channel.findtext("title")
+    assert image.findtext("link") == f"{BASE}/"
+    atom = feedparser.parse(client.get("/feed.atom").data).feed
+    assert atom.icon == atom.logo == f"{BASE}/icon.png"
+    assert png_size(client.get("/icon.png").data) == (512, 512)
+    assert client.get("/feed.json").get_json()["icon"] == f"{BASE}/icon.png"
+
+
+@pytest.mark.usefixtures("newsroom")
+def test_a_configured_logo_is_the_rss_image_without_a_made_up_size(serve: Serve) -> None:
+    client = serve(LOGO_URL="https://cdn.example.org/logo-88.png")
+    image = ET.fromstring(client.get("/feed.rss").data).find("channel/image")
+    assert image is not None and image.findtext("url") == "https://cdn.example.org/logo-88.png"
+    assert image.find("width") is None and image.find("height") is None
+    atom = feedparser.parse(client.get("/feed.atom").data).feed
+    assert atom.logo == "https://cdn.example.org/logo-88.png"
