@@ -11,8 +11,10 @@ listed, an unusable state directory or a port already taken is one line and stat
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
+import resource
 import socket
 import sys
 from typing import TYPE_CHECKING, NoReturn
@@ -47,13 +49,15 @@ def worker_app() -> Flask:
     while it answers."""
     from .access import Batched
     from .app import create_app
+    from .silent import SilentConnections
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    # Straight to standard output in batches: no logging record per request, no write
-    # per request (each would cost more than a cached answer does).
-    access_log = Batched(STDOUT)
+    app = create_app(background=True, access_log=(access_log := Batched(STDOUT)))
+    # The access log goes straight to standard output in batches: no logging record per
+    # request, no write per request (each would cost more than a cached answer does).
     atexit.register(access_log.flush)
-    return create_app(background=True, access_log=access_log)
+    SilentConnections(app.extensions["feedsvc"].settings.request_head_seconds).start()
+    return app
 
 
 STDOUT = 1
@@ -226,6 +230,23 @@ def render(fmt: str, tag: str | None, directory: str) -> None:
     sys.stdout.buffer.write(response.get_data())
 
 
+FILE_RESERVE = 512
+"""Files a worker keeps for itself beyond its connections: the index, the shelf, logs."""
+
+
+def more_files() -> int:
+    """Raise this process's limit of open files to the most it may have (its workers
+    inherit it); the limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
 STOP_SECONDS = 5
 """The longest a worker may take to stop once told to; then it is killed. What a kill
 can cut short (a write to the index, a render) is made whole by the next start."""
@@ -255,6 +276,9 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     mark_unreconciled(settings.state_dir)
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
+
+    files = more_files()
 
     server = Granian(
         "feedsvc.cli:worker_app",
@@ -264,6 +288,13 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         interface=Interfaces.WSGI,
         workers=workers,
         blocking_threads=threads,
+        # Connections a worker serves at once: as many as its files allow. granian's
+        # default (1,024 shared by the workers) let a thousand idle connections hold
+        # them all; idle ones are closed after the request-head timeout.
+        backpressure=max(16, files - min(FILE_RESERVE, files // 4)),
+        http1_settings=HTTP1Settings(
+            header_read_timeout=max(1, round(settings.request_head_seconds * 1000))
+        ),
         log_access=False,
         # Without it a worker that never ends its stop (a second signal while the first
         # is handled deadlocks granian's handler, say) holds the whole stop forever.

@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "WATCH": True,
     "WATCH_INTERVAL": 1.0,
     "RESCAN_SECONDS": 30.0,
+    "REQUEST_HEAD_SECONDS": 10.0,
     "CACHE_ENTRIES": 8192,
     "CACHE_MEGABYTES": 256,
     "SHELF_MEGABYTES": 4096,
@@ -77,7 +78,7 @@ _COUNTS: dict[str, tuple[int, int | None]] = {
     "SHARED_MAX_AGE": (0, None),
 }
 # Seconds, as numbers: greater than 0 (0 would make the watcher spin) and at most a day.
-_SECONDS = {"WATCH_INTERVAL": 0.01, "RESCAN_SECONDS": 0.01}
+_SECONDS = {"WATCH_INTERVAL": 0.01, "RESCAN_SECONDS": 0.01, "REQUEST_HEAD_SECONDS": 0.5}
 _MOST_SECONDS = 86_400.0
 # Settings that are text: taken as written, never read as JSON ("2026" stays a title).
 _TEXTS = (
@@ -297,6 +298,9 @@ class Settings:
     """Headlines per page on the home and tag pages."""
     access_log: str = "combined"
     """``combined``, ``json`` or ``off``."""
+    request_head_seconds: float = 10.0
+    """How long ``feedsvc serve`` waits for a request head: on a new connection, a
+    dribbling one, or an idle keep-alive one; then it closes the connection."""
     shared_max_age: int = 86_400
     """The lifetime a shared cache may keep a response (``s-maxage``), sent only to
     caches that are purged (:attr:`purge_urls`)."""
@@ -369,6 +373,7 @@ class Settings:
             watch=_flag(config, "WATCH"),
             watch_interval=_seconds(config, "WATCH_INTERVAL"),
             rescan_seconds=_seconds(config, "RESCAN_SECONDS"),
+            request_head_seconds=_seconds(config, "REQUEST_HEAD_SECONDS"),
             health_details=_flag(config, "HEALTH_DETAILS"),
             icon_url=texts["ICON_URL"],
             logo_url=texts["LOGO_URL"],
