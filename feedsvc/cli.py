@@ -32,6 +32,7 @@ from .settings import (
     state_dir_problem,
 )
 from .store import SITE, Progress, Store, StoreError
+from .workers import forget_the_dead
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -50,13 +51,17 @@ def worker_app() -> Flask:
     from .access import Batched
     from .app import create_app
     from .silent import SilentConnections
+    from .workers import forget_this_worker, note_this_worker
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     app = create_app(background=True, access_log=(access_log := Batched(STDOUT)))
     # The access log goes straight to standard output in batches: no logging record per
     # request, no write per request (each would cost more than a cached answer does).
     atexit.register(access_log.flush)
-    SilentConnections(app.extensions["feedsvc"].settings.request_head_seconds).start()
+    settings = app.extensions["feedsvc"].settings
+    SilentConnections(settings.request_head_seconds).start()
+    note_this_worker(settings.state_dir)
+    atexit.register(forget_this_worker, settings.state_dir)
     return app
 
 
@@ -247,6 +252,35 @@ def more_files() -> int:
     return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
 
+MIGRATE = "/proc/sys/net/ipv4/tcp_migrate_req"
+
+
+def migrate_queued_connections() -> None:
+    """Ask Linux to hand the connections queued for a worker that dies to the others.
+
+    Each granian worker listens on a socket of its own (SO_REUSEPORT): without this a
+    worker's death resets the connections waiting for it. Set where permitted (root, or
+    a network namespace of the service's own), said where not.
+    """
+    try:
+        with open(MIGRATE, encoding="ascii") as setting:
+            if setting.read().strip() != "0":
+                return
+        with open(MIGRATE, "w", encoding="ascii") as setting:
+            setting.write("1")
+        click.echo(
+            f"feedsvc: set {MIGRATE} to 1: a worker's queued connections outlive it", err=True
+        )
+    except FileNotFoundError:
+        return  # not Linux, or older than 5.14
+    except OSError:
+        click.echo(
+            f"feedsvc: {MIGRATE} is 0 and cannot be set here: connections queued for a worker"
+            " that dies are reset (as root: sysctl net.ipv4.tcp_migrate_req=1)",
+            err=True,
+        )
+
+
 STOP_SECONDS = 5
 """The longest a worker may take to stop once told to; then it is killed. What a kill
 can cut short (a write to the index, a render) is made whole by the next start."""
@@ -274,11 +308,14 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     if problem := port_problem(host, port):
         fail(problem)
     mark_unreconciled(settings.state_dir)
+    forget_the_dead(settings.state_dir)
     from granian import Granian
     from granian.constants import Interfaces
     from granian.http import HTTP1Settings
 
     files = more_files()
+    if workers > 1:
+        migrate_queued_connections()
 
     server = Granian(
         "feedsvc.cli:worker_app",
@@ -299,6 +336,10 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         # Without it a worker that never ends its stop (a second signal while the first
         # is handled deadlocks granian's handler, say) holds the whole stop forever.
         workers_kill_timeout=STOP_SECONDS,
+        # A worker that dies (an out-of-memory kill, say) is replaced; the others go on
+        # answering. One that dies again within 5.5 s of its replacement stops the
+        # service (granian's crash-loop guard): a supervisor then sees it.
+        respawn_failed_workers=True,
     )
     try:
         server.serve()

@@ -19,6 +19,7 @@ from ..feeds import rfc3339
 from ..notify import failing, read_status
 from ..room import room
 from ..store import SITE, Snapshot
+from ..workers import died
 from .kit import (
     Routes,
     absolute,
@@ -283,6 +284,13 @@ def healthz() -> Response:
         if details:
             short.update(free=disk.free, headroom=disk.headroom)
         report["disk"] = short
+        if report["status"] == "ok":
+            report["status"] = "degraded"
+    if dead := died(current.settings.state_dir):
+        report["workers"] = {
+            "problem": f"{len(dead)} worker(s) died; being replaced",
+            "died": len(dead),
+        }
         if report["status"] == "ok":
             report["status"] = "degraded"
     notifying = read_status(current.settings.state_dir)

@@ -1,0 +1,70 @@
+"""A worker's death, against ``feedsvc serve --workers 2``: the other answers meanwhile,
+the dead one is replaced with its role, /healthz says so while it lasts, the log once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.processes import descendants
+from tests.conftest import WriteArticle, wait_until
+from tests.system.conftest import LiveServer
+
+
+def writer_pid(state: Path) -> int | None:
+    """The process holding the state directory's writer lock, from /proc/locks."""
+    inode = (state / "writer.lock").stat().st_ino
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        # 1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].split(":")[-1] == str(inode):
+            return int(fields[4])
+    return None
+
+
+def dead(pid: int) -> bool:
+    """Gone, or a zombie: its connections closed."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_killed_writer_is_replaced_with_its_role_and_nothing_stops_answering(
+    write_article: WriteArticle,
+    articles_dir: Path,
+    live_server: Callable[..., LiveServer],
+    tmp_path: Path,
+) -> None:
+    for n in range(20):
+        write_article(f"2026-01-{n + 1:02d}-a{n}.txt", title=f"A{n}", keywords="alpha")
+    state = tmp_path / "state"
+    server = live_server(args=("--workers", "2"), STATE_DIR=str(state))
+    # Both started: each notes itself once its app is made.
+    wait_until(lambda: len(list((state / "workers").iterdir())) == 2, 30, "two workers")
+    workers = set(descendants(server.process.pid))
+    writer = writer_pid(state)
+    assert writer in workers, (writer, workers)
+    os.kill(writer, signal.SIGKILL)  # as the kernel's out-of-memory killer does
+    wait_until(lambda: dead(writer), 5, "the kill")  # what it had accepted is lost with it
+    # The other worker answers at once, and says what happened until it is over.
+    try:
+        health = json.loads(server.get("/healthz").body)
+    except OSError:
+        raise AssertionError(server.log.read_text()[-3000:]) from None
+    assert health["status"] == "degraded" and health["workers"]["died"] == 1, health
+    for _ in range(20):
+        assert server.get("/feed.rss").status == 200
+    wait_until(lambda: json.loads(server.get("/healthz").body)["status"] == "ok", 30, "ok")
+    assert server.process.poll() is None  # the service is still up
+    replacement = writer_pid(state)
+    assert replacement is not None and replacement not in workers  # the role passed on
+    assert replacement in descendants(server.process.pid)
+    # The new writer follows the folder: an edit is served.
+    write_article("2026-01-01-a0.txt", title="A0 after the kill", keywords="alpha")
+    wait_until(lambda: b"A0 after the kill" in server.get("/tags/alpha/feed.atom").body, 10)
+    log = server.log.read_text()
+    assert log.count(f"worker {writer} died") == 1, log[-2000:]
