@@ -32,6 +32,7 @@ from .settings import (
     state_dir_problem,
 )
 from .store import SITE, Progress, Store, StoreError
+from .version import VERSION
 from .workers import forget_the_dead
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ STDOUT = 1
 
 
 @click.group()
+@click.version_option(VERSION, prog_name="feedsvc")
 def main() -> None:
     """Serve articles on disk as RSS, Atom and JSON feeds."""
 

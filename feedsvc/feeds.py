@@ -40,6 +40,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from .articles import Article
+from .version import VERSION
 
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -269,7 +270,11 @@ def _generator(items: Sequence[Item], info: FeedInfo, feed_type: str) -> FeedGen
     fg.description(info.description)
     fg.language(info.language)
     fg.author({"name": info.author})
-    fg.generator("feedsvc")
+    # Atom's generator carries its version apart; RSS's is one text.
+    if feed_type == ATOM_TYPE:
+        fg.generator("feedsvc", version=VERSION)
+    else:
+        fg.generator(f"feedsvc {VERSION}")
     fg.updated(info.updated)
     fg.lastBuildDate(info.updated)
     if info.ttl_minutes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import json
 import re
 import time
@@ -590,3 +591,15 @@ def test_a_configured_logo_is_the_rss_image_without_a_made_up_size(serve: Serve)
     assert image.find("width") is None and image.find("height") is None
     atom = feedparser.parse(client.get("/feed.atom").data).feed
     assert atom.logo == "https://cdn.example.org/logo-88.png"
+
+
+@pytest.mark.usefixtures("newsroom")
+def test_feeds_name_the_installed_version_as_their_generator(serve: Serve) -> None:
+    installed = importlib.metadata.version("feedsvc")
+    client = serve()
+    rss = ET.fromstring(client.get("/feed.rss").data)
+    assert rss.findtext("channel/generator") == f"feedsvc {installed}"
+    atom = ET.fromstring(client.get("/feed.atom").data)
+    generator = atom.find("{http://www.w3.org/2005/Atom}generator")
+    assert generator is not None
+    assert (generator.text, generator.get("version")) == ("feedsvc", installed)

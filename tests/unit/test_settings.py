@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 from pathlib import Path
@@ -93,3 +94,13 @@ def test_article_page_offers_the_feeds_of_its_tags(
         ("/tags/s%C3%A3o-paulo/feed.json", "feedsvc news: São Paulo (JSON Feed)"),
     ]:
         assert f'title="{title}" href="{base}{path}"' in html, path
+
+
+def test_the_command_says_its_version() -> None:
+    from click.testing import CliRunner
+
+    from feedsvc.cli import main
+
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"feedsvc, version {importlib.metadata.version('feedsvc')}\n"
