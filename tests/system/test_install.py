@@ -123,3 +123,24 @@ def test_the_installed_service_answers_every_page_and_feed(installed: LiveServer
         get(installed, path)
     assert check_every_feed_link(installed) > 0  # every feed read clean, every link 200
     assert b"Traceback" not in installed.log.read_bytes()
+
+
+UNIT = ROOT / "deploy" / "systemd" / "feedsvc.service"
+
+
+def test_the_systemd_unit_is_valid_and_sandboxed(installed: LiveServer, tmp_path: Path) -> None:
+    """The shipped unit, its command pointed at the installed wheel: systemd finds nothing
+    to say about it, and rates its exposure 2.0 or less out of 10 ("OK")."""
+    command = str(installed.process.args[0])  # type: ignore[index]
+    unit = tmp_path / "feedsvc.service"
+    unit.write_text(UNIT.read_text().replace("/opt/feedsvc/bin/feedsvc", command))
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True
+    )
+    assert (verify.returncode, verify.stdout + verify.stderr) == (0, "")
+    security = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", "--threshold=20", str(unit)],
+        capture_output=True,
+        text=True,
+    )
+    assert security.returncode == 0, security.stdout[-2000:]
