@@ -3,7 +3,7 @@
 ``python -m bench.compression [--corpus DIR] [--feeds N]`` renders tag feeds (RSS,
 Atom, JSON Feed) of a realistic corpus in process and compresses each with brotli
 qualities 4 to 11 and gzip levels 1 to 9, printing the median time per feed and the
-total size relative to the chosen levels (brotli 5, gzip 6: see README, "Kept
+total size relative to the chosen levels (brotli 5, gzip 6: see docs/http.md, "Kept
 representations"). Without ``--corpus`` it generates 3,000 articles.
 """
 

@@ -30,7 +30,7 @@ CORS_HEADERS: Headers = [
 ]
 
 _COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
-    # Chosen by measurement (bench/compression.py, README "Compression"): on a 60 KB
+    # Chosen by measurement (bench/compression.py, docs/http.md, "Kept representations"): on a 60 KB
     # feed brotli 5 is as small as 9 to the kilobyte at a sixteenth of the time, and
     # gzip 6 is as small as 9 for less; every version is compressed once, when rendered.
     "br": lambda body: bytes(brotli.compress(body, quality=BROTLI_QUALITY)),
