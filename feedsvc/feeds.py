@@ -305,11 +305,11 @@ def _generator(items: Sequence[Item], info: FeedInfo, feed_type: str) -> FeedGen
     elif feed_type == ATOM_TYPE and info.logo_url:
         fg.logo(info.logo_url)
     for item in items:
-        _add_entry(fg, item, info)
+        _add_entry(fg, item, info, feed_type)
     return fg
 
 
-def _add_entry(fg: FeedGenerator, item: Item, info: FeedInfo) -> None:
+def _add_entry(fg: FeedGenerator, item: Item, info: FeedInfo, feed_type: str) -> None:
     article = item.article
     fe = fg.add_entry(order="append")
     fe.id(item.id)
@@ -318,7 +318,14 @@ def _add_entry(fg: FeedGenerator, item: Item, info: FeedInfo) -> None:
     fe.link(href=item.url, rel="alternate", type="text/html")
     fe.published(article.published)
     fe.updated(article.updated)
-    fe.summary(clip(article.standfirst, info.line_bytes))
+    summary = clip(article.standfirst, info.line_bytes)
+    if feed_type == RSS_TYPE:
+        # RSS's description is HTML and the standfirst plain text: escaped as HTML here,
+        # then as XML, as the RSS Board's encoding examples do. Escaped only as XML, a
+        # reader takes "<ABC> CORP" for a tag and drops it, and shows "AT&amp;T".
+        fe.description(html.escape(summary, quote=False), isSummary=True)
+    else:
+        fe.summary(summary)  # Atom's summary is text (no type): escaped as XML alone
     fe.content(item_content(item, info.item_content_bytes), type="html")
     scheme = {"scheme": info.category_url} if info.category_url else {}
     categories = [
