@@ -31,10 +31,16 @@ for (const path of paths) {
         author: item.author ?? null,
         content: item["content:encoded"] ?? item.content ?? null,
         summary: item.summary ?? item.contentSnippet ?? null,
+        snippet: item.contentSnippet ?? null,
       })),
     };
     const extracted = extractFromXml(body, { descriptionMaxLen: 0 });
-    report.feedExtractor = { title: extracted.title, link: extracted.link, entries: extracted.entries.length };
+    report.feedExtractor = {
+      title: extracted.title,
+      link: extracted.link,
+      entries: extracted.entries.length,
+      items: extracted.entries.map((entry) => ({ title: entry.title, description: entry.description })),
+    };
     const root = await xml2js.parseStringPromise(body);
     if (root.feed) {
       report.atom = {
@@ -46,7 +52,12 @@ for (const path of paths) {
   } else if (path.includes(".json")) {
     const document = JSON.parse(body);
     const extracted = extractFromJson(document);
-    report.feedExtractor = { title: extracted.title, link: extracted.link, entries: extracted.entries.length };
+    report.feedExtractor = {
+      title: extracted.title,
+      link: extracted.link,
+      entries: extracted.entries.length,
+      items: extracted.entries.map((entry) => ({ title: entry.title, description: entry.description })),
+    };
     report.json = document;
   } else if (path.includes(".opml")) {
     const root = await xml2js.parseStringPromise(body);

@@ -127,11 +127,13 @@ def test_2_a_figure_only_with_its_picture_caption_and_credit_apart(server: LiveS
             entries["Alpha floods the city"].content[0].value,
         ):
             # feedparser's sanitiser writes attributes in its own order.
-            assert "<figure><img " in content and f'src="{picture}"' in content
-            # Two elements: no reader runs the credit onto the caption.
+            assert "<figure>\n<img " in content and f'src="{picture}"' in content
+            # Two elements on lines of their own: no reader runs the credit onto the
+            # caption, not even one that takes the text out for a snippet.
             assert (
-                '<figcaption><p class="caption">Flooded street</p>'
-                '<p class="credit"><small>Image: A. Photographer</small></p></figcaption></figure>'
+                '<figcaption>\n<p class="caption">Flooded street</p>\n'
+                '<p class="credit"><small>Image: A. Photographer</small></p>\n</figcaption>\n'
+                "</figure>"
             ) in content
         for content in (
             node_items["Beta powers up"]["content"],

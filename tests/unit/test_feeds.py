@@ -401,9 +401,10 @@ def test_content_is_standfirst_figure_then_body_summary_is_standfirst(serve: Ser
     for html in contents:
         assert html == (
             '<p class="standfirst"><strong>Alpha standfirst.</strong></p>\n'
-            f'<figure><img src="{BASE}/images/alpha.jpg" alt="Flooded street"><figcaption>'
-            '<p class="caption">Flooded street</p>'
-            '<p class="credit"><small>Image: A. Photographer</small></p></figcaption></figure>\n'
+            f'<figure>\n<img src="{BASE}/images/alpha.jpg" alt="Flooded street">\n<figcaption>\n'
+            '<p class="caption">Flooded street</p>\n'
+            '<p class="credit"><small>Image: A. Photographer</small></p>\n</figcaption>\n'
+            "</figure>\n"
             "<p>Alpha one.</p>\n<p>Alpha two &amp; &lt;three&gt;.</p>"
         )
     assert rss.findtext("description") == "Alpha standfirst."

@@ -96,3 +96,14 @@ def test_json_feed_titles_and_summaries_are_plain_text_as_written(articles_dir: 
     for item in entries(articles_dir, "json"):
         standfirst = shown(item["content_html"], "text/html").split("\n")[0]
         assert standfirst == item["summary"]  # the HTML content leads with it, as written
+
+
+@pytest.mark.usefixtures("corpus")
+def test_rss_titles_use_hexadecimal_references_for_markup_characters(articles_dir: Path) -> None:
+    """The RSS Board's profile for plain text: ``&#x26;``, ``&#x3C;``, ``&#x3E;``."""
+    client = create_app({"ARTICLES_DIR": str(articles_dir), "WATCH": False}).test_client()
+    body = client.get("/feed.rss?limit=50").data
+    titles = re.findall(rb"<title>([^<]*)</title>", body)
+    assert b"Title 0: &#x3C;ABC&#x3E; CORP reports record quarterly profit" in titles
+    assert b"Title 1: AT&#x26;T and Q&#x26;A" in titles
+    assert not any(re.search(rb"&(amp|lt|gt);", title) for title in titles)
