@@ -403,7 +403,9 @@ def render_json(items: Sequence[Item], info: FeedInfo) -> bytes:
         "feed_url": info.feed_url or info.self_url,
         "description": info.description,
         "language": info.language,
-        "authors": [{"name": info.author}],
+        # No top-level authors: every item names its own, and a reader such as Miniflux
+        # credits each item to its authors and the feed's together ("Mary O'Brien,
+        # feedsvc newsroom"). JSON Feed 1.1 takes an item's own authors as complete.
     }
     if info.icon_url:
         feed["icon"] = info.icon_url
