@@ -21,6 +21,7 @@ from ..feeds import rfc3339, to_json
 from ..responses import Rendered
 from ..store import SITE, STATIC, Snapshot
 from .kit import (
+    PREFERRED_FORMAT,
     Routes,
     absolute,
     article_path,
@@ -269,7 +270,9 @@ def opml() -> Response:
                 type="rss",
                 text=label,
                 title=label,
-                xmlUrl=url(feed_path(scope, "rss")),
+                # Atom: it says whether a title is text or HTML, and RSS does not
+                # (docs/http.md, "Text as written"); "rss" is OPML's type for any feed.
+                xmlUrl=url(feed_path(scope, PREFERRED_FORMAT)),
                 htmlUrl=url(scope_path(scope)),
             )
         ElementTree.indent(root)

@@ -251,6 +251,11 @@ def icons() -> Icons:
     )
 
 
+PREFERRED_FORMAT = "atom"
+"""The format offered first (autodiscovery, the OPML): Atom says whether each text is
+text or HTML, where readers guess an RSS title's (docs/http.md, "Text as written")."""
+
+
 def feed_urls(scope: str) -> dict[str, str]:
     return {name: url(feed_path(scope, name)) for name in FORMATS}
 
@@ -265,7 +270,7 @@ def feed_links(view: Snapshot, scope: str) -> list[dict[str, str]]:
             "name": fmt.label,
             "title": f"{title} ({fmt.label})",
         }
-        for fmt in FORMATS.values()
+        for fmt in sorted(FORMATS.values(), key=lambda f: f.name != PREFERRED_FORMAT)
     ]
 
 

@@ -86,7 +86,7 @@ def test_opml_lists_every_feed_and_each_is_a_valid_feed(server: LiveServer) -> N
     assert [o["text"] for o in found] == site_titled(
         "feedsvc news", "Briefs", "Climate", "Palmyra", "São Paulo", "Syria"
     )
-    assert found[0]["xmlUrl"] == f"{server.url}/feed.rss"
+    assert found[0]["xmlUrl"] == f"{server.url}/feed.atom"  # Atom offered first
     assert found[-1]["htmlUrl"] == f"{server.url}/tags/syria/"
     for outline in found:
         assert outline["type"] == "rss"
@@ -94,10 +94,10 @@ def test_opml_lists_every_feed_and_each_is_a_valid_feed(server: LiveServer) -> N
         assert outline["xmlUrl"].startswith(server.url + "/")
         feed = server.get(outline["xmlUrl"].removeprefix(server.url))
         assert feed.status == 200, outline
-        assert feed.getheader("Content-Type") == "application/rss+xml; charset=utf-8"
+        assert feed.getheader("Content-Type") == "application/atom+xml; charset=utf-8"
         parsed = feedparser.parse(feed.body)
         assert not parsed.bozo, (outline["xmlUrl"], parsed.bozo_exception)
-        assert parsed.version == "rss20"
+        assert parsed.version == "atom10"
         assert parsed.entries
         assert parsed.feed.title.endswith(outline["text"].rpartition(" \u2014 ")[2])
         assert server.get(outline["htmlUrl"].removeprefix(server.url)).status == 200

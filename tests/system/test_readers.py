@@ -170,10 +170,10 @@ def test_4_the_opml_is_one_folder_of_site_titled_feeds(server: LiveServer) -> No
     [folder] = opml["opml"]
     assert folder["text"] == SITE
     assert [(f["text"], f["xmlUrl"]) for f in folder["feeds"]] == [
-        (SITE, f"{server.url}/feed.rss"),
-        (f"{SITE} \u2014 Climate", f"{server.url}/tags/climate/feed.rss"),
-        (f"{SITE} \u2014 Energy", f"{server.url}/tags/energy/feed.rss"),
-        (f"{SITE} \u2014 São Paulo", f"{server.url}/tags/s%C3%A3o-paulo/feed.rss"),
+        (SITE, f"{server.url}/feed.atom"),
+        (f"{SITE} \u2014 Climate", f"{server.url}/tags/climate/feed.atom"),
+        (f"{SITE} \u2014 Energy", f"{server.url}/tags/energy/feed.atom"),
+        (f"{SITE} \u2014 São Paulo", f"{server.url}/tags/s%C3%A3o-paulo/feed.atom"),
     ]
     for outline in folder["feeds"]:
         assert outline["type"] == "rss" and outline["title"] == outline["text"]

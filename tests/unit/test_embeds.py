@@ -476,7 +476,7 @@ def test_tag_page_offers_discovery_copy_and_snippet(client: FlaskClient, corpus:
     discovered = client.get(feeds["application/json+oembed"].removeprefix(BASE))
     assert status == 200 and discovered.get_json() == document
     copy = page.all("input", id="feed-url")
-    assert copy and copy[0]["value"] == feeds["application/rss+xml"] and "readonly" in copy[0]
+    assert copy and copy[0]["value"] == feeds["application/atom+xml"] and "readonly" in copy[0]
     assert page.all("button", id="copy-feed")
     assert page.text["textarea"] == (
         '<div data-feedsvc-tag="syria" data-limit="5"></div>\n'
@@ -488,8 +488,8 @@ def test_other_pages_keep_their_feed_links(client: FlaskClient, corpus: None) ->
     for path in ("/", "/tags/", "/articles/aleppo"):
         page = Page(client.get(path).get_data(as_text=True))
         types = [link["type"] for link in page.all("link", rel="alternate")]
-        # Their own feeds first (an article page then adds its tags' feeds), then the
-        # OPML of every feed; no oEmbed link.
-        assert types[:3] == ["application/rss+xml", "application/atom+xml", "application/feed+json"]
+        # Their own feeds first, Atom first of them (an article page then adds its tags'
+        # feeds), then the OPML of every feed; no oEmbed link.
+        assert types[:3] == ["application/atom+xml", "application/rss+xml", "application/feed+json"]
         assert types[-1] == "text/x-opml"
         assert set(types) == {*types[:3], "text/x-opml"}

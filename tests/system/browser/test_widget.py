@@ -339,7 +339,9 @@ def test_copy_feed_url_and_snippet_on_the_tag_page(browser: Browser, service: Li
     page.goto(f"{service.url}/tags/syria/")
     page.click("#copy-feed")
     page.wait_for_function("document.getElementById('copy-feed').textContent === 'Copied'")
-    assert page.evaluate("navigator.clipboard.readText()") == f"{service.url}/tags/syria/feed.rss"
+    # Atom, the format offered first: it says whether a title is text or HTML.
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == f"{service.url}/tags/syria/feed.atom"
     page.screenshot(path=OUTPUT / "tag-page.png", full_page=True)
     snippet = page.input_value("#embed-snippet")
     assert snippet == (
