@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import logging
+import multiprocessing.util
 import os
 import resource
 import socket
@@ -58,11 +60,14 @@ def worker_app() -> Flask:
     app = create_app(background=True, access_log=(access_log := Batched(STDOUT)))
     # The access log goes straight to standard output in batches: no logging record per
     # request, no write per request (each would cost more than a cached answer does).
-    atexit.register(access_log.flush)
     settings = app.extensions["feedsvc"].settings
     SilentConnections(settings.request_head_seconds).start()
     note_this_worker(settings.state_dir)
-    atexit.register(forget_this_worker, settings.state_dir)
+    # A granian worker is a multiprocessing child, which ends with os._exit: atexit
+    # never runs there, multiprocessing's own finalizers do (atexit covers the rest).
+    for last in (access_log.flush, functools.partial(forget_this_worker, settings.state_dir)):
+        multiprocessing.util.Finalize(None, last, exitpriority=10)
+        atexit.register(last)
     return app
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from bench.processes import descendants
 from tests.conftest import WriteArticle, wait_until
-from tests.system.conftest import LiveServer
+from tests.system.conftest import LiveServer, stop_server
 from tests.unit.test_access import COMBINED
 
 
@@ -76,3 +76,17 @@ def test_off_by_setting(
         assert server.get("/feed.rss").status == 200
     server.get("/healthz")
     assert "GET /feed.rss" not in server.log.read_text()
+
+
+def test_the_last_lines_before_a_stop_are_written(
+    write_article: WriteArticle, live_server: Callable[..., LiveServer]
+) -> None:
+    """A worker writes its batch of lines as it stops: none of the last requests'
+    lines is lost (0, 14 and 0 of 50 were written in three tries before)."""
+    write_article("one.txt")
+    server = live_server()
+    for n in range(50):
+        assert server.get(f"/feed.rss?last={n}").status == 200
+    stop_server(server)  # at once: the lines were not written yet
+    text = server.log.read_text(errors="replace")
+    assert all(f"/feed.rss?last={n} " in text for n in range(50)), text[-2000:]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.processes import descendants
 from tests.conftest import WriteArticle, wait_until
-from tests.system.conftest import LiveServer
+from tests.system.conftest import LiveServer, stop_server
 
 
 def writer_pid(state: Path) -> int | None:
@@ -68,3 +68,5 @@ def test_a_killed_writer_is_replaced_with_its_role_and_nothing_stops_answering(
     wait_until(lambda: b"A0 after the kill" in server.get("/tags/alpha/feed.atom").body, 10)
     log = server.log.read_text()
     assert log.count(f"worker {writer} died") == 1, log[-2000:]
+    stop_server(server)  # an orderly stop: no worker died, none is left noted
+    assert list((state / "workers").iterdir()) == []
