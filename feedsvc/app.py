@@ -93,7 +93,9 @@ def create_app(
     app.register_error_handler(HTTPException, errors.plain_error)
     app.register_error_handler(Exception, errors.internal_error)
     app.before_request(errors.refuse_other_methods)
+    app.before_request(errors.merge_slashes)
     app.after_request(errors.allow_cross_origin)
+    app.after_request(errors.answer_options)
     app.teardown_request(end_snapshot)
 
     def version(scope: str) -> int:

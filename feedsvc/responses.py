@@ -314,7 +314,21 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
     )
 
 
+_DAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_MONTH = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_HTTP_DATE = re.compile(
+    rf"{_DAY}, \d\d {_MONTH} \d{{4}} \d\d:\d\d:\d\d GMT"  # IMF-fixdate
+    rf"|(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \d\d-{_MONTH}-\d\d"
+    r" \d\d:\d\d:\d\d GMT"  # RFC 850
+    rf"|{_DAY} {_MONTH} [ \d]\d \d\d:\d\d:\d\d \d{{4}}"  # asctime
+)
+"""RFC 9110's HTTP-date, in its three forms: anything else (two dates joined by a comma,
+a date with a zone) is not one, and the field is then ignored."""
+
+
 def not_modified_since(if_modified_since: str, last_modified: float) -> bool:
+    if not _HTTP_DATE.fullmatch(if_modified_since.strip(" \t")):
+        return False  # RFC 9110: not one valid HTTP-date, the field is ignored
     try:
         since = parsedate_to_datetime(if_modified_since).timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):

@@ -402,6 +402,19 @@ class Shelf:
                     with contextlib.suppress(OSError):
                         os.remove(os.path.join(folder, name))
 
+    def usable(self) -> bool:
+        """Whether the shelf can be read now (one small query): ``/healthz`` asks, so a
+        shelf that went bad says so before a request trips on it."""
+        connection = self._connection()
+        if connection is None:
+            return False
+        try:
+            connection.execute("SELECT value FROM totals WHERE name = 'bytes'").fetchone()
+        except sqlite3.Error as error:
+            self._fail("read", error)
+            return False
+        return self.problem is None
+
     def _connection(self) -> sqlite3.Connection | None:
         """This thread's connection, or ``None`` while the shelf is out of use."""
         if time.monotonic() - self._failed_at < RETRY_SECONDS:

@@ -7,11 +7,13 @@ another blueprint being registered.
 from __future__ import annotations
 
 import logging
+import re
+from urllib.parse import quote
 
 from flask import Response, request
 from werkzeug.exceptions import HTTPException
 
-from .kit import NOT_CROSS_ORIGIN, secure
+from .kit import NOT_CROSS_ORIGIN, NOT_CROSS_ORIGIN_PATHS, PATH_SAFE, moved, secure
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +23,26 @@ def allow_cross_origin(response: Response) -> Response:
 
     Except what is for the operators (:data:`~feedsvc.views.kit.NOT_CROSS_ORIGIN`).
     """
-    if request.endpoint in NOT_CROSS_ORIGIN:
-        return response
+    if request.endpoint in NOT_CROSS_ORIGIN or request.path in NOT_CROSS_ORIGIN_PATHS:
+        return response  # a 405 there has no endpoint: its path says it
     response.headers.setdefault("Access-Control-Allow-Origin", "*")
-    if request.method == "OPTIONS":
-        response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
-        response.headers["Access-Control-Allow-Headers"] = "If-None-Match, If-Modified-Since"
-        response.headers["Access-Control-Max-Age"] = "86400"
+    return cors_preflight(response) if request.method == "OPTIONS" else response
+
+
+def answer_options(response: Response) -> Response:
+    """``OPTIONS`` on a known path: 204 with ``Allow``, not an empty ``text/html`` 200."""
+    if request.method == "OPTIONS" and response.status_code == 200 and not response.data:
+        response.status_code = 204
+        response.headers.pop("Content-Type", None)
+        response.headers["Allow"] = ", ".join(ALLOWED_METHODS)
+    return response
+
+
+def cors_preflight(response: Response) -> Response:
+    """What a browser's preflight asks before a cross-origin conditional GET."""
+    response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
+    response.headers["Access-Control-Allow-Headers"] = "If-None-Match, If-Modified-Since"
+    response.headers["Access-Control-Max-Age"] = "86400"
     return response
 
 
@@ -46,6 +61,19 @@ def refuse_other_methods() -> Response | None:
     response = Response(f"405 Method Not Allowed: only {allowed}\n", 405, mimetype="text/plain")
     response.headers["Allow"] = allowed
     return secure(response)
+
+
+_SLASHES = re.compile("//+")
+
+
+def merge_slashes() -> Response | None:
+    """A 301 from a path with doubled slashes (``/tags//syria/``) to the path with single
+    ones, on the base URL, as for any other spelling of a URL."""
+    path = request.environ.get("PATH_INFO", "")
+    if "//" not in path or request.method not in ("GET", "HEAD"):
+        return None
+    merged = _SLASHES.sub("/", path).encode("latin-1").decode("utf-8", "replace")
+    return moved(quote(merged, safe=PATH_SAFE))
 
 
 def plain_error(error: HTTPException) -> Response:

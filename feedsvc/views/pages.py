@@ -266,7 +266,7 @@ def healthz() -> Response:
             for path, reason in problems.items()
         ]
     shelf = current.cache.shelf
-    kept: dict[str, object] = {"kept": shelf is not None and shelf.problem is None}
+    kept: dict[str, object] = {"kept": shelf is not None and shelf.usable()}
     if current.pending_renders is not None:
         kept["pending"] = current.pending_renders()
     if shelf is not None and shelf.problem is not None:
