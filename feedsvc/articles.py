@@ -40,6 +40,9 @@ MAX_ARTICLE_BYTES = 1 << 20
 MAX_KEYWORDS = 100
 """The most tags an article carries, by default; it keeps its first ones, the rest are noted."""
 MAX_TAG_CHARS = 100
+NFC_SHRINKS = 4
+"""A keyword longer than this many times :data:`MAX_TAG_CHARS` is too long whatever NFC
+makes of it (a composed character is rarely more than three code points apart)."""
 """The longest keyword made a tag; a longer one is left out and noted."""
 FRONT_MATTER_KEYS = frozenset({"date", "updated", "author", "slug", "image", "lang", "draft"})
 
@@ -254,12 +257,38 @@ def normalize_tag(keyword: str) -> Tag | None:
     return tag
 
 
+def _invisible(character: str) -> bool:
+    """A format character (soft hyphen, zero-width space or joiner: category Cf) or a
+    variation selector: nothing a reader sees, so nothing a key holds."""
+    code = ord(character)
+    return (
+        0xFE00 <= code <= 0xFE0F
+        or 0xE0100 <= code <= 0xE01EF
+        or unicodedata.category(character) == "Cf"
+    )
+
+
 def _normalize_tag(keyword: str) -> Tag | None:
     label = _SPACES.sub(" ", keyword).strip()
     folded = unicodedata.normalize("NFC", unicodedata.normalize("NFC", label).casefold())
-    # Combining marks (Devanagari vowel signs, a virama) belong to their letters.
-    kept = "".join(c if c.isalnum() or unicodedata.category(c)[0] == "M" else " " for c in folded)
-    key = "-".join(kept.split())
+    folded = "".join(c for c in folded if not _invisible(c))  # "Syr\xadia" is "syria"
+    # A keyword of symbols alone (emoji: "❤️", "🏳️‍🌈") keys by its symbols; in any
+    # other, symbols separate words as punctuation does, as they always have.
+    symbols = not any(c.isalnum() for c in folded)
+    kept: list[str] = []
+    after_kept = False
+    for c in folded:
+        category = unicodedata.category(c)
+        # Combining marks (Devanagari vowel signs, a virama) belong to the letter before
+        # them: a mark with none makes no key of its own.
+        keep = (
+            c.isalnum()
+            or (category[0] == "M" and after_kept)
+            or (symbols and category in ("So", "Sk"))
+        )
+        kept.append(c if keep else " ")
+        after_kept = keep
+    key = "-".join("".join(kept).split())
     return Tag(key, label) if key else None
 
 
@@ -313,8 +342,16 @@ _TOO_LONG = Tag("", "too long")
 
 def _keyword_outcome(keyword: str) -> Tag | None:
     """The tag of one keyword, ``None`` when nothing of it is left, or :data:`_TOO_LONG`."""
-    # Measured before normalising, so an overlong keyword never reaches a memo.
-    if len(keyword) > MAX_TAG_CHARS and len(_SPACES.sub(" ", keyword).strip()) > MAX_TAG_CHARS:
+    # Measured before normalising, so an overlong keyword never reaches a memo; in
+    # composed characters (NFC), so a keyword saved decomposed (as macOS does) counts
+    # its letters, not its letters and accents apart.
+    if len(keyword) > MAX_TAG_CHARS and (
+        len(collapsed := _SPACES.sub(" ", keyword).strip()) > MAX_TAG_CHARS
+        and (
+            len(collapsed) > NFC_SHRINKS * MAX_TAG_CHARS
+            or len(unicodedata.normalize("NFC", collapsed)) > MAX_TAG_CHARS
+        )
+    ):
         return _TOO_LONG
     if len(keyword) > TAG_MEMO_LONGEST:
         return _normalize_tag(keyword)
