@@ -9,6 +9,7 @@ serve`` does those, see :mod:`feedsvc.cli`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -99,8 +100,9 @@ def create_app(
     app.teardown_request(end_snapshot)
 
     def version(scope: str) -> int:
-        if indexer is not None:
-            indexer.release_due()
+        writing = app.extensions["feedsvc"].indexer  # this process may take over later
+        if writing is not None:
+            writing.release_due()
         return store.version(scope)
 
     fast_path = FastPath(app.wsgi_app, version, cache, feeds.feed_locator(settings))
@@ -111,7 +113,40 @@ def create_app(
         )
     if prerenderer is not None:
         prerenderer.start()
+    if indexer is None and settings.watch:
+        stand_by(app, clock or time.time, background, serving)
     return app
+
+
+STANDBY_SECONDS = 2.0
+"""How often a reading process tries the writer's lock."""
+
+
+def stand_by(app: Flask, clock: Callable[[], float], background: bool, serving: str) -> None:
+    """Take the writer's role when the process that holds it stops (another service on
+    the same state directory, or a sibling worker that died): try its lock every
+    :data:`STANDBY_SECONDS` in a thread, and once it is ours, index from then on."""
+
+    def run() -> None:
+        current: Site = app.extensions["feedsvc"]
+        while True:
+            time.sleep(STANDBY_SECONDS)
+            try:
+                indexer = start_indexer(current.settings, clock, background, serving, quiet=True)
+            except Exception:  # tried again: the role must be taken some time
+                log.exception("taking the writer's role failed")
+                continue
+            if indexer is not None:
+                break
+        log.warning(
+            "the process that indexed %s stopped; this process indexes now",
+            current.settings.articles_dir,
+        )
+        if current.cache.shelf is not None:
+            indexer.make_room = current.cache.shelf.give_back
+        app.extensions["feedsvc"] = dataclasses.replace(current, indexer=indexer)
+
+    threading.Thread(target=run, name="feedsvc-standby", daemon=True).start()
 
 
 PACKAGE = Path(__file__).parent
@@ -131,7 +166,12 @@ def edition(settings: Settings) -> str:
 
 
 def start_indexer(
-    settings: Settings, clock: Callable[[], float], background: bool, serving: str
+    settings: Settings,
+    clock: Callable[[], float],
+    background: bool,
+    serving: str,
+    *,
+    quiet: bool = False,
 ) -> Indexer | None:
     """Become the writer if no other process is; build or reconcile; follow the folder.
 
@@ -152,7 +192,8 @@ def start_indexer(
         ),
     )
     if indexer is None:
-        log.info("another process indexes %s; this one reads the index", settings.articles_dir)
+        if not quiet:
+            log.info("another process indexes %s; this one reads the index", settings.articles_dir)
         return None
     indexer.clock = clock
     if not new:  # another app of this process made it: bring it up to date, as at a start

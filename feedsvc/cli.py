@@ -33,7 +33,7 @@ from .settings import (
     from_environment,
     state_dir_problem,
 )
-from .store import SITE, Progress, Store, StoreError
+from .store import SITE, Progress, Store, StoreError, indexed_folder
 from .version import VERSION
 from .workers import forget_the_dead
 
@@ -54,7 +54,7 @@ def worker_app() -> Flask:
     from .access import Batched
     from .app import create_app
     from .silent import SilentConnections
-    from .workers import forget_this_worker, note_this_worker
+    from .workers import forget_this_worker, note_this_worker, watch_state_dir
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     app = create_app(background=True, access_log=(access_log := Batched(STDOUT)))
@@ -63,6 +63,7 @@ def worker_app() -> Flask:
     settings = app.extensions["feedsvc"].settings
     SilentConnections(settings.request_head_seconds).start()
     note_this_worker(settings.state_dir)
+    watch_state_dir(settings.state_dir, access_log.flush)
     # A granian worker is a multiprocessing child, which ends with os._exit: atexit
     # never runs there, multiprocessing's own finalizers do (atexit covers the rest).
     for last in (access_log.flush, functools.partial(forget_this_worker, settings.state_dir)):
@@ -314,6 +315,14 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     check_state_dir(settings)
     if problem := port_problem(host, port):
         fail(problem)
+    folder = indexed_folder(settings.state_dir)
+    if folder is not None and folder != settings.articles_dir:
+        # Said here, whoever holds the writer's lock: a second service would otherwise
+        # start as a reader and serve the other folder's articles.
+        fail(
+            f"{settings.state_dir} indexes {folder}, not {settings.articles_dir}: give each "
+            "articles folder its own FEEDSVC_STATE_DIR"
+        )
     mark_unreconciled(settings.state_dir)
     forget_the_dead(settings.state_dir)
     from granian import Granian

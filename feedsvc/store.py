@@ -27,6 +27,7 @@ import os
 import sqlite3
 import struct
 import threading
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -120,6 +121,22 @@ ARTICLE_COLUMNS = (
     "slug, path, state, published, updated, title, standfirst, author, image, caption, "
     "credit, lang, tags, mtime_ns, size, uid"
 )
+
+
+def indexed_folder(state_dir: str) -> str | None:
+    """The articles folder the index in ``state_dir`` was made of (read only); ``None``
+    when there is none, or it cannot be read (the writer deals with a damaged one)."""
+    path = os.path.join(state_dir, DATABASE)
+    if not os.path.exists(path):
+        return None
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"file:{urllib.parse.quote(path)}?mode=ro", uri=True, timeout=5)
+        ) as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'articles_dir'").fetchone()
+    except sqlite3.Error:
+        return None
+    return str(row[0]) if row else None
 
 
 class StoreError(Exception):

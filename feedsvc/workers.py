@@ -5,7 +5,8 @@ others cannot see that it happened. So each worker notes itself in ``workers/`` 
 the state directory (its process id, its start time and its parent's id) and takes its
 note away when it stops; a note whose process is gone is a worker that died. While one
 is missing, ``/healthz`` of its siblings says so; its replacement says once in the log
-which worker it replaces, and takes the note away.
+which worker it replaces, and takes the note away. A worker whose state directory is
+deleted or replaced stops, for granian to replace it with one that rebuilds it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -96,3 +100,42 @@ def forget_the_dead(state_dir: str) -> None:
     for note in notes(state_dir):
         if not _alive(note) and _started(note.parent) is None:
             _forget(state_dir, note.pid)
+
+
+STATE_LOST = 3
+"""A worker's exit status when its state directory was deleted or replaced."""
+STATE_CHECK_SECONDS = 2.0
+
+
+def watch_state_dir(state_dir: str, before_exit: Callable[[], None]) -> None:
+    """Stop this worker if the state directory is deleted or replaced while it runs.
+
+    Its index and shelf are then files no one else sees: it would serve a frozen site,
+    and its edits would reach no other worker. granian starts a new worker in its
+    place, which makes the directory again and rebuilds the index in it.
+    """
+
+    def identity() -> tuple[int, int] | None:
+        try:
+            status = os.stat(state_dir)
+        except OSError:
+            return None
+        return status.st_dev, status.st_ino
+
+    first = identity()
+
+    def run() -> None:
+        while True:
+            time.sleep(STATE_CHECK_SECONDS)
+            if identity() != first:
+                log.error(
+                    "the state directory %s was deleted or replaced; this worker stops,"
+                    " and the one that replaces it rebuilds the index there",
+                    state_dir,
+                )
+                with contextlib.suppress(Exception):
+                    before_exit()
+                os._exit(STATE_LOST)
+
+    if first is not None:
+        threading.Thread(target=run, name="feedsvc-state-watch", daemon=True).start()
