@@ -92,6 +92,7 @@ def create_app(
         app.register_blueprint(blueprint)
     app.register_error_handler(NotReady, errors.not_ready)
     app.register_error_handler(HTTPException, errors.plain_error)
+    app.register_error_handler(sqlite3.DatabaseError, errors.damaged_index)
     app.register_error_handler(Exception, errors.internal_error)
     app.before_request(errors.refuse_other_methods)
     app.before_request(errors.merge_slashes)

@@ -42,14 +42,19 @@ from .articles import (
 from .room import is_disk_full, room
 from .store import (
     BUILDING,
+    DAMAGED,
     DATABASE,
     PROGRESS,
     SCHEMA_VERSION,
     DiskFull,
+    IndexDamaged,
     OutdatedIndex,
     Progress,
     StoreError,
+    damage_reported,
     from_micros,
+    is_damage,
+    report_damage,
 )
 from .writer import (
     BUILD_PARTS,
@@ -400,6 +405,29 @@ class Indexer:
         self._writer = writer
         self._next_release = self._release_time()
 
+    def rebuild_if_damaged(self) -> bool:
+        """Rebuild the index from the folder when a read or a write met a damaged page
+        (``index-damaged`` in the state directory); whether it did.
+
+        The damaged index serves what it still can meanwhile (a query that meets the
+        damage answers 503); it is kept beside the new one for a look, then replaced
+        in one rename, as a first build's index is.
+        """
+        reason = damage_reported(self.state_dir)
+        if reason is None:
+            return False
+        with self._lock:
+            path = os.path.join(self.state_dir, DATABASE)
+            kept = f"{path}.damaged-{int(time.time())}"
+            log.error("the index %s is damaged (%s); kept as %s, rebuilding", path, reason, kept)
+            with contextlib.suppress(OSError):
+                os.link(path, kept)
+            self._build(ProgressLog())
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.state_dir, DAMAGED))
+        log.warning("the index is rebuilt")
+        return True
+
     def close(self) -> None:
         with self._lock:
             if self._writer is not None:
@@ -634,11 +662,15 @@ class Indexer:
 
         :raises DiskFull: when there is still no room; said once in the log, not once
             per attempt, and the caller tries again later.
+        :raises IndexDamaged: when the write met a damaged page: the watcher rebuilds.
         """
         try:
             try:
                 recorded = write()
-            except (sqlite3.OperationalError, OSError) as error:
+            except (sqlite3.DatabaseError, OSError) as error:
+                if is_damage(error):  # rebuilt from the folder, which records this too
+                    report_damage(self.state_dir, error)
+                    raise IndexDamaged(str(error)) from error
                 if not is_disk_full(error) or self.make_room is None or not self.make_room():
                     raise
                 recorded = write()

@@ -123,6 +123,38 @@ ARTICLE_COLUMNS = (
 )
 
 
+DAMAGED = "index-damaged"
+"""In the state directory while a reader has met a damaged index page and the writer
+has not yet rebuilt it: what the reader met."""
+
+
+def is_damage(error: BaseException) -> bool:
+    """Whether a database error says the file itself is damaged."""
+    text = str(error)
+    return isinstance(error, sqlite3.DatabaseError) and (
+        "malformed" in text or "not a database" in text or "corrupt" in text
+    )
+
+
+def report_damage(state_dir: str, error: BaseException) -> None:
+    """Tell the writer that a read met a damaged page (it checks and rebuilds)."""
+    path = os.path.join(state_dir, DAMAGED)
+    if os.path.exists(path):
+        return
+    with contextlib.suppress(OSError):
+        with open(path + ".new", "w", encoding="utf-8") as note:
+            note.write(f"{error}\n")
+        os.replace(path + ".new", path)
+
+
+def damage_reported(state_dir: str) -> str | None:
+    try:
+        with open(os.path.join(state_dir, DAMAGED), encoding="utf-8") as note:
+            return note.read().strip() or "damaged"
+    except OSError:
+        return None
+
+
 def indexed_folder(state_dir: str) -> str | None:
     """The articles folder the index in ``state_dir`` was made of (read only); ``None``
     when there is none, or it cannot be read (the writer deals with a damaged one)."""
@@ -146,6 +178,11 @@ class StoreError(Exception):
 class DiskFull(StoreError):
     """The state directory's filesystem has no room for a change to the index, even
     after the shelf gave back what it could; the change is recorded once it has."""
+
+
+class IndexDamaged(StoreError):
+    """A write met a damaged page of the index: nothing was recorded; the index is
+    rebuilt from the folder, which records it."""
 
 
 class OutdatedIndex(sqlite3.DatabaseError):
@@ -242,8 +279,13 @@ class Snapshot:
         self._db.execute("BEGIN")
 
     def close(self) -> None:
-        """End the transaction and give the connection back to its thread."""
-        self._db.execute("COMMIT")
+        """End the transaction and give the connection back to its thread; a connection
+        whose transaction cannot end (a damaged page met meanwhile) is closed instead."""
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            self._db.close()
+            raise
         self._idle.append(self._db)
 
     def _one(self, sql: str, *args: object) -> Any:

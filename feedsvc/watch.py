@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .indexer import Indexer
-from .store import DiskFull
+from .store import DiskFull, IndexDamaged
 from .writer import FileReading
 
 log = logging.getLogger(__name__)
@@ -211,6 +211,7 @@ class Watcher(threading.Thread):
                 if self.wakeup.is_set():
                     time.sleep(SETTLE)
                     self.wakeup.clear()
+                self.indexer.rebuild_if_damaged()  # a reader or a write met a damaged page
                 paths = self.take()
                 if paths:
                     self.indexer.update(paths, skip=self.hold)
@@ -223,7 +224,7 @@ class Watcher(threading.Thread):
                     scan_took = last_scan - started
                 self.indexer.release_due()
             except Exception as error:  # the watcher must outlive any one bad scan
-                if not isinstance(error, DiskFull):  # said once by the indexer
+                if not isinstance(error, (DiskFull, IndexDamaged)):  # said by the indexer
                     log.exception("article scan failed")
                 # Nothing was recorded: the files are read again at the next wake-up
                 # (within ``interval``), a failed scan run again soon.

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from urllib.parse import quote
 
 from flask import Response, request
 from werkzeug.exceptions import HTTPException
 
-from .kit import NOT_CROSS_ORIGIN, NOT_CROSS_ORIGIN_PATHS, PATH_SAFE, moved, secure
+from ..store import is_damage, report_damage
+from .kit import NOT_CROSS_ORIGIN, NOT_CROSS_ORIGIN_PATHS, PATH_SAFE, moved, secure, site
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,28 @@ def not_ready(error: Exception) -> Response:
     "everything was deleted": a 503 that says when to come back."""
     response = Response(
         "503 Service Unavailable: the index is being built; see /healthz\n",
+        503,
+        mimetype="text/plain",
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER)
+    return secure(response)
+
+
+_damage_said = False
+
+
+def damaged_index(error: sqlite3.DatabaseError) -> Response:
+    """A read that met a damaged page of the index: a 503 that says when to come back
+    (what is kept is still answered before this), and the writer told to rebuild."""
+    if not is_damage(error):
+        return internal_error(error)
+    global _damage_said
+    if not _damage_said:  # once per process: every request may meet it until rebuilt
+        log.error("the index is damaged (%s): answering 503 until it is rebuilt", error)
+        _damage_said = True
+    report_damage(site().settings.state_dir, error)
+    response = Response(
+        "503 Service Unavailable: the index is being repaired; see /healthz\n",
         503,
         mimetype="text/plain",
     )

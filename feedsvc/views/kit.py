@@ -13,6 +13,7 @@ import base64
 import gzip
 import hashlib
 import math
+import sqlite3
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
@@ -38,7 +39,7 @@ from ..responses import (
     respond,
 )
 from ..settings import Settings
-from ..store import SITE, Snapshot, Store
+from ..store import SITE, Snapshot, Store, is_damage, report_damage
 from ..surrogate import key_headers, keys_of
 
 
@@ -78,7 +79,11 @@ def end_snapshot(error: BaseException | None = None) -> None:
     """End the request's read transaction (registered as a teardown)."""
     found: Snapshot | None = g.pop("feedsvc_snapshot", None)
     if found is not None:
-        found.close()
+        try:
+            found.close()
+        except sqlite3.Error as failed:  # the answer is made: it must not become a 500
+            if is_damage(failed):
+                report_damage(site().settings.state_dir, failed)
 
 
 # Routes ----------------------------------------------------------------------

@@ -18,7 +18,7 @@ from ..articles import Article
 from ..feeds import rfc3339
 from ..notify import failing, read_status
 from ..room import room
-from ..store import SITE, Snapshot
+from ..store import SITE, Snapshot, damage_reported
 from ..workers import died
 from .kit import (
     Routes,
@@ -284,6 +284,11 @@ def healthz() -> Response:
         if details:
             short.update(free=disk.free, headroom=disk.headroom)
         report["disk"] = short
+        if report["status"] == "ok":
+            report["status"] = "degraded"
+    if damage_reported(current.settings.state_dir) is not None:
+        # What is kept is served, the rest answers 503 until the rebuild replaces it.
+        report["damage"] = {"problem": "a damaged index page was met; the index is being rebuilt"}
         if report["status"] == "ok":
             report["status"] = "degraded"
     if dead := died(current.settings.state_dir):
