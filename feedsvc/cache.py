@@ -17,6 +17,7 @@ answers through the same :func:`respond`.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
@@ -327,11 +328,14 @@ class FastPath:
             return None
         path = environ.get("PATH_INFO", "")
         query = environ.get("QUERY_STRING", "")
-        entry = self.cache.for_request(path, query)
-        if entry is None or entry.version != self.version(entry.scope):
-            entry = self.from_shelf(path, query)
-            if entry is None:
-                return None
+        try:
+            entry = self.cache.for_request(path, query)
+            if entry is None or entry.version != self.version(entry.scope):
+                entry = self.from_shelf(path, query)
+                if entry is None:
+                    return None
+        except sqlite3.DatabaseError:  # a damaged index: the app answers it (a 503)
+            return None
         answer = respond(
             entry.representation,
             method,

@@ -14,7 +14,9 @@ so a restart over an unchanged folder renders nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -24,7 +26,7 @@ from flask import Flask
 from .cache import ResponseCache, shelf_key
 from .feeds import FORMATS
 from .settings import Settings
-from .store import SITE, NotReady, Store
+from .store import SITE, NotReady, Store, is_damage, report_damage
 from .views.feeds import feed_key, render_feed
 from .views.kit import shared_max_age, with_keys
 
@@ -45,6 +47,7 @@ class Prerenderer:
         self.app = app
         self.store = store
         self.cache = cache
+        self.state_dir = settings.state_dir
         self.max_age = settings.feed_max_age
         self.shared_max_age = shared_max_age(settings)
         self.changed: dict[str, tuple[float, float]] = {}
@@ -146,5 +149,12 @@ class Prerenderer:
                     )
                     self.cache.keep(named, scope, version, representation)
                     self.rendered[scope] += 1
+            except sqlite3.DatabaseError as error:
+                if not is_damage(error):
+                    raise
+                # Said by the views and the indexer: the writer rebuilds, then every
+                # scope is rendered again as after a first build.
+                report_damage(self.state_dir, error)
             finally:
-                view.close()
+                with contextlib.suppress(sqlite3.Error):  # a transaction a damaged page ended
+                    view.close()

@@ -139,3 +139,19 @@ def test_quick_first_build_benchmark_runs() -> None:
         assert re.search(rf"^\| {stage} \| \d+\.\d \|", out, re.M), out
     for files in ("100,000", "1,000,000"):
         assert re.search(rf"^\| {files} \| \d+\.\d \| \d+\.\d \| ≤ \d+ \|$", out, re.M), out
+
+
+def test_quick_hostile_load_benchmark_runs() -> None:
+    """The never-down run, small: no figure of time is asserted, only that nothing was
+    lost, the service stayed up, and it met both faults (a killed worker, a damaged
+    index) and came back from each."""
+    out = quick("bench.hostile", 240)
+    rows = dict(line.split("  ", 1) for line in out.splitlines() if "  " in line)
+    rows = {name.strip(): value.strip() for name, value in rows.items()}
+    assert rows["articles lost / ghosts / stale titles"] == "0 / 0 / 0", out
+    assert rows["tag counts off"] == "0", out
+    assert rows["service up at the end"] == "yes", out
+    assert rows["worker replaced (log)"] == "yes", out
+    assert rows["index rebuilt after the damage (log)"] == "yes", out
+    assert rows["tracebacks in the log"] == "0", out
+    assert "killed the writing worker" in out and "junk written over" in out
