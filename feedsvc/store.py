@@ -129,10 +129,14 @@ has not yet rebuilt it: what the reader met."""
 
 
 def is_damage(error: BaseException) -> bool:
-    """Whether a database error says the file itself is damaged."""
+    """Whether a database error says the file itself is damaged: its structure, or a
+    text the writer stored as UTF-8 that no longer is."""
     text = str(error)
     return isinstance(error, sqlite3.DatabaseError) and (
-        "malformed" in text or "not a database" in text or "corrupt" in text
+        "malformed" in text
+        or "not a database" in text
+        or "corrupt" in text
+        or "Could not decode to UTF-8" in text
     )
 
 

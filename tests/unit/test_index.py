@@ -24,7 +24,7 @@ from feedsvc.indexer import (
     mark_unreconciled,
     read_reading,
 )
-from feedsvc.store import SITE, Snapshot, Store
+from feedsvc.store import SITE, Snapshot, Store, is_damage
 from feedsvc.writer import (
     BUILD_PARTS,
     BulkLoad,
@@ -466,3 +466,19 @@ def test_a_reading_process_holds_a_bounded_share_of_large_files(
     # The readings held, the rows made of them, the batches read ahead: a few ADD_BYTES
     # (46 MB here); holding the whole chunk first took 153 MB.
     assert peak < 4 * ADD_BYTES, f"{peak / 2**20:.0f} MB"
+
+
+@pytest.mark.parametrize(
+    ("error", "damaged"),
+    [
+        (sqlite3.DatabaseError("database disk image is malformed"), True),
+        (sqlite3.DatabaseError("file is not a database"), True),
+        (sqlite3.OperationalError("Could not decode to UTF-8 column 'tags' with text 'x'"), True),
+        (sqlite3.OperationalError("database is locked"), False),
+        (sqlite3.OperationalError("database or disk is full"), False),
+        (OSError("malformed"), False),
+    ],
+)
+def test_what_counts_as_a_damaged_index(error: BaseException, damaged: bool) -> None:
+    """Damage makes the writer rebuild; a lock or a full disk is waited out instead."""
+    assert is_damage(error) is damaged
