@@ -96,16 +96,19 @@ RETRY_AFTER = 5
 """Seconds a client is asked to wait while the first build runs."""
 
 
-def not_ready(error: Exception) -> Response:
-    """Before the first build completes, never an empty feed a reader would take as
-    "everything was deleted": a 503 that says when to come back."""
+def unavailable(why: str) -> Response:
+    """A 503 saying ``why`` and when to come back."""
     response = Response(
-        "503 Service Unavailable: the index is being built; see /healthz\n",
-        503,
-        mimetype="text/plain",
+        f"503 Service Unavailable: {why}; see /healthz\n", 503, mimetype="text/plain"
     )
     response.headers["Retry-After"] = str(RETRY_AFTER)
     return secure(response)
+
+
+def not_ready(error: Exception) -> Response:
+    """Before the first build completes, never an empty feed a reader would take as
+    "everything was deleted": a 503 that says when to come back."""
+    return unavailable("the index is being built")
 
 
 _damage_said = False
@@ -121,13 +124,7 @@ def damaged_index(error: sqlite3.DatabaseError) -> Response:
         log.error("the index is damaged (%s): answering 503 until it is rebuilt", error)
         _damage_said = True
     report_damage(site().settings.state_dir, error)
-    response = Response(
-        "503 Service Unavailable: the index is being repaired; see /healthz\n",
-        503,
-        mimetype="text/plain",
-    )
-    response.headers["Retry-After"] = str(RETRY_AFTER)
-    return secure(response)
+    return unavailable("the index is being repaired")
 
 
 def internal_error(error: Exception) -> Response:

@@ -4,28 +4,16 @@ dribbling never stop it answering, and each is closed after the request-head tim
 from __future__ import annotations
 
 import http.client
-import select
 import socket
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.hostile import closed_by_server
 from bench.processes import descendants
 from tests.conftest import WriteArticle, wait_until
 from tests.system.conftest import LiveServer
 
 HELD = 2000
-
-
-def closed_by_server(sock: socket.socket) -> bool:
-    """Whether the server has closed ``sock`` (its end read, or reset)."""
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    if not poller.poll(0):
-        return False
-    try:
-        return sock.recv(65536) == b""
-    except OSError:
-        return True
 
 
 def answer(server: LiveServer, path: str) -> int:

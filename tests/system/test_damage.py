@@ -5,30 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.hostile import damage
 from tests.conftest import WriteArticle, wait_until
 from tests.system.conftest import LiveServer, stop_server
 
 TAGS = 30
 
 
-def damage_the_middle(database: Path) -> None:
-    """Junk over the middle third of the file: its header and first pages (the meta
-    table) stay whole, as after a torn write or a bad sector."""
-    size = database.stat().st_size
-    rng = random.Random(29)
-    with database.open("r+b") as out:
-        for offset in range(size // 3, 2 * size // 3, 4 * 8192):
-            out.seek(offset)
-            out.write(rng.randbytes(4096))
-
-
-def test_a_damaged_index_page_is_answered_503_then_rebuilt(
-    write_article: WriteArticle, live_server: Callable[..., LiveServer], tmp_path: Path
-) -> None:
+def write_corpus(write_article: WriteArticle) -> None:
+    """600 articles over 30 topics and one tag they all share: an index of many pages."""
     for n in range(600):
         write_article(
             f"2026-01-{n % 28 + 1:02d}-story-{n}.txt",
@@ -36,9 +24,15 @@ def test_a_damaged_index_page_is_answered_503_then_rebuilt(
             keywords=f"topic {n % TAGS}, common",
             body=tuple(f"Paragraph {p} of story {n}. " * 30 for p in range(6)),
         )
+
+
+def test_a_damaged_index_page_is_answered_503_then_rebuilt(
+    write_article: WriteArticle, live_server: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    write_corpus(write_article)
     state = tmp_path / "state"
     stop_server(live_server(STATE_DIR=str(state)))  # built, then stopped
-    damage_the_middle(state / "index.sqlite")
+    damage(state / "index.sqlite", seed=29)
     server = live_server(STATE_DIR=str(state), SHELF_MEGABYTES="0")  # nothing kept
     paths = [f"/tags/topic-{n}/feed.rss" for n in range(TAGS)] + ["/tags/common/feed.atom"]
     seen = set()
@@ -66,16 +60,10 @@ def test_a_damaged_index_page_is_answered_503_then_rebuilt(
 def test_damage_while_serving_loses_no_edit(
     write_article: WriteArticle, live_server: Callable[..., LiveServer], tmp_path: Path
 ) -> None:
-    for n in range(600):
-        write_article(
-            f"2026-01-{n % 28 + 1:02d}-story-{n}.txt",
-            title=f"Story {n}",
-            keywords=f"topic {n % TAGS}, common",
-            body=tuple(f"Paragraph {p} of story {n}. " * 30 for p in range(6)),
-        )
+    write_corpus(write_article)
     state = tmp_path / "state"
     server = live_server(STATE_DIR=str(state), SHELF_MEGABYTES="0")
-    damage_the_middle(state / "index.sqlite")
+    damage(state / "index.sqlite", seed=29)
     write_article("2026-02-01-new.txt", title="Written after the damage", keywords="topic 1")
     paths = [f"/tags/topic-{n}/feed.rss" for n in range(TAGS)]
 

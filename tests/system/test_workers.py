@@ -9,20 +9,10 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.hostile import writer_pid
 from bench.processes import descendants
 from tests.conftest import WriteArticle, wait_until
 from tests.system.conftest import LiveServer, stop_server
-
-
-def writer_pid(state: Path) -> int | None:
-    """The process holding the state directory's writer lock, from /proc/locks."""
-    inode = (state / "writer.lock").stat().st_ino
-    for line in Path("/proc/locks").read_text().splitlines():
-        fields = line.split()
-        # 1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF
-        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].split(":")[-1] == str(inode):
-            return int(fields[4])
-    return None
 
 
 def dead(pid: int) -> bool:
