@@ -175,7 +175,10 @@ def test_distinct_long_urls_leave_worker_memory_level(tmp_path: Path, case: str)
     # Against the highest level before: a worker's RSS also falls (freed arenas returned),
     # and a rise back to where it was is no growth.
     assert figures[2] - max(figures[:2]) < LEVEL, report(case, figures)
-    assert figures[2] - figures[0] < 2 * LEVEL, report(case, figures)
+    # From the warm-up, more room: its N requests may not have filled the worker's page
+    # caches yet (the shelf's SQLite connections take up to 2 MB each); the bound that
+    # shows growth is the one above, between N and 2N.
+    assert figures[2] - figures[0] < 3 * LEVEL, report(case, figures)
 
 
 # The alias table and the response cache -----------------------------------------------
