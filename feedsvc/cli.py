@@ -50,7 +50,10 @@ CANNOT_START = 1
 def worker_app() -> Flask:
     """The app as ``feedsvc serve`` runs it in each worker: logging to standard error,
     the access log to standard output, the index built or reconciled in the background
-    while it answers."""
+    while it answers. Each worker also closes connections that never send a byte,
+    notes itself in the state directory (for its siblings to see if it dies), and stops
+    if that directory is deleted or replaced (for granian to start one that rebuilds it).
+    """
     from .access import Batched
     from .app import create_app
     from .silent import SilentConnections
