@@ -257,35 +257,43 @@ def normalize_tag(keyword: str) -> Tag | None:
     return tag
 
 
-def _invisible(character: str) -> bool:
+_ASCII_SEPARATORS = re.compile(r"[^0-9a-z]+")
+"""In a casefolded ASCII keyword, what separates the words of its key."""
+
+
+def _invisible(character: str, category: str) -> bool:
     """A format character (soft hyphen, zero-width space or joiner: category Cf) or a
     variation selector: nothing a reader sees, so nothing a key holds."""
     code = ord(character)
-    return (
-        0xFE00 <= code <= 0xFE0F
-        or 0xE0100 <= code <= 0xE01EF
-        or unicodedata.category(character) == "Cf"
-    )
+    return category == "Cf" or 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF
+
+
+_WORD = re.compile(r"[^\W_]")
+"""A letter or digit of any script (what ``str.isalnum`` says)."""
 
 
 def _normalize_tag(keyword: str) -> Tag | None:
     label = _SPACES.sub(" ", keyword).strip()
     folded = unicodedata.normalize("NFC", unicodedata.normalize("NFC", label).casefold())
-    folded = "".join(c for c in folded if not _invisible(c))  # "Syr\xadia" is "syria"
+    if folded.isascii():  # most keywords: no marks, no invisible characters, no emoji
+        key = _ASCII_SEPARATORS.sub("-", folded).strip("-")
+        return Tag(key, label) if key else None
     # A keyword of symbols alone (emoji: "❤️", "🏳️‍🌈") keys by its symbols; in any
     # other, symbols separate words as punctuation does, as they always have.
-    symbols = not any(c.isalnum() for c in folded)
+    symbols = _WORD.search(folded) is None
     kept: list[str] = []
     after_kept = False
     for c in folded:
+        if c.isalnum():
+            kept.append(c)
+            after_kept = True
+            continue
         category = unicodedata.category(c)
+        if _invisible(c, category):
+            continue  # dropped, not a separator: "Syr\xadia" is "syria"
         # Combining marks (Devanagari vowel signs, a virama) belong to the letter before
         # them: a mark with none makes no key of its own.
-        keep = (
-            c.isalnum()
-            or (category[0] == "M" and after_kept)
-            or (symbols and category in ("So", "Sk"))
-        )
+        keep = (category[0] == "M" and after_kept) or (symbols and category in ("So", "Sk"))
         kept.append(c if keep else " ")
         after_kept = keep
     key = "-".join("".join(kept).split())
