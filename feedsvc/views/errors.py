@@ -14,8 +14,9 @@ from urllib.parse import quote
 from flask import Response, request
 from werkzeug.exceptions import HTTPException
 
+from ..access import PATH_SAFE
 from ..store import is_damage, report_damage
-from .kit import NOT_CROSS_ORIGIN, NOT_CROSS_ORIGIN_PATHS, PATH_SAFE, moved, secure, site
+from .kit import NOT_CROSS_ORIGIN, NOT_CROSS_ORIGIN_PATHS, moved, secure, site
 
 log = logging.getLogger(__name__)
 

@@ -167,8 +167,6 @@ ERROR_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; for
 NOT_CROSS_ORIGIN = frozenset({"pages.healthz"})
 NOT_CROSS_ORIGIN_PATHS = frozenset({"/healthz"})
 """Their paths: a 405 there is answered before any endpoint is known."""
-PATH_SAFE = "/!$&'()*+,;=:@~-._"
-"""What a path keeps unescaped in a Location."""
 """Endpoints that get no CORS headers: they are for the operators, not for other sites."""
 ECHOED = 100
 """The most characters of a request an error message repeats."""
