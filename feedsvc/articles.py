@@ -293,7 +293,11 @@ def _normalize_tag(keyword: str) -> Tag | None:
             continue  # dropped, not a separator: "Syr\xadia" is "syria"
         # Combining marks (Devanagari vowel signs, a virama) belong to the letter before
         # them: a mark with none makes no key of its own.
-        keep = (category[0] == "M" and after_kept) or (symbols and category in ("So", "Sk"))
+        # ASCII symbols ("^", "`") separate, as in an ASCII keyword: a key means the same
+        # whichever path made it.
+        keep = (category[0] == "M" and after_kept) or (
+            symbols and category in ("So", "Sk") and not c.isascii()
+        )
         kept.append(c if keep else " ")
         after_kept = keep
     key = "-".join("".join(kept).split())

@@ -138,6 +138,7 @@ KEYWORDS = st.text(
 @example("\u01f0")  # casefolds to two code points that NFC puts back together
 @example("ß")
 @example("\u0345")  # a combining mark that casefolds to a letter
+@example("^¶")  # an ASCII symbol among others: the ASCII keyword "^" has no key
 def test_tag_normalisation_never_raises_and_is_idempotent(keyword: str) -> None:
     tag = normalize_tag(keyword)
     if tag is None:
