@@ -7,9 +7,9 @@ import subprocess
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from urllib.parse import quote
 
 from feedsvc.articles import normalize_tag
+from feedsvc.urls import feed_path
 
 FEED_ITEMS = 20
 """Items in a feed page (feedsvc's default ``FEEDSVC_FEED_ITEMS``)."""
@@ -62,7 +62,7 @@ def tag_feed_path(label: str) -> str:
     tag = normalize_tag(label)
     if tag is None:
         raise ValueError(f"{label!r} is not a tag")
-    return f"/tags/{quote(tag.key, safe='')}/feed.rss"
+    return feed_path(tag.key, "rss")
 
 
 def check_feed(body: bytes) -> int:

@@ -37,6 +37,7 @@ from .settings import (
 )
 from .shelf import Shelf
 from .store import NotReady, Store, StoreError
+from .urls import Urls
 from .views import assets, embeds, errors, feeds, pages
 from .views.kit import Site, end_snapshot
 from .watch import Watcher
@@ -86,7 +87,12 @@ def create_app(
     if indexer is not None and background and cache.shelf is not None:
         prerenderer = Prerenderer(app, store, cache, settings)
     app.extensions["feedsvc"] = Site(
-        settings, store, indexer, cache, prerenderer.pending if prerenderer else None
+        settings,
+        store,
+        indexer,
+        cache,
+        Urls.of(settings),
+        prerenderer.pending if prerenderer else None,
     )
     for blueprint in (feeds.blueprint, pages.blueprint, embeds.blueprint, assets.blueprint):
         app.register_blueprint(blueprint)

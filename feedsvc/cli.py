@@ -20,7 +20,6 @@ import resource
 import socket
 import sys
 from typing import TYPE_CHECKING, NoReturn
-from urllib.parse import quote
 
 import click
 
@@ -34,6 +33,7 @@ from .settings import (
     state_dir_problem,
 )
 from .store import SITE, Progress, Store, StoreError, indexed_folder
+from .urls import FEED_FORMATS, PREFERRED_FORMAT, feed_path
 from .version import VERSION
 from .workers import forget_the_dead
 
@@ -220,7 +220,7 @@ def index(rebuild: bool, directory: str) -> None:
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["rss", "atom", "json"]), default="atom")
+@click.option("--format", "fmt", type=click.Choice(FEED_FORMATS), default=PREFERRED_FORMAT)
 @click.option("--tag", default=None, help="A tag key; the site feed when omitted.")
 @click.argument("directory", default=lambda: os.environ.get("FEEDSVC_ARTICLES_DIR", "articles"))
 def render(fmt: str, tag: str | None, directory: str) -> None:
@@ -239,8 +239,7 @@ def render(fmt: str, tag: str | None, directory: str) -> None:
         # Any spelling of a tag ("São Paulo") names its canonical feed.
         normal = normalize_tag(tag)
         tag = normal.key if normal is not None else tag
-    path = f"/tags/{quote(tag, safe='')}/feed.{fmt}" if tag else f"/feed.{fmt}"
-    response = app.test_client().get(path)
+    response = app.test_client().get(feed_path(tag or SITE, fmt))
     if response.status_code != 200:
         raise click.ClickException(response.get_data(as_text=True).strip())
     sys.stdout.buffer.write(response.get_data())

@@ -41,6 +41,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from .articles import Article
+from .urls import FEED_FORMATS
 from .version import VERSION
 
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
@@ -462,7 +463,7 @@ class Format:
         return f"{self.media_type}; charset=utf-8"
 
 
-FORMATS: dict[str, Format] = {
+_RENDERERS = {
     f.name: f
     for f in (
         Format("rss", RSS_TYPE, "RSS", render_rss),
@@ -470,4 +471,5 @@ FORMATS: dict[str, Format] = {
         Format("json", JSON_FEED_TYPE, "JSON Feed", render_json),
     )
 }
-"""Every format served, in the order pages list them."""
+FORMATS: dict[str, Format] = {name: _RENDERERS[name] for name in FEED_FORMATS}
+"""Every format served (:data:`feedsvc.urls.FEED_FORMATS`), in the order pages list them."""

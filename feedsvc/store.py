@@ -34,10 +34,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .articles import Article, Stamp, Tag
+from .urls import SITE as SITE  # the site's scope, as the index names it
 
 SCHEMA_VERSION = 2
-SITE = ""
-"""The scope key of the site-wide feed; tag keys are never empty."""
 STATIC = "\x00static"
 """A scope no article is ever in (tag keys never hold NUL), for resources that never change."""
 

@@ -16,13 +16,12 @@ from collections.abc import Iterable
 from urllib.parse import quote
 
 from .store import SITE, STATIC
+from .urls import FEED_FORMATS, feed_path
 
 EVERYTHING = "all"
 """The key every cacheable response carries."""
 KEY_HEADERS = ("xkey", "Surrogate-Key", "Cache-Tag")
 """The headers that carry the keys, one per kind of cache."""
-FEED_FORMATS = ("rss", "atom", "json")
-"""The feed formats, each a WebSub topic of its own (``feed.<name>``)."""
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -53,14 +52,9 @@ def key_headers(keys: Iterable[str]) -> Headers:
     return (("xkey", spaced), ("Surrogate-Key", spaced), ("Cache-Tag", ",".join(listed)))
 
 
-def feed_path(scope: str, fmt: str) -> str:
-    """The path of a scope's feed in a format: its WebSub topic on the base URL."""
-    prefix = "/" if scope == SITE else f"/tags/{quote(scope, safe='')}/"
-    return f"{prefix}feed.{fmt}"
-
-
 def topics_of(base_url: str, scopes: Iterable[str]) -> tuple[str, ...]:
-    """The WebSub topics of these scopes: each one's feed in every format."""
+    """The WebSub topics of these scopes: each one's feed in every format (each format
+    is a topic of its own)."""
     return tuple(
         base_url + feed_path(scope, fmt)
         for scope in sorted(s for s in set(scopes) if s != STATIC)

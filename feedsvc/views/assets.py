@@ -10,6 +10,7 @@ from flask import Response
 
 from ..responses import Rendered
 from ..store import STATIC
+from ..urls import FAVICON_PATH, FEED_STYLE_PATH, ICON_PATH, RSS_IMAGE_PATH
 from .kit import STATIC_DIR, Routes, cached, snapshot
 
 blueprint = Routes("assets", __name__)
@@ -32,21 +33,21 @@ def serve_asset(name: str) -> Response:
     return cached(snapshot(), STATIC, (name,), render)
 
 
-@blueprint.route("/favicon.ico")
+@blueprint.route(FAVICON_PATH)
 def favicon() -> Response:
     return serve_asset("favicon.ico")
 
 
-@blueprint.route("/icon.png")
+@blueprint.route(ICON_PATH)
 def icon() -> Response:
     return serve_asset("icon.png")
 
 
-@blueprint.route("/icon-144.png")
+@blueprint.route(RSS_IMAGE_PATH)
 def rss_image() -> Response:
     return serve_asset("icon-144.png")
 
 
-@blueprint.route("/feed.css")
+@blueprint.route(FEED_STYLE_PATH)
 def feed_stylesheet() -> Response:
     return serve_asset("feed.css")

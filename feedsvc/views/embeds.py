@@ -11,7 +11,7 @@ import html
 import unicodedata
 from email.utils import formatdate
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 from xml.etree import ElementTree
 
 from flask import Response, request
@@ -20,28 +20,37 @@ from ..articles import Article
 from ..feeds import rfc3339, to_json
 from ..responses import Rendered
 from ..store import SITE, STATIC, Snapshot
-from .kit import (
+from ..urls import (
+    EMBED_TAG_RULE,
+    HEADLINES_FILE,
+    OEMBED_PATH,
+    OPML_PATH,
+    PAGE,
     PREFERRED_FORMAT,
+    TAG_LIST_PATH,
+    TAGS,
+    WIDGET_PATH,
+    embed_path,
+    parse,
+    shape_of,
+    site_rule,
+)
+from .kit import (
     Routes,
     absolute,
-    article_path,
     cached,
     fail,
-    feed_path,
-    feed_urls,
     limit_argument,
     moved,
     page,
     quoted,
     resolve_tag,
     scope_label,
-    scope_path,
     scope_title,
     site,
     snapshot,
     source_hash,
     tag_key,
-    url,
     whole_number,
 )
 
@@ -71,7 +80,7 @@ def sort_key(label: str) -> str:
 def headline(article: Article) -> dict[str, object]:
     entry: dict[str, object] = {
         "title": article.title,
-        "url": url(article_path(article.slug)),
+        "url": site().urls.article(article.slug),
         "date": rfc3339(article.published),
         "updated": rfc3339(article.updated),
         "standfirst": article.standfirst,
@@ -88,14 +97,15 @@ def serve_headlines(view: Snapshot, scope: str) -> Response:
 
     def render() -> Rendered:
         shown = view.newest(scope, count)
+        urls = site().urls
         document = {
             "version": 1,
             "title": scope_title(view, scope),
             "tag": None if scope == SITE else scope,
             "label": scope_label(view, scope),
-            "link": url(scope_path(scope)),
-            "site": {"name": site().settings.site_title, "url": url("/")},
-            "feeds": feed_urls(scope),
+            "link": urls.scope(scope),
+            "site": {"name": site().settings.site_title, "url": urls.home},
+            "feeds": urls.feeds(scope),
             "items": [headline(a) for a in shown],
         }
         return Rendered(to_json(document), JSON_TYPE, view.changed(scope))
@@ -103,18 +113,18 @@ def serve_headlines(view: Snapshot, scope: str) -> Response:
     return cached(view, scope, ("headlines", scope, count), render)
 
 
-@blueprint.route("/headlines.json")
+@blueprint.route(site_rule(HEADLINES_FILE))
 def site_headlines() -> Response:
     return serve_headlines(snapshot(), SITE)
 
 
-@blueprint.route("/tags/<tag>/headlines.json")
+@blueprint.route(TAGS.rule(HEADLINES_FILE))
 def tag_headlines(tag: str) -> Response:
     view = snapshot()
-    return serve_headlines(view, resolve_tag(view, tag, "headlines.json"))
+    return serve_headlines(view, resolve_tag(view, tag, HEADLINES_FILE))
 
 
-@blueprint.route("/embed.js")
+@blueprint.route(WIDGET_PATH)
 def widget() -> Response:
     def render() -> Rendered:
         body = WIDGET.read_bytes()
@@ -123,7 +133,7 @@ def widget() -> Response:
     return cached(snapshot(), STATIC, ("embed.js",), render)
 
 
-@blueprint.route("/embed/tags/<tag>")
+@blueprint.route(EMBED_TAG_RULE)
 def embed_page(tag: str) -> Response:
     """A tag's headlines as a self-contained page for an ``<iframe>``: no script at all."""
     view = snapshot()
@@ -131,7 +141,7 @@ def embed_page(tag: str) -> Response:
     if key is None:
         fail(404, f"no tag {quoted(tag)}")
     if key != tag:
-        return moved(f"/embed/tags/{quote(key, safe='')}")
+        return moved(embed_path(key))
     limit = limit_argument()
     return page(
         "embed.html",
@@ -139,10 +149,9 @@ def embed_page(tag: str) -> Response:
         scope=key,
         title=scope_title(view, key),
         label=view.label(key),
-        link=url(scope_path(key)),
+        link=site().urls.scope(key),
         articles=view.newest(key, limit or site().settings.headline_items),
         css=EMBED_CSS,
-        article_path=article_path,
         rfc3339=rfc3339,
     )
 
@@ -167,11 +176,14 @@ def tag_of_page_url(view: Snapshot, address: str) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or parts.netloc.lower() != base.netloc.lower():
         return None
-    prefix = base.path.rstrip("/") + "/tags/"
-    if not parts.path.startswith(prefix):
+    base_path = base.path.rstrip("/")
+    if not parts.path.startswith(base_path + "/"):
         return None
-    name = parts.path.removeprefix(prefix).removesuffix("/")
-    return tag_key(view, unquote(name)) if name and "/" not in name else None
+    path = parts.path[len(base_path) :]
+    place = parse(path if path.endswith("/") else path + "/")  # the slash is optional
+    if place is None or place.resource != PAGE or shape_of(place.scope) is not TAGS:
+        return None
+    return tag_key(view, unquote(TAGS.key(place.scope)))
 
 
 def dimension(name: str) -> int:
@@ -181,7 +193,7 @@ def dimension(name: str) -> int:
     return whole_number(name, 1, MAX_DIMENSION) or MAX_DIMENSION
 
 
-@blueprint.route("/oembed")
+@blueprint.route(OEMBED_PATH)
 def oembed() -> Response:
     """oEmbed 1.0 for tag page URLs: a ``rich`` response whose html is the iframe."""
     address = request.args.get("url", "")
@@ -199,7 +211,7 @@ def oembed() -> Response:
     def render() -> Rendered:
         settings = site().settings
         title = scope_title(view, key)
-        src = url(f"/embed/tags/{quote(key, safe='')}", limit=OEMBED_ITEMS)
+        src = site().urls.embed(key, limit=OEMBED_ITEMS)
         frame = (
             f'<iframe src="{html.escape(src)}" width="{width}" height="{height}" '
             f'title="{html.escape(title)}" style="border:0" loading="lazy"></iframe>'
@@ -209,7 +221,7 @@ def oembed() -> Response:
             "type": "rich",
             "title": title,
             "provider_name": settings.site_title,
-            "provider_url": url("/"),
+            "provider_url": site().urls.home,
             "cache_age": settings.feed_max_age,
             "html": frame,
             "width": width,
@@ -224,7 +236,7 @@ def opml_title(site_title: str, view: Snapshot, scope: str) -> str:
     return site_title if scope == SITE else f"{site_title} \u2014 {view.label(scope)}"
 
 
-@blueprint.route("/feeds.opml")
+@blueprint.route(OPML_PATH)
 def opml() -> Response:
     """OPML 2.0: the site feed and every tag feed, or the tags asked for, as RSS, in one
     folder titled with the site."""
@@ -261,6 +273,7 @@ def opml() -> Response:
         tags = chosen if chosen is not None else by_label
         scopes = [SITE] if chosen is None else []
         scopes += [k for k in tags if k in summaries and summaries[k].count >= minimum]
+        urls = site().urls
         for scope in scopes:
             # "Site — Tag": a tag feed's name says whose it is, in any reader's list.
             label = opml_title(settings.site_title, view, scope)
@@ -272,8 +285,8 @@ def opml() -> Response:
                 title=label,
                 # Atom: it says whether a title is text or HTML, and RSS does not
                 # (docs/http.md, "Text as written"); "rss" is OPML's type for any feed.
-                xmlUrl=url(feed_path(scope, PREFERRED_FORMAT)),
-                htmlUrl=url(scope_path(scope)),
+                xmlUrl=urls.feed(scope, PREFERRED_FORMAT),
+                htmlUrl=urls.scope(scope),
             )
         ElementTree.indent(root)
         text = '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(root, "unicode")
@@ -282,28 +295,29 @@ def opml() -> Response:
     return cached(view, SITE, ("opml", chosen, minimum), render)
 
 
-@blueprint.route("/tags.json")
+@blueprint.route(TAG_LIST_PATH)
 def tags_json() -> Response:
     """Every tag with its label, article count, newest article date and feed URLs."""
 
     view = snapshot()
 
     def render() -> Rendered:
+        urls = site().urls
         tags = [
             {
                 "key": tag.key,
                 "label": tag.label,
                 "count": tag.count,
                 "newest": rfc3339(tag.newest),
-                "url": url(scope_path(tag.key)),
-                "headlines": url(f"{scope_path(tag.key)}headlines.json"),
-                "feeds": feed_urls(tag.key),
+                "url": urls.scope(tag.key),
+                "headlines": urls.headlines(tag.key),
+                "feeds": urls.feeds(tag.key),
             }
             for tag in view.tags_by_count()
         ]
         document: dict[str, object] = {
             "version": 1,
-            "site": {"name": site().settings.site_title, "url": url("/")},
+            "site": {"name": site().settings.site_title, "url": urls.home},
             "tags": tags,
         }
         return Rendered(to_json(document), JSON_TYPE, view.changed(SITE))

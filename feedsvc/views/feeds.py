@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from urllib.parse import quote
 
 from flask import Response
 
@@ -18,18 +17,27 @@ from ..responses import Rendered
 from ..settings import Settings
 from ..store import SITE, Snapshot
 from ..surrogate import hub_links
+from ..urls import (
+    FEED,
+    FEED_STYLE_PATH,
+    TAG_INDEX_PATH,
+    TAGS,
+    feed_id,
+    feed_path,
+    parse,
+    scope_path,
+    site_rule,
+)
 from .kit import (
     Routes,
     cached,
     fail,
-    feed_path,
     icons,
     known_tag,
     limit_argument,
     make_items,
     moved,
     resolve_tag,
-    scope_path,
     scope_title,
     shared_max_age,
     site,
@@ -80,7 +88,7 @@ def render_feed(view: Snapshot, scope: str, fmt: Format, page: int, limit: int |
     updated = view.newest_update(scope, page * per_page) or EPOCH
     pictures = icons()
     info = FeedInfo(
-        id=f"tag:{view.authority()}:" + ("feed" if scope == SITE else f"tags/{quote(scope)}"),
+        id=feed_id(view.authority(), scope),
         title=scope_title(view, scope),
         description=settings.site_description
         if scope == SITE
@@ -93,7 +101,7 @@ def render_feed(view: Snapshot, scope: str, fmt: Format, page: int, limit: int |
         updated=updated,
         links=links if pages > 1 else {},
         ttl_minutes=max(1, settings.feed_max_age // 60),
-        category_url=url("/tags/"),
+        category_url=url(TAG_INDEX_PATH),
         labels=tag_labels(view, shown),
         item_content_bytes=settings.item_content_bytes,
         icon_url=pictures.icon,
@@ -101,7 +109,7 @@ def render_feed(view: Snapshot, scope: str, fmt: Format, page: int, limit: int |
         logo_url=pictures.logo,
         rss_image_url=pictures.rss_image,
         rss_image_size=pictures.rss_image_size,
-        stylesheet_url=url("/feed.css"),
+        stylesheet_url=url(FEED_STYLE_PATH),
         hubs=hubs,
     )
     items = make_items(view, shown)
@@ -123,26 +131,22 @@ def feed_locator(settings: Settings) -> Callable[[str, str], Located | None]:
     Only canonical URLs with no query: anything else (another spelling, an alias,
     paging) goes through the views, which know what to answer.
     """
-    suffixes = {f"/feed.{name}": name for name in FORMATS}
     max_age = settings.feed_max_age
     shared = shared_max_age(settings)
 
     def locate(path: str, query: str) -> Located | None:
         if query:
             return None
-        slash = path.rfind("/")
-        name = suffixes.get(path[slash:])
-        if name is None:
+        place = parse(path)
+        if place is None or place.resource != FEED or place.format is None:
             return None
-        if slash == 0:
-            return Located(feed_key(SITE, name), SITE, max_age, shared)
-        if not path.startswith("/tags/") or path.find("/", 6) != slash or slash == 6:
-            return None
-        try:  # WSGI gives the path's bytes as Latin-1
-            tag = path[6:slash].encode("latin-1").decode("utf-8")
-        except UnicodeError:
-            return None
-        return Located(feed_key(tag, name), tag, max_age, shared)
+        scope = place.scope
+        if not scope.isascii():
+            try:  # WSGI gives the path's bytes as Latin-1
+                scope = scope.encode("latin-1").decode("utf-8")
+            except UnicodeError:
+                return None
+        return Located(feed_key(scope, place.format), scope, max_age, shared)
 
     return locate
 
@@ -159,22 +163,22 @@ def serve_feed(view: Snapshot, scope: str, name: str) -> Response:
     )
 
 
-@blueprint.route(f"/{_FORMAT_RULE}")
+@blueprint.route(site_rule(_FORMAT_RULE))
 def site_feed(fmt: str) -> Response:
     return serve_feed(snapshot(), SITE, fmt)
 
 
-@blueprint.route(f"/tags/<tag>/{_FORMAT_RULE}")
+@blueprint.route(TAGS.rule(_FORMAT_RULE))
 def tag_feed(tag: str, fmt: str) -> Response:
     view = snapshot()
     return serve_feed(view, resolve_tag(view, tag, f"feed.{fmt}"), fmt)
 
 
-@blueprint.route(f"/{_ALIAS_RULE}", canonical=False)
+@blueprint.route(site_rule(_ALIAS_RULE), canonical=False)
 def site_feed_alias(alias: str) -> Response:
     return moved(feed_path(SITE, FEED_ALIASES[alias]))
 
 
-@blueprint.route(f"/tags/<tag>/{_ALIAS_RULE}", canonical=False)
+@blueprint.route(TAGS.rule(_ALIAS_RULE), canonical=False)
 def tag_feed_alias(tag: str, alias: str) -> Response:
     return moved(feed_path(known_tag(snapshot(), tag), FEED_ALIASES[alias]))

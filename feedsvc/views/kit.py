@@ -19,7 +19,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import quote, unquote
 
 import brotli
 from flask import Blueprint, Response, abort, current_app, g, render_template, request
@@ -41,6 +41,16 @@ from ..responses import (
 from ..settings import Settings
 from ..store import SITE, Snapshot, Store, is_damage, report_damage
 from ..surrogate import key_headers, keys_of
+from ..urls import (
+    HEALTH_PATH,
+    PREFERRED_FORMAT,
+    Icons,
+    Urls,
+    article_path,
+    feed_path,
+    item_id,
+    scope_path,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +62,7 @@ class Site:
     indexer: Indexer | None
     """Present in the one process that writes the index."""
     cache: ResponseCache
+    urls: Urls
     pending_renders: Callable[[], int] | None = None
     """How many scopes wait for their feeds to be rendered again, in the writing process."""
 
@@ -141,8 +152,6 @@ class Routes(Blueprint):
 
 
 STATIC_DIR = Path(__file__).parent.parent / "static"
-RSS_IMAGE_PIXELS = 144
-"""The built-in RSS channel image's width and height (``static/icon-144.png``)."""
 SITE_CSS = (STATIC_DIR / "site.css").read_text("utf-8")
 PAGE_SCRIPT = (STATIC_DIR / "page.js").read_text("utf-8")
 """The pages' style sheet and the tag page's script, inlined and allowed by their hashes."""
@@ -165,7 +174,7 @@ PAGE_POLICY = (
 ERROR_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 """Errors, redirects and other plain text: nothing at all."""
 NOT_CROSS_ORIGIN = frozenset({"pages.healthz"})
-NOT_CROSS_ORIGIN_PATHS = frozenset({"/healthz"})
+NOT_CROSS_ORIGIN_PATHS = frozenset({HEALTH_PATH})
 """Their paths: a 405 there is answered before any endpoint is known."""
 """Endpoints that get no CORS headers: they are for the operators, not for other sites."""
 ECHOED = 100
@@ -198,73 +207,15 @@ def quoted(text: str) -> str:
 
 def url(path: str, **query: object) -> str:
     """An absolute URL on the configured public base URL."""
-    given = {k: v for k, v in query.items() if v is not None}
-    return site().settings.base_url + path + (f"?{urlencode(given)}" if given else "")
-
-
-def scope_path(scope: str) -> str:
-    return "/" if scope == SITE else f"/tags/{quote(scope, safe='')}/"
-
-
-def feed_path(scope: str, fmt: str) -> str:
-    return f"{scope_path(scope)}feed.{fmt}"
-
-
-def article_path(slug: str) -> str:
-    return f"/articles/{quote(slug, safe='')}"
-
-
-def item_id(authority: str, article: Article) -> str:
-    # A tag URI (RFC 4151) made from the article's identity and the authority fixed
-    # when the index was made: it names the article, not where it is served from or
-    # what its file is called, so it survives a move to another host and renames.
-    return f"tag:{authority}:articles/{quote(article.uid or article.slug, safe='')}"
+    return site().urls.to(path, **query)
 
 
 def absolute(link: str | None) -> str | None:
-    if link and link.startswith("/"):
-        return site().settings.base_url + link
-    return link
-
-
-@dataclass(frozen=True, slots=True)
-class Icons:
-    """The site's pictures as absolute URLs: the settings', else the built-in ones."""
-
-    icon: str
-    """Square: Atom ``icon``, JSON Feed ``icon``, pages' icon."""
-    favicon: str
-    """Small: JSON Feed ``favicon``; ``/favicon.ico`` unless an icon is configured."""
-    logo: str
-    """Atom ``logo``; the icon unless a logo is configured."""
-    rss_image: str
-    """The RSS channel ``image``: the logo, else the icon when configured, else the
-    built-in icon at 144 pixels (RSS 2.0 allows at most 144 wide and 400 high)."""
-    rss_image_size: tuple[int, int] | None
-    """Its width and height, when known (the built-in one's)."""
+    return site().urls.absolute(link)
 
 
 def icons() -> Icons:
-    settings = site().settings
-    icon = absolute(settings.icon_url) or url("/icon.png")
-    favicon = absolute(settings.icon_url) or url("/favicon.ico")
-    configured = absolute(settings.logo_url) or absolute(settings.icon_url)
-    return Icons(
-        icon=icon,
-        favicon=favicon,
-        logo=absolute(settings.logo_url) or icon,
-        rss_image=configured or url("/icon-144.png"),
-        rss_image_size=None if configured else (RSS_IMAGE_PIXELS, RSS_IMAGE_PIXELS),
-    )
-
-
-PREFERRED_FORMAT = "atom"
-"""The format offered first (autodiscovery, the OPML): Atom says whether each text is
-text or HTML, where readers guess an RSS title's (docs/http.md, "Text as written")."""
-
-
-def feed_urls(scope: str) -> dict[str, str]:
-    return {name: url(feed_path(scope, name)) for name in FORMATS}
+    return site().urls.icons
 
 
 def feed_links(view: Snapshot, scope: str) -> list[dict[str, str]]:
@@ -302,7 +253,7 @@ def make_items(view: Snapshot, articles: Sequence[Article]) -> list[Item]:
             article=article,
             body=bodies.get(article.slug, ()),
             url=url(article_path(article.slug)),
-            id=item_id(authority, article),
+            id=item_id(authority, article.uid or article.slug),
             image=absolute(article.image),
         )
         for article in articles
@@ -504,7 +455,8 @@ def page(
         site_css=SITE_CSS,
         page_script=PAGE_SCRIPT,
         icons=icons(),
-        opml=url("/feeds.opml"),
+        opml=site().urls.opml,
+        urls=site().urls,
         **context,
     )
     response = Response(PAGE_COMPRESSORS[coding](html.encode()), mimetype="text/html")

@@ -19,20 +19,18 @@ from ..feeds import rfc3339
 from ..notify import failing, read_status
 from ..room import room
 from ..store import SITE, Snapshot, damage_reported
+from ..urls import ARTICLE_RULE, HEALTH_PATH, TAG_INDEX_PATH, TAGS, article_path, site_rule
 from ..workers import died
 from .kit import (
     Routes,
     absolute,
-    article_path,
     fail,
     feed_links,
-    feed_path,
     listing,
     moved,
     page,
     quoted,
     resolve_tag,
-    scope_path,
     scope_title,
     secure,
     share_meta,
@@ -45,7 +43,7 @@ from .kit import (
 blueprint = Routes("pages", __name__)
 
 
-@blueprint.route("/")
+@blueprint.route(site_rule())
 def home() -> Response:
     view = snapshot()
     settings = site().settings
@@ -67,8 +65,6 @@ def home() -> Response:
             image=first_image(shown.articles),
         ),
         tag_labels=tag_labels(view, shown.articles),
-        article_path=article_path,
-        scope_path=scope_path,
     )
 
 
@@ -77,21 +73,19 @@ def first_image(articles: Sequence[Article]) -> str | None:
     return next((absolute(a.image) for a in articles if a.image), None)
 
 
-@blueprint.route("/tags/")
+@blueprint.route(TAG_INDEX_PATH)
 def tags() -> Response:
     view = snapshot()
     return page(
         "tags.html",
         scope=SITE,
         rows=[(tag.key, tag.label, tag.count) for tag in view.tags_by_count()],
-        feed_path=feed_path,
-        scope_path=scope_path,
         feeds=feed_links(view, SITE),
         title=f"All tags — {site().settings.site_title}",
     )
 
 
-@blueprint.route("/tags/<tag>/")
+@blueprint.route(TAGS.rule())
 def tag_page(tag: str) -> Response:
     view = snapshot()
     key = resolve_tag(view, tag)
@@ -116,12 +110,10 @@ def tag_page(tag: str) -> Response:
             image=first_image(shown.articles),
         ),
         tag_labels=tag_labels(view, shown.articles),
-        article_path=article_path,
-        scope_path=scope_path,
     )
 
 
-@blueprint.route("/articles/<slug>")
+@blueprint.route(ARTICLE_RULE)
 def article_page(slug: str) -> Response:
     view = snapshot()
     article = view.article(slug)
@@ -161,7 +153,6 @@ def article_page(slug: str) -> Response:
         more_feeds=[link for tag in article.tags for link in feed_links(view, tag.key)],
         title=article.title,
         tag_labels=labels,
-        scope_path=scope_path,
     )
 
 
@@ -225,7 +216,7 @@ def local_client() -> bool:
     return address.is_loopback
 
 
-@blueprint.route("/healthz")
+@blueprint.route(HEALTH_PATH)
 def healthz() -> Response:
     """How the service is: ``ok``, ``starting`` (a first build runs), ``degraded`` (files
     were skipped) or ``failing`` (the articles folder cannot be read; a 503).

@@ -155,3 +155,25 @@ def test_quick_hostile_load_benchmark_runs() -> None:
     assert rows["index rebuilt after the damage (log)"] == "yes", out
     assert rows["tracebacks in the log"] == "0", out
     assert "killed the writing worker" in out and "junk written over" in out
+
+
+def test_same_output_compares_every_url_of_two_servers() -> None:
+    """``python -m bench.same_output``: the working tree against itself serves the same
+    bytes at every URL of the bundled site; a setting that changes the feeds is seen."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
+    command = [sys.executable, "-m", "bench.same_output", "--max-tags", "5", "--max-pages", "3"]
+    same = subprocess.run(
+        [*command, ".", "."], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert same.returncode == 0, same.stdout[-3000:] + same.stderr[-3000:]
+    assert re.search(r"[\d,]+ URLs from \. and \. \(200: [\d,]+.*: 0 differ", same.stdout)
+    other = subprocess.run(
+        [*command, ".", ".,FEEDSVC_SITE_TITLE=Another Site"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert other.returncode == 1, other.stdout[-3000:] + other.stderr[-3000:]
+    assert "DIFFERS /feed.atom" in other.stdout
