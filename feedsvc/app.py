@@ -37,6 +37,7 @@ from .settings import (
 )
 from .shelf import Shelf
 from .store import NotReady, Store, StoreError
+from .syndication import Syndication
 from .urls import Urls
 from .views import assets, embeds, errors, feeds, pages
 from .views.kit import Site, end_snapshot
@@ -83,15 +84,18 @@ def create_app(
         indexer.make_room = cache.shelf.give_back  # the index comes before the shelf
 
     app = Flask(__name__, static_folder=None)
+    urls = Urls.of(settings)
+    syndication = Syndication(settings, urls)
     prerenderer = None
     if indexer is not None and background and cache.shelf is not None:
-        prerenderer = Prerenderer(app, store, cache, settings)
+        prerenderer = Prerenderer(store, cache, syndication)
     app.extensions["feedsvc"] = Site(
         settings,
         store,
         indexer,
         cache,
-        Urls.of(settings),
+        urls,
+        syndication,
         prerenderer.pending if prerenderer else None,
     )
     for blueprint in (feeds.blueprint, pages.blueprint, embeds.blueprint, assets.blueprint):

@@ -21,14 +21,12 @@ import threading
 import time
 from collections import Counter
 
-from flask import Flask
-
 from .cache import ResponseCache, shelf_key
-from .feeds import FORMATS
-from .settings import Settings
-from .store import SITE, NotReady, Store, is_damage, report_damage
-from .views.feeds import feed_key, render_feed
-from .views.kit import shared_max_age, with_keys
+from .feeds import FORMATS, Format
+from .responses import Representation
+from .store import SITE, NotReady, Snapshot, Store, is_damage, report_damage
+from .surrogate import with_keys
+from .syndication import Syndication, feed_key
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +41,11 @@ POLL = 0.05
 class Prerenderer:
     """Keeps the first pages of every scope's feeds rendered at their current version."""
 
-    def __init__(self, app: Flask, store: Store, cache: ResponseCache, settings: Settings) -> None:
-        self.app = app
+    def __init__(self, store: Store, cache: ResponseCache, syndication: Syndication) -> None:
         self.store = store
         self.cache = cache
-        self.state_dir = settings.state_dir
-        self.max_age = settings.feed_max_age
-        self.shared_max_age = shared_max_age(settings)
+        self.syndication = syndication
+        self.state_dir = syndication.settings.state_dir
         self.changed: dict[str, tuple[float, float]] = {}
         """Scopes changed since they were rendered: when first and last seen changing."""
         self.backlog: list[str] = []
@@ -116,45 +112,46 @@ class Prerenderer:
 
     def render(self, scope: str) -> None:
         """Render and keep the first page of ``scope``'s feeds unless kept at its version."""
-        with self.app.app_context():
-            try:
-                view = self.store.begin()
-            except NotReady:
+        try:
+            view = self.store.begin()
+        except NotReady:
+            return
+        try:
+            if scope != SITE and not view.has_tag(scope):
                 return
-            try:
-                if scope != SITE and not view.has_tag(scope):
+            version = view.version(scope)
+            for fmt in FORMATS.values():
+                key = feed_key(scope, fmt.name)
+                named = shelf_key(key)
+                shelf = self.cache.shelf
+                if shelf is None or named is None:
                     return
-                version = view.version(scope)
-                release = view.release_of(scope)
-                for fmt in FORMATS.values():
-                    key = feed_key(scope, fmt.name)
-                    named = shelf_key(key)
-                    shelf = self.cache.shelf
-                    if shelf is None or named is None:
-                        return
-                    if shelf.find(named, version, self.max_age) is not None:
-                        continue
-                    representation = self.cache.render(
-                        key,
-                        scope,
-                        version,
-                        # As the view renders it: the same bytes, the same headers.
-                        with_keys(
-                            lambda fmt=fmt: render_feed(view, scope, fmt, 1, None),  # type: ignore[misc]
-                            scope,
-                        ),
-                        self.max_age,
-                        release,
-                        self.shared_max_age,
-                    )
-                    self.cache.keep(named, scope, version, representation)
-                    self.rendered[scope] += 1
-            except sqlite3.DatabaseError as error:
-                if not is_damage(error):
-                    raise
-                # Said by the views and the indexer: the writer rebuilds, then every
-                # scope is rendered again as after a first build.
-                report_damage(self.state_dir, error)
-            finally:
-                with contextlib.suppress(sqlite3.Error):  # a transaction a damaged page ended
-                    view.close()
+                if shelf.find(named, version, self.syndication.max_age) is not None:
+                    continue
+                self.cache.keep(named, scope, version, self.representation(view, scope, fmt))
+                self.rendered[scope] += 1
+        except sqlite3.DatabaseError as error:
+            if not is_damage(error):
+                raise
+            # Said by the views and the indexer: the writer rebuilds, then every
+            # scope is rendered again as after a first build.
+            report_damage(self.state_dir, error)
+        finally:
+            with contextlib.suppress(sqlite3.Error):  # a transaction a damaged page ended
+                view.close()
+
+    def representation(
+        self, view: Snapshot, scope: str, fmt: Format, page: int = 1
+    ) -> Representation:
+        """A page of a scope's feed as the feed view renders it: the same call, the same
+        surrogate keys, the same lifetimes, so the same bytes and headers."""
+        made = self.syndication
+        return self.cache.render(
+            feed_key(scope, fmt.name, page),
+            scope,
+            view.version(scope),
+            with_keys(lambda: made.feed(view, scope, fmt, page), scope),
+            made.max_age,
+            view.release_of(scope),
+            made.shared_max_age,
+        )

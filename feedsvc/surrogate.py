@@ -12,9 +12,11 @@ space or comma, so one list reads the same in each cache's header: Varnish's
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from urllib.parse import quote
 
+from .responses import Rendered
 from .store import SITE, STATIC
 from .urls import FEED_FORMATS, feed_path
 
@@ -50,6 +52,16 @@ def key_headers(keys: Iterable[str]) -> Headers:
     listed = tuple(keys)
     spaced = " ".join(listed)
     return (("xkey", spaced), ("Surrogate-Key", spaced), ("Cache-Tag", ",".join(listed)))
+
+
+def with_keys(render: Callable[[], Rendered], scope: str) -> Callable[[], Rendered]:
+    """``render``, its rendering carrying the scope's surrogate keys."""
+
+    def render_with_keys() -> Rendered:
+        rendered = render()
+        return replace(rendered, headers=(*rendered.headers, *key_headers(keys_of([scope]))))
+
+    return render_with_keys
 
 
 def topics_of(base_url: str, scopes: Iterable[str]) -> tuple[str, ...]:

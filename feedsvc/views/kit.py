@@ -16,7 +16,7 @@ import math
 import sqlite3
 import time
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import quote, unquote
@@ -27,7 +27,7 @@ from werkzeug.datastructures import Headers
 
 from ..articles import Article, normalize_tag
 from ..cache import RequestLine, ResponseCache
-from ..feeds import FORMATS, Item
+from ..feeds import FORMATS
 from ..indexer import Indexer
 from ..responses import (
     CORS_HEADERS,
@@ -39,16 +39,15 @@ from ..responses import (
     respond,
 )
 from ..settings import Settings
-from ..store import SITE, Snapshot, Store, is_damage, report_damage
-from ..surrogate import key_headers, keys_of
+from ..store import Snapshot, Store, is_damage, report_damage
+from ..surrogate import key_headers, keys_of, with_keys
+from ..syndication import Syndication
 from ..urls import (
     HEALTH_PATH,
     PREFERRED_FORMAT,
     Icons,
     Urls,
-    article_path,
     feed_path,
-    item_id,
     scope_path,
 )
 
@@ -63,6 +62,7 @@ class Site:
     """Present in the one process that writes the index."""
     cache: ResponseCache
     urls: Urls
+    syndication: Syndication
     pending_renders: Callable[[], int] | None = None
     """How many scopes wait for their feeds to be rendered again, in the writing process."""
 
@@ -236,33 +236,11 @@ def feed_links(view: Snapshot, scope: str) -> list[dict[str, str]]:
 
 
 def scope_title(view: Snapshot, scope: str) -> str:
-    title = site().settings.site_title
-    return title if scope == SITE else f"{title}: {view.label(scope)}"
+    return site().syndication.title(view, scope)
 
 
 def scope_label(view: Snapshot, scope: str) -> str:
-    return site().settings.site_title if scope == SITE else view.label(scope)
-
-
-def make_items(view: Snapshot, articles: Sequence[Article]) -> list[Item]:
-    """Items ready to render, bodies and absolute URLs resolved."""
-    authority = view.authority()
-    bodies = view.bodies([article.slug for article in articles])
-    return [
-        Item(
-            article=article,
-            body=bodies.get(article.slug, ()),
-            url=url(article_path(article.slug)),
-            id=item_id(authority, article.uid or article.slug),
-            image=absolute(article.image),
-        )
-        for article in articles
-    ]
-
-
-def tag_labels(view: Snapshot, articles: Sequence[Article]) -> dict[str, str]:
-    """The labels of every tag these articles carry, for printing them."""
-    return view.labels(tag.key for article in articles for tag in article.tags)
+    return site().syndication.label(view, scope)
 
 
 # Requests --------------------------------------------------------------------
@@ -376,11 +354,6 @@ def send(representation: Representation) -> Response | None:
     return response
 
 
-def shared_max_age(settings: Settings) -> int | None:
-    """The ``s-maxage`` of cacheable answers: only caches we purge may keep them longer."""
-    return settings.shared_max_age if settings.purge_urls else None
-
-
 def cached(view: Snapshot, scope: str, key: Hashable, render: Callable[[], Rendered]) -> Response:
     """Serve a scope's resource from the cache, rendering it when its version moved.
 
@@ -395,9 +368,9 @@ def cached(view: Snapshot, scope: str, key: Hashable, render: Callable[[], Rende
             scope,
             view.version(scope),
             with_keys(render, scope),
-            max_age=current.settings.feed_max_age,
+            max_age=current.syndication.max_age,
             release=view.release_of(scope),
-            shared_max_age=shared_max_age(current.settings),
+            shared_max_age=current.syndication.shared_max_age,
             request=line,
             fresh=fresh,
         )
@@ -405,17 +378,6 @@ def cached(view: Snapshot, scope: str, key: Hashable, render: Callable[[], Rende
         if response is not None:
             return response
     raise AssertionError("a freshly rendered representation holds every body")
-
-
-def with_keys(render: Callable[[], Rendered], scope: str) -> Callable[[], Rendered]:
-    """``render``, its rendering carrying the scope's surrogate keys."""
-
-    def render_with_keys() -> Rendered:
-        rendered = render()
-        keys = key_headers(keys_of([scope]))
-        return replace(rendered, headers=(*rendered.headers, *keys))
-
-    return render_with_keys
 
 
 PAGE_COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
@@ -464,7 +426,7 @@ def page(
         response.headers["Content-Encoding"] = coding
     release = math.inf if scope is None else snapshot().release_of(scope)
     response.headers["Cache-Control"] = cache_control(
-        settings.page_max_age, shared_max_age(settings), release, time.time()
+        settings.page_max_age, site().syndication.shared_max_age, release, time.time()
     )
     response.headers.extend(
         key_headers(keys_of([] if scope is None else [scope], [] if slug is None else [slug]))

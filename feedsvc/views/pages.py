@@ -19,6 +19,7 @@ from ..feeds import rfc3339
 from ..notify import failing, read_status
 from ..room import room
 from ..store import SITE, Snapshot, damage_reported
+from ..syndication import tag_labels
 from ..urls import ARTICLE_RULE, HEALTH_PATH, TAG_INDEX_PATH, TAGS, article_path, site_rule
 from ..workers import died
 from .kit import (
@@ -36,7 +37,6 @@ from .kit import (
     share_meta,
     site,
     snapshot,
-    tag_labels,
     url,
 )
 

@@ -152,7 +152,7 @@ def test_a_burst_of_edits_renders_its_scope_once(
 ) -> None:
     app = create_app(config)
     site = app.extensions["feedsvc"]
-    prerenderer = Prerenderer(app, site.store, site.cache, site.settings)
+    prerenderer = Prerenderer(site.store, site.cache, site.syndication)
     now = 1000.0
     while prerenderer.step(now):  # the start's backlog: every scope checked, each rendered once
         pass

@@ -1,0 +1,142 @@
+"""A scope's feed from one snapshot of the index: what the views serve and the writer keeps.
+
+:meth:`Syndication.feed` renders one page of a scope's feed in one format; the feed
+views and the background renderer (:mod:`feedsvc.prerender`) both call it, with
+the surrogate keys of :func:`feedsvc.surrogate.with_keys`, so what is kept in the
+background is what a request would have rendered. Plain data, no Flask: a page
+past the end is :class:`PastTheEnd`, which the views answer with a 404.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+from .articles import Article
+from .feeds import EPOCH, FeedInfo, Format, Item
+from .responses import Rendered
+from .settings import Settings
+from .store import SITE, Snapshot
+from .surrogate import hub_links
+from .urls import FEED_STYLE_PATH, TAG_INDEX_PATH, Urls, feed_id, item_id
+
+
+class PastTheEnd(LookupError):
+    """A page after a feed's or a listing's last."""
+
+    def __init__(self, page: int, pages: int) -> None:
+        super().__init__(f"page {page} is past the last page, {pages}")
+        self.page = page
+        self.pages = pages
+
+
+def feed_key(scope: str, fmt: str, page: int = 1, limit: int | None = None) -> tuple[object, ...]:
+    """The cache key of one page of a scope's feed in one format."""
+    return ("feed", scope, fmt, page, limit)
+
+
+def shared_max_age(settings: Settings) -> int | None:
+    """The ``s-maxage`` of cacheable answers: only caches we purge may keep them longer."""
+    return settings.shared_max_age if settings.purge_urls else None
+
+
+class Syndication:
+    """Feeds made with the site's settings and URLs, from any snapshot of the index."""
+
+    def __init__(self, settings: Settings, urls: Urls) -> None:
+        self.settings = settings
+        self.urls = urls
+        self.max_age = settings.feed_max_age
+        """How long a client may keep a feed (``max-age``)."""
+        self.shared_max_age = shared_max_age(settings)
+
+    def title(self, view: Snapshot, scope: str) -> str:
+        """What a scope's feed and page are called: the site's title, and the tag's label."""
+        title = self.settings.site_title
+        return title if scope == SITE else f"{title}: {view.label(scope)}"
+
+    def label(self, view: Snapshot, scope: str) -> str:
+        return self.settings.site_title if scope == SITE else view.label(scope)
+
+    def description(self, view: Snapshot, scope: str) -> str:
+        if scope == SITE:
+            return self.settings.site_description
+        return f"Articles tagged {view.label(scope)}"
+
+    def items(self, view: Snapshot, articles: Sequence[Article]) -> list[Item]:
+        """Items ready to render, bodies and absolute URLs resolved."""
+        authority = view.authority()
+        bodies = view.bodies([article.slug for article in articles])
+        return [
+            Item(
+                article=article,
+                body=bodies.get(article.slug, ()),
+                url=self.urls.article(article.slug),
+                id=item_id(authority, article.uid or article.slug),
+                image=self.urls.absolute(article.image),
+            )
+            for article in articles
+        ]
+
+    def feed(
+        self, view: Snapshot, scope: str, fmt: Format, page: int = 1, limit: int | None = None
+    ) -> Rendered:
+        """One page of a scope's feed, dated by when its items last changed.
+
+        :raises PastTheEnd: for a page after the last.
+        """
+        settings = self.settings
+        urls = self.urls
+        per_page = limit or settings.feed_items
+        pages = max(1, math.ceil(view.count(scope) / per_page))
+        if page > pages:
+            raise PastTheEnd(page, pages)
+        shown = view.newest(scope, per_page, (page - 1) * per_page)
+        links = {
+            "first": urls.feed(scope, fmt.name, limit=limit),
+            "last": urls.feed(scope, fmt.name, limit=limit, page=pages),
+        }
+        if page > 1:
+            links["previous"] = urls.feed(
+                scope, fmt.name, limit=limit, page=page - 1 if page > 2 else None
+            )
+        if page < pages:
+            links["next"] = urls.feed(scope, fmt.name, limit=limit, page=page + 1)
+        # A WebSub topic is a feed's own URL: paged and shortened feeds advertise no hub.
+        hubs = settings.websub_hubs if page == 1 and limit is None else ()
+        # Later pages shift when anything newer changes, so they date from all of it.
+        updated = view.newest_update(scope, page * per_page) or EPOCH
+        pictures = urls.icons
+        info = FeedInfo(
+            id=feed_id(view.authority(), scope),
+            title=self.title(view, scope),
+            description=self.description(view, scope),
+            home_url=urls.scope(scope),
+            self_url=urls.feed(scope, fmt.name, limit=limit, page=page if page > 1 else None),
+            feed_url=urls.feed(scope, fmt.name, limit=limit),
+            language=settings.language,
+            author=settings.author,
+            updated=updated,
+            links=links if pages > 1 else {},
+            ttl_minutes=max(1, settings.feed_max_age // 60),
+            category_url=urls.to(TAG_INDEX_PATH),
+            labels=tag_labels(view, shown),
+            item_content_bytes=settings.item_content_bytes,
+            icon_url=pictures.icon,
+            favicon_url=pictures.favicon,
+            logo_url=pictures.logo,
+            rss_image_url=pictures.rss_image,
+            rss_image_size=pictures.rss_image_size,
+            stylesheet_url=urls.to(FEED_STYLE_PATH),
+            hubs=hubs,
+        )
+        advertised = (("Link", hub_links(hubs, info.self_url)),) if hubs else ()
+        body = fmt.render(self.items(view, shown), info)
+        # Last-Modified is when the scope last changed, not its newest item's date: an
+        # edit, a deletion or a back-dated addition moves it too.
+        return Rendered(body, fmt.content_type, view.changed(scope), advertised)
+
+
+def tag_labels(view: Snapshot, articles: Iterable[Article]) -> dict[str, str]:
+    """The labels of every tag these articles carry, for printing them."""
+    return view.labels(tag.key for article in articles for tag in article.tags)

@@ -1,0 +1,99 @@
+"""Feeds made below the web layer: the background renderer keeps what the view serves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from feedsvc.app import create_app
+from feedsvc.feeds import FORMATS
+from feedsvc.prerender import Prerenderer
+from feedsvc.store import SITE
+from feedsvc.syndication import PastTheEnd
+from feedsvc.urls import feed_path
+from tests.conftest import WriteArticle
+
+SCOPES = (SITE, "alpha")
+
+
+@pytest.fixture
+def config(write_article: WriteArticle, articles_dir: Path) -> dict[str, object]:
+    """Three pages of the site's feed and two of alpha's, at five items a page."""
+    for n in range(12):
+        keywords = "Alpha, Beta" if n % 3 else "Beta"
+        write_article(f"2026-01-{n + 1:02d}-a{n}.txt", title=f"Item <{n}> & co", keywords=keywords)
+    return {"ARTICLES_DIR": str(articles_dir), "WATCH": False, "FEED_ITEMS": 5}
+
+
+def prerendered(config: dict[str, object]) -> Prerenderer:
+    """The writing process's renderer, run until every scope's first pages are kept."""
+    site = create_app(config).extensions["feedsvc"]
+    prerenderer = Prerenderer(site.store, site.cache, site.syndication)
+    while prerenderer.step(0.0):
+        pass
+    assert prerenderer.rendered[SITE] == len(FORMATS) and prerenderer.rendered["alpha"]
+    return prerenderer
+
+
+def on_demand(config: dict[str, object]) -> Flask:
+    """A worker with nothing kept: every feed rendered by its view."""
+    return create_app({**config, "SHELF_MEGABYTES": 0})
+
+
+@pytest.mark.parametrize("coding", ["identity", "gzip", "br"])
+def test_a_prerendered_first_page_is_what_the_view_renders(
+    config: dict[str, object], coding: str
+) -> None:
+    prerendered(config)
+    kept = create_app(config)  # a fresh worker: it finds the feeds on the shelf
+    rendered = on_demand(config)
+    for scope in SCOPES:
+        for name in FORMATS:
+            path = feed_path(scope, name)
+            served = kept.test_client().get(path, headers={"Accept-Encoding": coding})
+            made = rendered.test_client().get(path, headers={"Accept-Encoding": coding})
+            assert served.status_code == made.status_code == 200
+            assert served.data == made.data, path
+            assert served.headers.to_wsgi_list() == made.headers.to_wsgi_list(), path
+    assert kept.extensions["feedsvc"].cache.renders == 0  # nothing but what was kept
+    assert rendered.extensions["feedsvc"].cache.renders == len(SCOPES) * len(FORMATS)
+
+
+def test_a_later_page_renders_the_same_in_the_background_and_in_the_view(
+    config: dict[str, object],
+) -> None:
+    prerenderer = prerendered(config)
+    client = on_demand(config).test_client()
+    view = prerenderer.store.begin()
+    try:
+        for scope in SCOPES:
+            for fmt in FORMATS.values():
+                background = prerenderer.representation(view, scope, fmt, page=2)
+                served = client.get(f"{feed_path(scope, fmt.name)}?page=2")
+                assert served.status_code == 200
+                assert background.body("identity") == served.data
+                # What respond() adds to every answer, kept or not, aside.
+                sent = [
+                    (name, value)
+                    for name, value in served.headers.to_wsgi_list()
+                    if name not in ("Cache-Control", "Content-Length")
+                ]
+                assert sorted(background.prepared("identity").headers) == sorted(sent)
+    finally:
+        view.close()
+
+
+def test_a_page_past_the_end_is_a_domain_error_and_a_404(config: dict[str, object]) -> None:
+    app = create_app(config)
+    site = app.extensions["feedsvc"]
+    view = site.store.begin()
+    try:
+        with pytest.raises(PastTheEnd, match="page 4 is past the last page, 3"):
+            site.syndication.feed(view, SITE, FORMATS["atom"], page=4)
+    finally:
+        view.close()
+    answer = app.test_client().get("/feed.atom?page=4")
+    assert answer.status_code == 404
+    assert answer.data == b"page 4 is past the last page, 3\n"
