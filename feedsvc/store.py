@@ -273,6 +273,26 @@ class Progress:
         return (self.total - self.done) / self.rate
 
 
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    """What one page of a scope's feed is made from, read by :meth:`Snapshot.feed_page`."""
+
+    count: int
+    """The scope's published articles, on every page."""
+    label: str
+    """The tag's label: :meth:`Snapshot.label`."""
+    changed: float
+    """When the scope's content last changed: :meth:`Snapshot.changed`."""
+    authority: str
+    articles: list[Article]
+    """This page's, newest first; none for a page past the last."""
+    bodies: dict[str, tuple[str, ...]]
+    labels: dict[str, str]
+    """The labels of every tag the page's articles carry."""
+    updated: datetime | None
+    """The latest ``updated`` among this page's articles and every newer one."""
+
+
 class Snapshot:
     """One consistent view of the index: every query runs in one read transaction."""
 
@@ -380,6 +400,67 @@ class Snapshot:
                 (scope, limit, offset),
             )
         return [article_from_row(row) for row in rows]
+
+    def feed_page(self, scope: str, per_page: int, page: int) -> FeedPage:
+        """Everything one page of a scope's feed shows, in three queries (four for a
+        later page): the scope with the authority, the page's articles with their
+        bodies, and their tags' labels."""
+        count, label, changed, authority = self._db.execute(
+            "SELECT s.count, s.label, s.changed, m.value "
+            "FROM (SELECT value FROM meta WHERE key = 'id_authority') m "
+            "LEFT JOIN scopes s ON s.scope = ?",
+            (scope,),
+        ).fetchone() or (None, None, None, None)
+        count = int(count or 0)
+        articles: list[Article] = []
+        bodies: dict[str, tuple[str, ...]] = {}
+        labels: dict[str, str] = {}
+        newest = None
+        offset = (page - 1) * per_page
+        if offset < max(count, 1):  # else past the last page: the caller says so
+            articles, bodies, newest = self._newest_with_bodies(scope, per_page, offset)
+            if page > 1:
+                # Later pages shift when anything newer changes: they date from all of it.
+                earlier = self.newest_update(scope, offset)
+                newest = max(filter(None, (earlier, newest)), default=None)
+            labels = self.labels(tag.key for article in articles for tag in article.tags)
+        return FeedPage(
+            count=count,
+            label=label or scope,
+            changed=0.0 if changed is None else changed / 1e6,
+            authority=authority or "",
+            articles=articles,
+            bodies=bodies,
+            labels=labels,
+            updated=newest,
+        )
+
+    def _newest_with_bodies(
+        self, scope: str, limit: int, offset: int
+    ) -> tuple[list[Article], dict[str, tuple[str, ...]], datetime | None]:
+        """:meth:`newest` with each article's body and the latest ``updated`` among them."""
+        columns = ", ".join(f"a.{c.strip()}" for c in ARTICLE_COLUMNS.split(","))
+        if scope == SITE:
+            rows = self._db.execute(
+                f"SELECT {columns}, a.body FROM articles a WHERE a.state = 0 "
+                "ORDER BY a.published DESC, a.slug LIMIT ? OFFSET ?",
+                (limit, offset),
+            )
+        else:
+            rows = self._db.execute(
+                f"SELECT {columns}, a.body FROM article_tags t JOIN articles a "
+                "ON a.slug = t.slug WHERE t.tag = ? "
+                "ORDER BY t.published DESC, t.slug LIMIT ? OFFSET ?",
+                (scope, limit, offset),
+            )
+        articles: list[Article] = []
+        bodies: dict[str, tuple[str, ...]] = {}
+        for row in rows:
+            article = article_from_row(row[:-1])
+            articles.append(article)
+            bodies[article.slug] = tuple(row[-1].split("\n")) if row[-1] else ()
+        newest = max((a.updated for a in articles), default=None)
+        return articles, bodies, newest
 
     def newest_update(self, scope: str, first: int) -> datetime | None:
         """The latest ``updated`` among a scope's newest ``first`` articles."""

@@ -10,7 +10,7 @@ past the end is :class:`PastTheEnd`, which the views answer with a 404.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from .articles import Article
 from .feeds import EPOCH, FeedInfo, Format, Item
@@ -52,21 +52,22 @@ class Syndication:
 
     def title(self, view: Snapshot, scope: str) -> str:
         """What a scope's feed and page are called: the site's title, and the tag's label."""
+        return self._title(scope, "" if scope == SITE else view.label(scope))
+
+    def _title(self, scope: str, label: str) -> str:
         title = self.settings.site_title
-        return title if scope == SITE else f"{title}: {view.label(scope)}"
+        return title if scope == SITE else f"{title}: {label}"
 
     def label(self, view: Snapshot, scope: str) -> str:
         return self.settings.site_title if scope == SITE else view.label(scope)
 
-    def description(self, view: Snapshot, scope: str) -> str:
-        if scope == SITE:
-            return self.settings.site_description
-        return f"Articles tagged {view.label(scope)}"
+    def _description(self, scope: str, label: str) -> str:
+        return self.settings.site_description if scope == SITE else f"Articles tagged {label}"
 
-    def items(self, view: Snapshot, articles: Sequence[Article]) -> list[Item]:
+    def items(
+        self, authority: str, articles: Sequence[Article], bodies: Mapping[str, tuple[str, ...]]
+    ) -> list[Item]:
         """Items ready to render, bodies and absolute URLs resolved."""
-        authority = view.authority()
-        bodies = view.bodies([article.slug for article in articles])
         return [
             Item(
                 article=article,
@@ -88,10 +89,10 @@ class Syndication:
         settings = self.settings
         urls = self.urls
         per_page = limit or settings.feed_items
-        pages = max(1, math.ceil(view.count(scope) / per_page))
+        data = view.feed_page(scope, per_page, page)
+        pages = max(1, math.ceil(data.count / per_page))
         if page > pages:
             raise PastTheEnd(page, pages)
-        shown = view.newest(scope, per_page, (page - 1) * per_page)
         links = {
             "first": urls.feed(scope, fmt.name, limit=limit),
             "last": urls.feed(scope, fmt.name, limit=limit, page=pages),
@@ -104,23 +105,22 @@ class Syndication:
             links["next"] = urls.feed(scope, fmt.name, limit=limit, page=page + 1)
         # A WebSub topic is a feed's own URL: paged and shortened feeds advertise no hub.
         hubs = settings.websub_hubs if page == 1 and limit is None else ()
-        # Later pages shift when anything newer changes, so they date from all of it.
-        updated = view.newest_update(scope, page * per_page) or EPOCH
         pictures = urls.icons
         info = FeedInfo(
-            id=feed_id(view.authority(), scope),
-            title=self.title(view, scope),
-            description=self.description(view, scope),
+            id=feed_id(data.authority, scope),
+            title=self._title(scope, data.label),
+            description=self._description(scope, data.label),
             home_url=urls.scope(scope),
             self_url=urls.feed(scope, fmt.name, limit=limit, page=page if page > 1 else None),
             feed_url=urls.feed(scope, fmt.name, limit=limit),
             language=settings.language,
             author=settings.author,
-            updated=updated,
+            # Later pages date from every newer article too: they shift when one changes.
+            updated=data.updated or EPOCH,
             links=links if pages > 1 else {},
             ttl_minutes=max(1, settings.feed_max_age // 60),
             category_url=urls.to(TAG_INDEX_PATH),
-            labels=tag_labels(view, shown),
+            labels=data.labels,
             item_content_bytes=settings.item_content_bytes,
             icon_url=pictures.icon,
             favicon_url=pictures.favicon,
@@ -131,10 +131,10 @@ class Syndication:
             hubs=hubs,
         )
         advertised = (("Link", hub_links(hubs, info.self_url)),) if hubs else ()
-        body = fmt.render(self.items(view, shown), info)
+        body = fmt.render(self.items(data.authority, data.articles, data.bodies), info)
         # Last-Modified is when the scope last changed, not its newest item's date: an
         # edit, a deletion or a back-dated addition moves it too.
-        return Rendered(body, fmt.content_type, view.changed(scope), advertised)
+        return Rendered(body, fmt.content_type, data.changed, advertised)
 
 
 def tag_labels(view: Snapshot, articles: Iterable[Article]) -> dict[str, str]:

@@ -97,3 +97,31 @@ def test_a_page_past_the_end_is_a_domain_error_and_a_404(config: dict[str, objec
     answer = app.test_client().get("/feed.atom?page=4")
     assert answer.status_code == 404
     assert answer.data == b"page 4 is past the last page, 3\n"
+
+
+def test_a_feed_page_read_at_once_is_what_the_separate_queries_say(
+    config: dict[str, object], write_article: WriteArticle
+) -> None:
+    # An older article edited last: the newest "updated" is not on the first page.
+    write_article(
+        "2025-06-01-old.txt", title="Old", keywords="Alpha", front={"updated": "2026-02-01"}
+    )
+    store = create_app(config).extensions["feedsvc"].store
+    view = store.begin()
+    try:
+        for scope in SCOPES:
+            count = view.count(scope)
+            for page in (1, 2, 3, 4):
+                data = view.feed_page(scope, 4, page)
+                shown = view.newest(scope, 4, (page - 1) * 4)
+                assert data.count == count and data.articles == shown
+                assert data.bodies == view.bodies([a.slug for a in shown])
+                assert data.labels == view.labels(t.key for a in shown for t in a.tags)
+                assert (data.label, data.changed) == (view.label(scope), view.changed(scope))
+                assert data.authority == view.authority()
+                if shown:
+                    assert data.updated == view.newest_update(scope, page * 4)
+                else:
+                    assert (page - 1) * 4 >= count and data.updated is None
+    finally:
+        view.close()
