@@ -11,7 +11,8 @@ from flask import Response
 from ..responses import Rendered
 from ..store import STATIC
 from ..urls import FAVICON_PATH, FEED_STYLE_PATH, ICON_PATH, RSS_IMAGE_PATH
-from .kit import STATIC_DIR, Routes, cached, snapshot
+from .kit import Routes, cached, snapshot
+from .policy import STATIC_DIR
 
 blueprint = Routes("assets", __name__)
 

@@ -35,6 +35,7 @@ from ..urls import (
     shape_of,
     site_rule,
 )
+from .html import page
 from .kit import (
     Routes,
     absolute,
@@ -42,17 +43,14 @@ from .kit import (
     fail,
     limit_argument,
     moved,
-    page,
     quoted,
     resolve_tag,
-    scope_label,
-    scope_title,
     site,
     snapshot,
-    source_hash,
     tag_key,
     whole_number,
 )
+from .policy import source_hash
 
 blueprint = Routes("embeds", __name__)
 
@@ -100,9 +98,9 @@ def serve_headlines(view: Snapshot, scope: str) -> Response:
         urls = site().urls
         document = {
             "version": 1,
-            "title": scope_title(view, scope),
+            "title": site().syndication.title(view, scope),
             "tag": None if scope == SITE else scope,
-            "label": scope_label(view, scope),
+            "label": site().syndication.label(view, scope),
             "link": urls.scope(scope),
             "site": {"name": site().settings.site_title, "url": urls.home},
             "feeds": urls.feeds(scope),
@@ -147,7 +145,7 @@ def embed_page(tag: str) -> Response:
         "embed.html",
         policy=EMBED_CSP,
         scope=key,
-        title=scope_title(view, key),
+        title=site().syndication.title(view, key),
         label=view.label(key),
         link=site().urls.scope(key),
         articles=view.newest(key, limit or site().settings.headline_items),
@@ -210,7 +208,7 @@ def oembed() -> Response:
 
     def render() -> Rendered:
         settings = site().settings
-        title = scope_title(view, key)
+        title = site().syndication.title(view, key)
         src = site().urls.embed(key, limit=OEMBED_ITEMS)
         frame = (
             f'<iframe src="{html.escape(src)}" width="{width}" height="{height}" '

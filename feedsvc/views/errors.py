@@ -16,7 +16,8 @@ from werkzeug.exceptions import HTTPException
 
 from ..access import PATH_SAFE
 from ..store import is_damage, report_damage
-from .kit import NOT_CROSS_ORIGIN, NOT_CROSS_ORIGIN_PATHS, moved, secure, site
+from .kit import moved, site
+from .policy import NOT_CROSS_ORIGIN, NOT_CROSS_ORIGIN_PATHS, secure
 
 log = logging.getLogger(__name__)
 

@@ -1,55 +1,40 @@
-"""What every view needs: the site, URL builders, tag resolution, query arguments, answers.
+"""What every request needs: the site, its snapshot, query arguments, tag resolution,
+errors and redirects, and cached answers.
 
 A view takes one snapshot of the index with :func:`snapshot` (a read transaction,
 ended when the request is) and passes it down, so the tag it resolved is the tag
-it renders. Cacheable resources go through
-:func:`cached`, which renders (or reuses) a :class:`Representation` and answers
-through :func:`respond`, exactly as the fast path in front of Flask would.
+it renders. Cacheable resources go through :func:`cached`, which renders (or reuses)
+a :class:`Representation` and answers through :func:`respond`, exactly as the fast
+path in front of Flask would; HTML pages through :func:`feedsvc.views.html.page`.
 """
 
 from __future__ import annotations
 
-import base64
-import gzip
-import hashlib
-import math
 import sqlite3
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import quote, unquote
 
-import brotli
-from flask import Blueprint, Response, abort, current_app, g, render_template, request
+from flask import Blueprint, Response, abort, current_app, g, request
 from werkzeug.datastructures import Headers
 
-from ..articles import Article, normalize_tag
+from ..articles import normalize_tag
 from ..cache import RequestLine, ResponseCache
-from ..feeds import FORMATS
 from ..indexer import Indexer
 from ..responses import (
     CORS_HEADERS,
-    NOT_ACCEPTABLE,
     Rendered,
     Representation,
-    cache_control,
-    choose_coding,
     respond,
 )
 from ..settings import Settings
 from ..store import Snapshot, Store, is_damage, report_damage
-from ..surrogate import key_headers, keys_of, with_keys
+from ..surrogate import with_keys
 from ..syndication import Syndication
-from ..urls import (
-    HEALTH_PATH,
-    PREFERRED_FORMAT,
-    Icons,
-    Urls,
-    feed_path,
-    scope_path,
-)
+from ..urls import Urls, scope_path
+from .policy import secure
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,50 +133,8 @@ class Routes(Blueprint):
         return moved(built[1])
 
 
-# Security headers ----------------------------------------------------------------
-
-
-STATIC_DIR = Path(__file__).parent.parent / "static"
-SITE_CSS = (STATIC_DIR / "site.css").read_text("utf-8")
-PAGE_SCRIPT = (STATIC_DIR / "page.js").read_text("utf-8")
-"""The pages' style sheet and the tag page's script, inlined and allowed by their hashes."""
-
-
-def source_hash(text: str) -> str:
-    """A CSP hash source for an inline ``<style>`` or ``<script>`` of exactly ``text``."""
-    return f"'sha256-{base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()}'"
-
-
-PAGE_POLICY = (
-    "default-src 'none'; "
-    f"script-src {source_hash(PAGE_SCRIPT)}; "
-    f"style-src {source_hash(SITE_CSS)}; "
-    # Article pictures may be on any host.
-    "img-src http: https:; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-)
-"""The HTML pages: nothing but their own style and script, the pictures, and no framing."""
-ERROR_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-"""Errors, redirects and other plain text: nothing at all."""
-NOT_CROSS_ORIGIN = frozenset({"pages.healthz"})
-NOT_CROSS_ORIGIN_PATHS = frozenset({HEALTH_PATH})
-"""Their paths: a 405 there is answered before any endpoint is known."""
-"""Endpoints that get no CORS headers: they are for the operators, not for other sites."""
 ECHOED = 100
 """The most characters of a request an error message repeats."""
-
-
-def secure(response: Response, policy: str = ERROR_POLICY) -> Response:
-    """Add the security headers of an HTML page or an error to ``response``.
-
-    The page is framed only where ``policy``'s ``frame-ancestors`` allows it.
-    """
-    response.headers["Content-Security-Policy"] = policy
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
-    if "frame-ancestors 'none'" in policy:
-        response.headers["X-Frame-Options"] = "DENY"
-    return response
 
 
 def quoted(text: str) -> str:
@@ -212,35 +155,6 @@ def url(path: str, **query: object) -> str:
 
 def absolute(link: str | None) -> str | None:
     return site().urls.absolute(link)
-
-
-def icons() -> Icons:
-    return site().urls.icons
-
-
-def feed_links(view: Snapshot, scope: str) -> list[dict[str, str]]:
-    """Autodiscovery and visible links to a scope's feeds, one per format."""
-    title = scope_title(view, scope)
-    return [
-        {
-            "href": url(feed_path(scope, fmt.name)),
-            "type": fmt.media_type,
-            "name": fmt.label,
-            "title": f"{title} ({fmt.label})",
-        }
-        for fmt in sorted(FORMATS.values(), key=lambda f: f.name != PREFERRED_FORMAT)
-    ]
-
-
-# What a scope says about itself ---------------------------------------------
-
-
-def scope_title(view: Snapshot, scope: str) -> str:
-    return site().syndication.title(view, scope)
-
-
-def scope_label(view: Snapshot, scope: str) -> str:
-    return site().syndication.label(view, scope)
 
 
 # Requests --------------------------------------------------------------------
@@ -378,132 +292,3 @@ def cached(view: Snapshot, scope: str, key: Hashable, render: Callable[[], Rende
         if response is not None:
             return response
     raise AssertionError("a freshly rendered representation holds every body")
-
-
-PAGE_COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
-    # Pages are rendered per request: a quick setting, still far smaller than identity.
-    "br": lambda body: bytes(brotli.compress(body, quality=5)),
-    "gzip": lambda body: gzip.compress(body, compresslevel=6, mtime=0),
-    "identity": lambda body: body,
-}
-
-
-def page(
-    template: str,
-    *,
-    policy: str = PAGE_POLICY,
-    scope: str | None = None,
-    slug: str | None = None,
-    **context: Any,
-) -> Response:
-    """An HTML page with its own validators and a shorter cache lifetime than feeds,
-    under ``policy``; compressed as ``Accept-Encoding`` asks, negotiated as feeds are
-    (:func:`~feedsvc.responses.choose_coding`), each coding with its own ETag.
-
-    The page is made from ``scope`` (the site or a tag) or from the article ``slug``:
-    its surrogate keys name them, and its lifetimes end at the scope's next release.
-    """
-    settings = site().settings
-    accept = request.headers.get("Accept-Encoding")
-    coding = choose_coding(accept) if accept else "identity"
-    if coding is None:
-        refused = Response(NOT_ACCEPTABLE, 406, mimetype="text/plain")
-        refused.vary.add("Accept-Encoding")
-        return secure(refused)
-    html = render_template(
-        template,
-        settings=settings,
-        url=url,
-        site_css=SITE_CSS,
-        page_script=PAGE_SCRIPT,
-        icons=icons(),
-        opml=site().urls.opml,
-        urls=site().urls,
-        **context,
-    )
-    response = Response(PAGE_COMPRESSORS[coding](html.encode()), mimetype="text/html")
-    if coding != "identity":
-        response.headers["Content-Encoding"] = coding
-    release = math.inf if scope is None else snapshot().release_of(scope)
-    response.headers["Cache-Control"] = cache_control(
-        settings.page_max_age, site().syndication.shared_max_age, release, time.time()
-    )
-    response.headers.extend(
-        key_headers(keys_of([] if scope is None else [scope], [] if slug is None else [slug]))
-    )
-    response.vary.add("Accept-Encoding")
-    response.add_etag()  # of the bytes sent: each coding has its own
-    response.make_conditional(request)
-    return secure(response, policy)
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """One page of a scope's headlines, and where the pages before and after it are."""
-
-    articles: Sequence[Article]
-    number: int
-    pages: int
-    previous: str | None
-    """The newer page's URL (``rel="prev"``)."""
-    next: str | None
-    """The older page's URL (``rel="next"``)."""
-    canonical: str
-
-
-def listing(view: Snapshot, scope: str) -> Listing:
-    """The page of a scope's headlines that ``?page=N`` asks for; past the last is a 404."""
-    per_page = site().settings.page_items
-    number = whole_number("page", 1) or 1
-    pages = max(1, -(-view.count(scope) // per_page))
-    if number > pages:
-        fail(404, f"page {number} is past the last page, {pages}")
-    path = scope_path(scope)
-
-    def at(page: int) -> str:
-        return url(path, page=page if page > 1 else None)
-
-    return Listing(
-        articles=view.newest(scope, per_page, (number - 1) * per_page),
-        number=number,
-        pages=pages,
-        previous=at(number - 1) if number > 1 else None,
-        next=at(number + 1) if number < pages else None,
-        canonical=at(number),
-    )
-
-
-Meta = list[tuple[str, str, str]]
-"""``<meta>`` elements as (attribute, name, content): ``property`` for Open Graph."""
-
-
-def share_meta(
-    *,
-    kind: str,
-    title: str,
-    description: str,
-    address: str,
-    image: str | None,
-    image_alt: str | None = None,
-) -> Meta:
-    """Open Graph and Twitter card metadata, so a shared link shows a preview: the
-    page's picture when there is one (a large card), else the site's icon (a small one)."""
-    settings = site().settings
-    picture = image or icons().icon
-    meta: Meta = [
-        ("name", "description", description),
-        ("property", "og:type", kind),
-        ("property", "og:site_name", settings.site_title),
-        ("property", "og:title", title),
-        ("property", "og:description", description),
-        ("property", "og:url", address),
-        ("property", "og:image", picture),
-        ("property", "og:locale", settings.language.replace("-", "_")),
-        ("name", "twitter:card", "summary_large_image" if image else "summary"),
-        ("name", "twitter:title", title),
-        ("name", "twitter:description", description),
-        ("name", "twitter:image", picture),
-    ]
-    if image and image_alt:
-        meta += [("property", "og:image:alt", image_alt), ("name", "twitter:image:alt", image_alt)]
-    return meta

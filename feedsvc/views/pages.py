@@ -22,23 +22,19 @@ from ..store import SITE, Snapshot, damage_reported
 from ..syndication import tag_labels
 from ..urls import ARTICLE_RULE, HEALTH_PATH, TAG_INDEX_PATH, TAGS, article_path, site_rule
 from ..workers import died
+from .html import feed_links, listing, page, share_meta
 from .kit import (
     Routes,
     absolute,
     fail,
-    feed_links,
-    listing,
     moved,
-    page,
     quoted,
     resolve_tag,
-    scope_title,
-    secure,
-    share_meta,
     site,
     snapshot,
     url,
 )
+from .policy import secure
 
 blueprint = Routes("pages", __name__)
 
@@ -91,7 +87,7 @@ def tag_page(tag: str) -> Response:
     key = resolve_tag(view, tag)
     shown = listing(view, key)
     label = view.label(key)
-    title = scope_title(view, key)
+    title = site().syndication.title(view, key)
     return page(
         "tag.html",
         scope=key,

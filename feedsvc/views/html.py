@@ -1,0 +1,167 @@
+"""HTML pages: rendered per request with their own validators, listings and their pages,
+the links to a scope's feeds, and what a shared link shows.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import brotli
+from flask import Response, render_template, request
+
+from ..articles import Article
+from ..feeds import FORMATS
+from ..responses import NOT_ACCEPTABLE, cache_control, choose_coding
+from ..store import Snapshot
+from ..surrogate import key_headers, keys_of
+from ..urls import PREFERRED_FORMAT, feed_path, scope_path
+from .kit import fail, site, snapshot, url, whole_number
+from .policy import PAGE_POLICY, PAGE_SCRIPT, SITE_CSS, secure
+
+
+def feed_links(view: Snapshot, scope: str) -> list[dict[str, str]]:
+    """Autodiscovery and visible links to a scope's feeds, one per format."""
+    title = site().syndication.title(view, scope)
+    return [
+        {
+            "href": url(feed_path(scope, fmt.name)),
+            "type": fmt.media_type,
+            "name": fmt.label,
+            "title": f"{title} ({fmt.label})",
+        }
+        for fmt in sorted(FORMATS.values(), key=lambda f: f.name != PREFERRED_FORMAT)
+    ]
+
+
+PAGE_COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
+    # Pages are rendered per request: a quick setting, still far smaller than identity.
+    "br": lambda body: bytes(brotli.compress(body, quality=5)),
+    "gzip": lambda body: gzip.compress(body, compresslevel=6, mtime=0),
+    "identity": lambda body: body,
+}
+
+
+def page(
+    template: str,
+    *,
+    policy: str = PAGE_POLICY,
+    scope: str | None = None,
+    slug: str | None = None,
+    **context: Any,
+) -> Response:
+    """An HTML page with its own validators and a shorter cache lifetime than feeds,
+    under ``policy``; compressed as ``Accept-Encoding`` asks, negotiated as feeds are
+    (:func:`~feedsvc.responses.choose_coding`), each coding with its own ETag.
+
+    The page is made from ``scope`` (the site or a tag) or from the article ``slug``:
+    its surrogate keys name them, and its lifetimes end at the scope's next release.
+    """
+    settings = site().settings
+    accept = request.headers.get("Accept-Encoding")
+    coding = choose_coding(accept) if accept else "identity"
+    if coding is None:
+        refused = Response(NOT_ACCEPTABLE, 406, mimetype="text/plain")
+        refused.vary.add("Accept-Encoding")
+        return secure(refused)
+    html = render_template(
+        template,
+        settings=settings,
+        url=url,
+        site_css=SITE_CSS,
+        page_script=PAGE_SCRIPT,
+        icons=site().urls.icons,
+        opml=site().urls.opml,
+        urls=site().urls,
+        **context,
+    )
+    response = Response(PAGE_COMPRESSORS[coding](html.encode()), mimetype="text/html")
+    if coding != "identity":
+        response.headers["Content-Encoding"] = coding
+    release = math.inf if scope is None else snapshot().release_of(scope)
+    response.headers["Cache-Control"] = cache_control(
+        settings.page_max_age, site().syndication.shared_max_age, release, time.time()
+    )
+    response.headers.extend(
+        key_headers(keys_of([] if scope is None else [scope], [] if slug is None else [slug]))
+    )
+    response.vary.add("Accept-Encoding")
+    response.add_etag()  # of the bytes sent: each coding has its own
+    response.make_conditional(request)
+    return secure(response, policy)
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One page of a scope's headlines, and where the pages before and after it are."""
+
+    articles: Sequence[Article]
+    number: int
+    pages: int
+    previous: str | None
+    """The newer page's URL (``rel="prev"``)."""
+    next: str | None
+    """The older page's URL (``rel="next"``)."""
+    canonical: str
+
+
+def listing(view: Snapshot, scope: str) -> Listing:
+    """The page of a scope's headlines that ``?page=N`` asks for; past the last is a 404."""
+    per_page = site().settings.page_items
+    number = whole_number("page", 1) or 1
+    pages = max(1, -(-view.count(scope) // per_page))
+    if number > pages:
+        fail(404, f"page {number} is past the last page, {pages}")
+    path = scope_path(scope)
+
+    def at(page: int) -> str:
+        return url(path, page=page if page > 1 else None)
+
+    return Listing(
+        articles=view.newest(scope, per_page, (number - 1) * per_page),
+        number=number,
+        pages=pages,
+        previous=at(number - 1) if number > 1 else None,
+        next=at(number + 1) if number < pages else None,
+        canonical=at(number),
+    )
+
+
+Meta = list[tuple[str, str, str]]
+"""``<meta>`` elements as (attribute, name, content): ``property`` for Open Graph."""
+
+
+def share_meta(
+    *,
+    kind: str,
+    title: str,
+    description: str,
+    address: str,
+    image: str | None,
+    image_alt: str | None = None,
+) -> Meta:
+    """Open Graph and Twitter card metadata, so a shared link shows a preview: the
+    page's picture when there is one (a large card), else the site's icon (a small one)."""
+    settings = site().settings
+    picture = image or site().urls.icons.icon
+    meta: Meta = [
+        ("name", "description", description),
+        ("property", "og:type", kind),
+        ("property", "og:site_name", settings.site_title),
+        ("property", "og:title", title),
+        ("property", "og:description", description),
+        ("property", "og:url", address),
+        ("property", "og:image", picture),
+        ("property", "og:locale", settings.language.replace("-", "_")),
+        ("name", "twitter:card", "summary_large_image" if image else "summary"),
+        ("name", "twitter:title", title),
+        ("name", "twitter:description", description),
+        ("name", "twitter:image", picture),
+    ]
+    if image and image_alt:
+        meta += [("property", "og:image:alt", image_alt), ("name", "twitter:image:alt", image_alt)]
+    return meta
