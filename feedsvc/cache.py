@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
+from .combinations import is_combination
 from .responses import Rendered, Representation, respond
 from .shelf import Shelf
 
@@ -153,7 +154,9 @@ class ResponseCache:
             representation = self.render(
                 key, scope, version, render, max_age, release, shared_max_age
             )
-            pinned = request is None or not request.query
+            # Query variants and combinations of tags are URLs anyone can make up: they
+            # take room only from each other (the shelf's variants' share).
+            pinned = (request is None or not request.query) and not is_combination(scope)
             if (
                 fresh
                 or named is None

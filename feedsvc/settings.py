@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "SHELF_MEGABYTES": 4096,
     "MAX_ARTICLE_BYTES": 1 << 20,
     "MAX_KEYWORDS": 100,
+    "MAX_COMBINED_TAGS": 4,
     "ITEM_CONTENT_BYTES": 100_000,
     "INDEX_WORKERS": 0,
     "HEALTH_DETAILS": False,
@@ -70,6 +71,8 @@ _COUNTS: dict[str, tuple[int, int | None]] = {
     "SHELF_MEGABYTES": (0, None),
     "MAX_ARTICLE_BYTES": (1, None),
     "MAX_KEYWORDS": (1, 1_000),
+    # Each tag of a combination is one more index lookup for every article it reads.
+    "MAX_COMBINED_TAGS": (2, 16),
     # At most a million: no text node of a feed then comes near the 10 MB that
     # libxml2 refuses without XML_PARSE_HUGE, even with every character escaped.
     "ITEM_CONTENT_BYTES": (1_000, 1_000_000),
@@ -308,6 +311,8 @@ class Settings:
     """The caches told of each change, by a ``PURGE`` naming the surrogate keys."""
     websub_hubs: tuple[str, ...] = ()
     """The WebSub hubs every feed advertises and that are told of each change."""
+    max_combined_tags: int = 4
+    """The most tags a combination of tags names (``/tags/a+b/``)."""
 
     @classmethod
     def from_mapping(cls, given: Mapping[str, Any]) -> Settings:

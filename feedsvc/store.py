@@ -21,6 +21,9 @@ start and the end of each build), ``generation``,
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import heapq
+import itertools
 import json
 import mmap
 import os
@@ -34,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .articles import Article, Stamp, Tag
+from .combinations import is_combination, parse
 from .urls import SITE as SITE  # the site's scope, as the index names it
 
 SCHEMA_VERSION = 2
@@ -236,6 +240,19 @@ def article_from_row(row: Sequence[Any]) -> Article:
     )
 
 
+_HAS_TAG = (
+    "SELECT 1 FROM article_tags u WHERE u.tag IN ({}) "
+    "AND u.published = t.published AND u.slug = t.slug"
+)
+"""Whether the article of row ``t`` carries one of some tags: primary-key lookups."""
+
+
+def combined_version(versions: Iterable[int]) -> int:
+    """A combination's version from its tags': it moves whenever one of theirs does."""
+    digest = hashlib.blake2b(repr(tuple(versions)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1  # positive, as SQLite's integers are
+
+
 def connect(path: str, *, shared: bool = False) -> sqlite3.Connection:
     """A connection in autocommit mode: transactions are begun explicitly.
 
@@ -277,8 +294,8 @@ class Progress:
 class FeedPage:
     """What one page of a scope's feed is made from, read by :meth:`Snapshot.feed_page`."""
 
-    count: int
-    """The scope's published articles, on every page."""
+    count: int | None
+    """The scope's published articles, on every page; ``None`` for a combination."""
     label: str
     """The tag's label: :meth:`Snapshot.label`."""
     changed: float
@@ -291,6 +308,8 @@ class FeedPage:
     """The labels of every tag the page's articles carry."""
     updated: datetime | None
     """The latest ``updated`` among this page's articles and every newer one."""
+    more: bool | None = None
+    """Whether a later page has articles, where ``count`` is not known."""
 
 
 class Snapshot:
@@ -316,15 +335,22 @@ class Snapshot:
         return None if row is None else row[0]
 
     def version(self, scope: str) -> int:
+        if is_combination(scope):
+            return combined_version(self.version(tag) for tag in parse(scope).tags)
         return int(self._one("SELECT version FROM scopes WHERE scope = ?", scope) or 0)
 
     def release_of(self, scope: str) -> float:
         """When the next scheduled article of a scope goes live (a timestamp), or inf."""
+        if is_combination(scope):
+            return min(self.release_of(tag) for tag in parse(scope).tags)
         when = self._one("SELECT next_release FROM scopes WHERE scope = ?", scope)
         return float("inf") if when is None else when / 1e6
 
     def changed(self, scope: str) -> float:
-        """When a scope's content last changed (a timestamp): its Last-Modified."""
+        """When a scope's content last changed (a timestamp): its Last-Modified. A
+        combination's is its tags' latest: it never moves back."""
+        if is_combination(scope):
+            return max(self.changed(tag) for tag in parse(scope).tags)
         micros = self._one("SELECT changed FROM scopes WHERE scope = ?", scope)
         return 0.0 if micros is None else micros / 1e6
 
@@ -368,7 +394,12 @@ class Snapshot:
         return key != SITE and self.count(key) > 0
 
     def label(self, key: str) -> str:
-        """A tag's label: its spelling in the oldest article carrying it."""
+        """A tag's label: its spelling in the oldest article carrying it. A
+        combination's says what it is in its tags' labels ("climate or energy")."""
+        if is_combination(key):
+            combination = parse(key)
+            labels = self.labels(combination.tags)
+            return combination.title(lambda tag: labels.get(tag, tag))
         return str(self._one("SELECT label FROM scopes WHERE scope = ?", key) or key)
 
     def labels(self, keys: Iterable[str]) -> dict[str, str]:
@@ -386,6 +417,8 @@ class Snapshot:
 
     def newest(self, scope: str, limit: int, offset: int = 0) -> list[Article]:
         """A scope's published articles, newest first (then by slug), one page of them."""
+        if is_combination(scope):
+            return self._articles([slug for _, slug in self.matching(scope, limit, offset)])[0]
         if scope == SITE:
             rows = self._db.execute(
                 f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE state = 0 "
@@ -404,7 +437,10 @@ class Snapshot:
     def feed_page(self, scope: str, per_page: int, page: int) -> FeedPage:
         """Everything one page of a scope's feed shows, in three queries (four for a
         later page): the scope with the authority, the page's articles with their
-        bodies, and their tags' labels."""
+        bodies, and their tags' labels. A combination's count is not known (it would
+        take every match): its page says whether there is a later one instead."""
+        if is_combination(scope):
+            return self._combination_page(scope, per_page, page)
         count, label, changed, authority = self._db.execute(
             "SELECT s.count, s.label, s.changed, m.value "
             "FROM (SELECT value FROM meta WHERE key = 'id_authority') m "
@@ -435,6 +471,78 @@ class Snapshot:
             updated=newest,
         )
 
+    def _combination_page(self, scope: str, per_page: int, page: int) -> FeedPage:
+        offset = (page - 1) * per_page
+        matched = self.matching(scope, per_page + 1, offset)  # one more: is there a next page?
+        articles, bodies = self._articles([slug for _, slug in matched[:per_page]])
+        newest = max((article.updated for article in articles), default=None)
+        if page > 1 and articles:
+            earlier = self.newest_update(scope, offset)
+            newest = max(filter(None, (earlier, newest)), default=None)
+        return FeedPage(
+            count=None,
+            label=self.label(scope),
+            changed=self.changed(scope),
+            authority=self.authority(),
+            articles=articles,
+            bodies=bodies,
+            labels=self.labels(tag.key for article in articles for tag in article.tags),
+            updated=newest,
+            more=len(matched) > per_page,
+        )
+
+    def matching(self, scope: str, limit: int, offset: int = 0) -> list[tuple[int, str]]:
+        """A combination's articles (published, slug), newest first, one page of them.
+
+        Each tag of the OR with the fewest articles is read in order from its own
+        index range and the ranges merged; each row is checked against the other
+        terms by primary-key lookups. What it costs grows with the rows read before
+        the page is full, never with the whole index."""
+        combination = parse(scope)
+        counts = dict(
+            self._db.execute(
+                f"SELECT scope, count FROM scopes WHERE scope IN "
+                f"({','.join('?' * len(combination.tags))})",
+                combination.tags,
+            ).fetchall()
+        )
+        driving = min(combination.groups, key=lambda group: sum(counts.get(t, 0) for t in group))
+        tests: list[str] = []
+        values: list[str] = []
+        for group in combination.groups:
+            if group is not driving:
+                tests.append(f"AND EXISTS ({_HAS_TAG.format(','.join('?' * len(group)))})")
+                values += group
+        if combination.excluded:
+            marks = ",".join("?" * len(combination.excluded))
+            tests.append(f"AND NOT EXISTS ({_HAS_TAG.format(marks)})")
+            values += combination.excluded
+        sql = (
+            "SELECT t.published, t.slug FROM article_tags t WHERE t.tag = ? "
+            + " ".join(tests)
+            + " ORDER BY t.published DESC, t.slug"
+        )
+        ranges = [self._db.execute(sql, (tag, *values)) for tag in driving]
+        merged = heapq.merge(*ranges, key=lambda row: (-row[0], row[1]))
+        unique = (row for row, _ in itertools.groupby(merged))  # an article in two of the OR
+        return list(itertools.islice(unique, offset, offset + limit))
+
+    def _articles(self, slugs: Sequence[str]) -> tuple[list[Article], dict[str, tuple[str, ...]]]:
+        """These articles, in this order, and their bodies."""
+        found: dict[str, tuple[Article, tuple[str, ...]]] = {}
+        for start in range(0, len(slugs), 500):
+            chunk = slugs[start : start + 500]
+            rows = self._db.execute(
+                f"SELECT {ARTICLE_COLUMNS}, body FROM articles "
+                f"WHERE slug IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            for row in rows:
+                article = article_from_row(row[:-1])
+                found[article.slug] = (article, tuple(row[-1].split("\n")) if row[-1] else ())
+        listed = [found[slug] for slug in slugs if slug in found]
+        return [a for a, _ in listed], {a.slug: body for a, body in listed}
+
     def _newest_with_bodies(
         self, scope: str, limit: int, offset: int
     ) -> tuple[list[Article], dict[str, tuple[str, ...]], datetime | None]:
@@ -464,6 +572,9 @@ class Snapshot:
 
     def newest_update(self, scope: str, first: int) -> datetime | None:
         """The latest ``updated`` among a scope's newest ``first`` articles."""
+        if is_combination(scope):
+            articles = self.newest(scope, first)
+            return max((article.updated for article in articles), default=None)
         if scope == SITE:
             micros = self._one(
                 "SELECT max(updated) FROM (SELECT updated FROM articles WHERE state = 0 "
@@ -565,6 +676,8 @@ class Store:
         generation, epoch = self._read_counter()
         if generation != self._seen or epoch != self._epoch:
             self._refresh(generation, epoch)
+        if is_combination(scope):
+            return combined_version(self._versions.get(tag, 0) for tag in parse(scope).tags)
         return self._versions.get(scope, 0)
 
     def changes(self, seen: tuple[int, int]) -> tuple[tuple[int, int], list[str]]:

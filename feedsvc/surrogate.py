@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from urllib.parse import quote
 
+from .combinations import is_combination, parse
 from .responses import Rendered
 from .store import SITE, STATIC
 from .urls import FEED_FORMATS, feed_path
@@ -42,8 +43,14 @@ def article_key(slug: str) -> str:
 
 
 def keys_of(scopes: Iterable[str] = (), slugs: Iterable[str] = ()) -> tuple[str, ...]:
-    """The keys of a response made from these scopes and articles, :data:`EVERYTHING` first."""
-    named = {scope_key(scope) for scope in scopes} | {article_key(slug) for slug in slugs}
+    """The keys of a response made from these scopes and articles, :data:`EVERYTHING` first.
+
+    A combination of tags is named by each of its tags: a change to one purges every
+    combination holding it, and nothing lists the combinations."""
+    named = {article_key(slug) for slug in slugs}
+    for scope in scopes:
+        tags = parse(scope).tags if is_combination(scope) else (scope,)
+        named.update(scope_key(tag) for tag in tags)
     return (EVERYTHING, *sorted(named))
 
 

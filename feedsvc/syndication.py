@@ -24,8 +24,9 @@ from .urls import FEED_STYLE_PATH, TAG_INDEX_PATH, Urls, feed_id, item_id
 class PastTheEnd(LookupError):
     """A page after a feed's or a listing's last."""
 
-    def __init__(self, page: int, pages: int) -> None:
-        super().__init__(f"page {page} is past the last page, {pages}")
+    def __init__(self, page: int, pages: int | None) -> None:
+        last = "the last page" if pages is None else f"the last page, {pages}"
+        super().__init__(f"page {page} is past {last}")
         self.page = page
         self.pages = pages
 
@@ -90,18 +91,24 @@ class Syndication:
         urls = self.urls
         per_page = limit or settings.feed_items
         data = view.feed_page(scope, per_page, page)
-        pages = max(1, math.ceil(data.count / per_page))
-        if page > pages:
-            raise PastTheEnd(page, pages)
-        links = {
-            "first": urls.feed(scope, fmt.name, limit=limit),
-            "last": urls.feed(scope, fmt.name, limit=limit, page=pages),
-        }
+        if data.count is None:  # a combination: only whether a later page has articles
+            pages = None
+            if page > 1 and not data.articles:
+                raise PastTheEnd(page, None)
+            later = bool(data.more)
+        else:
+            pages = max(1, math.ceil(data.count / per_page))
+            if page > pages:
+                raise PastTheEnd(page, pages)
+            later = page < pages
+        links = {"first": urls.feed(scope, fmt.name, limit=limit)}
+        if pages is not None:
+            links["last"] = urls.feed(scope, fmt.name, limit=limit, page=pages)
         if page > 1:
             links["previous"] = urls.feed(
                 scope, fmt.name, limit=limit, page=page - 1 if page > 2 else None
             )
-        if page < pages:
+        if later:
             links["next"] = urls.feed(scope, fmt.name, limit=limit, page=page + 1)
         # A WebSub topic is a feed's own URL: paged and shortened feeds advertise no hub.
         hubs = settings.websub_hubs if page == 1 and limit is None else ()
@@ -117,7 +124,7 @@ class Syndication:
             author=settings.author,
             # Later pages date from every newer article too: they shift when one changes.
             updated=data.updated or EPOCH,
-            links=links if pages > 1 else {},
+            links=links if page > 1 or later else {},
             ttl_minutes=max(1, settings.feed_max_age // 60),
             category_url=urls.to(TAG_INDEX_PATH),
             labels=data.labels,

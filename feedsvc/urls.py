@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
+from .combinations import AND, OR
 from .settings import Settings
 
 SITE = ""
@@ -62,6 +63,8 @@ class Shape:
     """The name of the key in route rules (``<tag>``)."""
     prefix: str
     marker: str = ""
+    safe: str = ""
+    """What a key may hold unescaped in a path: a combination's operators."""
 
     def owns(self, scope: str) -> bool:
         return scope != SITE and scope.startswith(self.marker)
@@ -73,14 +76,15 @@ class Shape:
         return self.marker + key
 
     def path(self, scope: str) -> str:
-        return f"{self.prefix}{quote(self.key(scope), safe='')}/"
+        return f"{self.prefix}{quote(self.key(scope), safe=self.safe)}/"
 
     def rule(self, rest: str = "") -> str:
         """The route rule of a resource of every scope of this kind (Werkzeug's syntax)."""
         return f"{self.prefix}<{self.kind}>/{rest}"
 
 
-TAGS = Shape("tag", TAG_INDEX_PATH)
+TAGS = Shape("tag", TAG_INDEX_PATH, safe=f"{AND}{OR}")
+"""A tag, or a combination of tags (:mod:`feedsvc.combinations`): ``/tags/a+b/``."""
 SHAPES: tuple[Shape, ...] = (TAGS,)
 """Every kind of scope below the site, the tags' last (their empty marker owns any scope)."""
 
@@ -133,7 +137,8 @@ def feed_id(authority: str, scope: str) -> str:
     shape = shape_of(scope)
     if shape is None:
         return f"tag:{authority}:feed"
-    return f"tag:{authority}:{shape.prefix.strip('/')}/{quote(shape.key(scope))}"
+    key = quote(shape.key(scope), safe="/" + shape.safe)
+    return f"tag:{authority}:{shape.prefix.strip('/')}/{key}"
 
 
 EMBED_TAG_RULE = f"/embed{TAGS.prefix}<tag>"

@@ -44,7 +44,7 @@ from .kit import (
     limit_argument,
     moved,
     quoted,
-    resolve_tag,
+    resolve_scope,
     site,
     snapshot,
     tag_key,
@@ -119,7 +119,7 @@ def site_headlines() -> Response:
 @blueprint.route(TAGS.rule(HEADLINES_FILE))
 def tag_headlines(tag: str) -> Response:
     view = snapshot()
-    return serve_headlines(view, resolve_tag(view, tag, HEADLINES_FILE))
+    return serve_headlines(view, resolve_scope(view, tag, HEADLINES_FILE))
 
 
 @blueprint.route(WIDGET_PATH)

@@ -22,10 +22,10 @@ from .kit import (
     Routes,
     cached,
     fail,
-    known_tag,
+    known_scope,
     limit_argument,
     moved,
-    resolve_tag,
+    resolve_scope,
     site,
     snapshot,
     whole_number,
@@ -98,7 +98,7 @@ def site_feed(fmt: str) -> Response:
 @blueprint.route(TAGS.rule(_FORMAT_RULE))
 def tag_feed(tag: str, fmt: str) -> Response:
     view = snapshot()
-    return serve_feed(view, resolve_tag(view, tag, f"feed.{fmt}"), fmt)
+    return serve_feed(view, resolve_scope(view, tag, f"feed.{fmt}"), fmt)
 
 
 @blueprint.route(site_rule(_ALIAS_RULE), canonical=False)
@@ -108,4 +108,4 @@ def site_feed_alias(alias: str) -> Response:
 
 @blueprint.route(TAGS.rule(_ALIAS_RULE), canonical=False)
 def tag_feed_alias(tag: str, alias: str) -> Response:
-    return moved(feed_path(known_tag(snapshot(), tag), FEED_ALIASES[alias]))
+    return moved(feed_path(known_scope(snapshot(), tag), FEED_ALIASES[alias]))

@@ -22,6 +22,7 @@ from werkzeug.datastructures import Headers
 
 from ..articles import normalize_tag
 from ..cache import RequestLine, ResponseCache
+from ..combinations import CombinationError, UnknownTag, looks_combined, read
 from ..indexer import Indexer
 from ..responses import (
     CORS_HEADERS,
@@ -212,6 +213,35 @@ def resolve_tag(view: Snapshot, tag: str, suffix: str = "") -> str:
     if key != tag:
         abort(moved(f"{scope_path(key)}{suffix}"))
     return key
+
+
+def known_scope(view: Snapshot, spelling: str) -> str:
+    """The scope a spelling after ``/tags/`` names: a known tag, or a combination of
+    known tags (:mod:`feedsvc.combinations`) in its canonical text. An unknown tag is a
+    404, a combination that cannot be a 400. A spelling that reads as a combination
+    but is one tag's (``São Paulo``, ``AC+DC``) names that tag."""
+    if not looks_combined(spelling):
+        return known_tag(view, spelling)
+    try:
+        combination = read(
+            spelling, lambda name: tag_key(view, name), site().settings.max_combined_tags
+        )
+    except CombinationError as error:
+        fail(400, str(error))
+    except UnknownTag as error:
+        key = tag_key(view, spelling)
+        if key is None:
+            fail(404, f"no tag {quoted(error.name)}")
+        return key
+    return combination.single or combination.text
+
+
+def resolve_scope(view: Snapshot, spelling: str, suffix: str = "") -> str:
+    """:func:`known_scope`; another spelling than the canonical one is a 301 to it."""
+    scope = known_scope(view, spelling)
+    if scope != spelling:
+        abort(moved(f"{scope_path(scope)}{suffix}"))
+    return scope
 
 
 MAX_QUERY = 2048

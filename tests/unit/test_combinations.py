@@ -1,0 +1,180 @@
+"""Combinations of tags: one canonical spelling, bounded, answered from the index."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from xml.etree import ElementTree
+
+import feedparser
+import pytest
+from flask import Flask
+
+from feedsvc.app import create_app
+from feedsvc.articles import normalize_tag
+from feedsvc.combinations import CombinationError, UnknownTag, parse, read
+from tests.conftest import WriteArticle
+
+KNOWN = {"syria", "refugees", "climate", "energy", "science", "space", "são-paulo"}
+
+
+def key_of(name: str) -> str | None:
+    tag = normalize_tag(name)
+    return tag.key if tag is not None and tag.key in KNOWN else None
+
+
+@pytest.mark.parametrize(
+    ("spelling", "canonical"),
+    [
+        ("syria+refugees", "refugees+syria"),
+        ("Refugees+SYRIA", "refugees+syria"),
+        ("syria refugees", "refugees+syria"),  # a + decoded as a space
+        ("energy,climate", "climate,energy"),
+        ("science+-space", "science+-space"),
+        ("-space+science", "science+-space"),
+        ("syria+syria", "syria"),
+        ("climate,climate", "climate"),
+        ("climate+climate,energy", "climate"),  # the OR says nothing more
+        ("energy,climate+-space+syria", "climate,energy+syria+-space"),
+        ("são paulo+syria", None),  # "são" is no tag: an unknown tag
+        ("São-Paulo+Syria", "syria+são-paulo"),  # code point order
+    ],
+)
+def test_every_spelling_has_one_canonical_text(spelling: str, canonical: str | None) -> None:
+    if canonical is None:
+        with pytest.raises(UnknownTag):
+            read(spelling, key_of, 4)
+        return
+    combination = read(spelling, key_of, 4)
+    assert (combination.single or combination.text) == canonical
+    if combination.single is None:
+        assert parse(combination.text) == combination
+
+
+@pytest.mark.parametrize(
+    ("spelling", "message"),
+    [
+        ("-space", "a NOT (-) needs a tag to take from"),
+        ("-space+-science", "a NOT (-) needs a tag to take from"),
+        ("syria++refugees", "an empty term"),
+        ("syria+", "an empty term"),
+        ("climate,,energy", "an OR (,) joins tags"),
+        ("climate,-energy", "an OR (,) joins tags: no empty one, and no NOT"),
+        ("-climate,energy+space", "a NOT (-) takes one tag"),
+        ("a+b+c+d+e", "at most 4 tags"),
+        ("a,b,c+d,e", "at most 4 tags"),
+        ("x" * 1001, "at most 1000 characters"),
+    ],
+)
+def test_a_combination_that_cannot_be_says_why(spelling: str, message: str) -> None:
+    with pytest.raises(CombinationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read(spelling, key_of, 4)
+
+
+def test_titles_say_what_the_feed_is() -> None:
+    def label(key: str) -> str:
+        return key.title()
+
+    def title(spelling: str) -> str:
+        return read(spelling, key_of, 4).title(label)
+
+    assert title("syria+refugees") == "Refugees + Syria"
+    assert title("climate,energy") == "Climate or Energy"
+    assert title("science+-space") == "Science, not Space"
+    assert title("climate,energy+syria") == "(Climate or Energy) + Syria"
+
+
+# Served ------------------------------------------------------------------------------
+
+TAGS = ["Syria", "Refugees", "Climate", "Energy", "Science", "Space"]
+
+
+@pytest.fixture
+def app(write_article: WriteArticle, articles_dir: Path) -> Flask:
+    rng = random.Random(5)
+    for n in range(60):
+        tags = rng.sample(TAGS, rng.randint(1, 3))
+        day = 1 + n % 28
+        write_article(
+            f"2026-01-{day:02d}-a{n:02d}.txt", title=f"Article {n}", keywords=", ".join(tags)
+        )
+    return create_app({"ARTICLES_DIR": str(articles_dir), "WATCH": False, "FEED_ITEMS": 7})
+
+
+def all_items(app: Flask, path: str) -> list[tuple[str, set[str]]]:
+    """Every item of a feed and its later pages: id and tag keys."""
+    client = app.test_client()
+    items = []
+    url: str | None = path
+    while url is not None:
+        answer = client.get(url)
+        assert answer.status_code == 200, (url, answer.data)
+        parsed = feedparser.parse(answer.data)
+        items += [(e.id, {t.term for t in e.get("tags", [])}) for e in parsed.entries]
+        following = [link.href for link in parsed.feed.links if link.rel == "next"]
+        url = following[0].removeprefix("http://127.0.0.1:8000") if following else None
+    return items
+
+
+def test_a_combination_feed_holds_exactly_the_matching_items(app: Flask) -> None:
+    everything = dict(all_items(app, "/feed.atom"))
+    cases = {
+        "refugees+syria": lambda tags: {"syria", "refugees"} <= tags,
+        "climate,energy": lambda tags: bool({"climate", "energy"} & tags),
+        "science+-space": lambda tags: "science" in tags and "space" not in tags,
+        "climate,energy+-syria": lambda tags: (
+            bool({"climate", "energy"} & tags) and "syria" not in tags
+        ),
+    }
+    for scope, matches in cases.items():
+        found = all_items(app, f"/tags/{scope}/feed.atom")
+        expected = [item for item, tags in everything.items() if matches(tags)]
+        assert [item for item, _ in found] == expected, scope  # same ids, same order
+        assert expected, scope
+
+
+def test_other_spellings_redirect_and_bad_ones_are_told(app: Flask) -> None:
+    client = app.test_client()
+    moved = client.get("/tags/Syria+Refugees/feed.rss?limit=3")
+    assert moved.status_code == 301
+    assert moved.headers["Location"] == "http://127.0.0.1:8000/tags/refugees+syria/feed.rss?limit=3"
+    spaced = client.get("/tags/syria%20refugees/feed.json")
+    assert spaced.headers["Location"].endswith("/tags/refugees+syria/feed.json")
+    single = client.get("/tags/syria+syria/feed.atom")
+    assert single.headers["Location"].endswith("/tags/syria/feed.atom")
+    assert (
+        client.get("/tags/syria+refugees/rss.xml")
+        .headers["Location"]
+        .endswith("/tags/refugees+syria/feed.rss")
+    )
+    for path, status, message in [
+        ("/tags/syria+nowhere/feed.rss", 404, "no tag 'nowhere'\n"),
+        ("/tags/-space/feed.rss", 400, "a NOT (-) needs a tag to take from: add one with +\n"),
+        ("/tags/a+b+c+d+e/feed.rss", 400, "a combination names at most 4 tags\n"),
+        ("/tags/syria++space/feed.rss", 400, "a combination has an empty term (two + in a row?)\n"),
+    ]:
+        answer = client.get(path)
+        assert (answer.status_code, answer.data.decode()) == (status, message), path
+        assert answer.mimetype == "text/plain"
+
+
+def test_an_empty_combination_is_a_valid_feed_and_a_later_page_a_404(app: Flask) -> None:
+    client = app.test_client()
+    empty = client.get("/tags/space+-space/feed.atom")
+    assert empty.status_code == 200
+    assert feedparser.parse(empty.data).entries == []
+    ElementTree.fromstring(empty.data)
+    past = client.get("/tags/space+-space/feed.atom?page=2")
+    assert (past.status_code, past.data) == (404, b"page 2 is past the last page\n")
+
+
+def test_a_combination_is_named_by_each_of_its_tags_and_revalidates(app: Flask) -> None:
+    client = app.test_client()
+    first = client.get("/tags/climate,energy+-syria/feed.rss")
+    assert first.headers["xkey"] == "all tag:climate tag:energy tag:syria"
+    assert first.headers["Cache-Tag"] == "all,tag:climate,tag:energy,tag:syria"
+    again = client.get(
+        "/tags/climate,energy+-syria/feed.rss", headers={"If-None-Match": first.headers["ETag"]}
+    )
+    assert again.status_code == 304
+    assert again.headers["Last-Modified"] == first.headers["Last-Modified"]
