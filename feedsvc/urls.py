@@ -146,7 +146,7 @@ EMBED_TAG_RULE = f"/embed{TAGS.prefix}<tag>"
 
 def embed_path(tag: str) -> str:
     """The iframe page of a tag's headlines."""
-    return f"/embed{TAGS.prefix}{quote(tag, safe='')}"
+    return f"/embed{TAGS.prefix}{quote(tag, safe=TAGS.safe)}"
 
 
 # Parsing -------------------------------------------------------------------

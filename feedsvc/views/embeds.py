@@ -17,6 +17,7 @@ from xml.etree import ElementTree
 from flask import Response, request
 
 from ..articles import Article
+from ..combinations import CombinationError, UnknownTag, is_combination
 from ..feeds import rfc3339, to_json
 from ..responses import Rendered
 from ..store import SITE, STATIC, Snapshot
@@ -41,13 +42,14 @@ from .kit import (
     absolute,
     cached,
     fail,
+    known_scope,
     limit_argument,
     moved,
     quoted,
     resolve_scope,
+    scope_of,
     site,
     snapshot,
-    tag_key,
     whole_number,
 )
 from .policy import source_hash
@@ -133,11 +135,10 @@ def widget() -> Response:
 
 @blueprint.route(EMBED_TAG_RULE)
 def embed_page(tag: str) -> Response:
-    """A tag's headlines as a self-contained page for an ``<iframe>``: no script at all."""
+    """A tag's (or a combination's) headlines as a self-contained page for an
+    ``<iframe>``: no script at all."""
     view = snapshot()
-    key = tag_key(view, tag)
-    if key is None:
-        fail(404, f"no tag {quoted(tag)}")
+    key = known_scope(view, tag)
     if key != tag:
         return moved(embed_path(key))
     limit = limit_argument()
@@ -181,7 +182,10 @@ def tag_of_page_url(view: Snapshot, address: str) -> str | None:
     place = parse(path if path.endswith("/") else path + "/")  # the slash is optional
     if place is None or place.resource != PAGE or shape_of(place.scope) is not TAGS:
         return None
-    return tag_key(view, unquote(TAGS.key(place.scope)))
+    try:
+        return scope_of(view, unquote(TAGS.key(place.scope)))
+    except (UnknownTag, CombinationError):
+        return None
 
 
 def dimension(name: str) -> int:
@@ -242,10 +246,15 @@ def opml() -> Response:
     wanted: list[str] | None = None
     if "tags" in request.args:
         wanted = []
+        # Commas part the feeds: each a tag, or a combination without OR (a + in a
+        # query string arrives as a space, which a combination reads as +).
         for name in request.args["tags"].split(","):
-            key = tag_key(view, name)
-            if key is None:
-                fail(400, f"tags: no tag {quoted(name.strip())}")
+            try:
+                key = scope_of(view, name)
+            except UnknownTag as unknown:
+                fail(400, f"tags: no tag {quoted(unknown.name.strip())}")
+            except CombinationError as error:
+                fail(400, f"tags: {error}")
             if key not in wanted:
                 wanted.append(key)
     # Past the busiest tag's count every minimum lists the same nothing: one key for all.
@@ -270,7 +279,11 @@ def opml() -> Response:
         by_label = sorted(summaries, key=lambda k: (sort_key(summaries[k].label), k))
         tags = chosen if chosen is not None else by_label
         scopes = [SITE] if chosen is None else []
-        scopes += [k for k in tags if k in summaries and summaries[k].count >= minimum]
+        scopes += [
+            k
+            for k in tags
+            if is_combination(k) or (k in summaries and summaries[k].count >= minimum)
+        ]
         urls = site().urls
         for scope in scopes:
             # "Site — Tag": a tag feed's name says whose it is, in any reader's list.

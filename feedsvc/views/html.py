@@ -15,6 +15,7 @@ import brotli
 from flask import Response, render_template, request
 
 from ..articles import Article
+from ..combinations import is_combination
 from ..feeds import FORMATS
 from ..responses import NOT_ACCEPTABLE, cache_control, choose_coding
 from ..store import Snapshot
@@ -101,7 +102,8 @@ class Listing:
 
     articles: Sequence[Article]
     number: int
-    pages: int
+    pages: int | None
+    """``None`` for a combination of tags: counting would read every match."""
     previous: str | None
     """The newer page's URL (``rel="prev"``)."""
     next: str | None
@@ -113,20 +115,32 @@ def listing(view: Snapshot, scope: str) -> Listing:
     """The page of a scope's headlines that ``?page=N`` asks for; past the last is a 404."""
     per_page = site().settings.page_items
     number = whole_number("page", 1) or 1
-    pages = max(1, -(-view.count(scope) // per_page))
-    if number > pages:
-        fail(404, f"page {number} is past the last page, {pages}")
+    offset = (number - 1) * per_page
+    pages: int | None
+    if is_combination(scope):
+        pages = None
+        articles = view.newest(scope, per_page + 1, offset)  # one more: is there a next page?
+        if number > 1 and not articles:
+            fail(404, f"page {number} is past the last page")
+        later = len(articles) > per_page
+        articles = articles[:per_page]
+    else:
+        pages = max(1, -(-view.count(scope) // per_page))
+        if number > pages:
+            fail(404, f"page {number} is past the last page, {pages}")
+        later = number < pages
+        articles = view.newest(scope, per_page, offset)
     path = scope_path(scope)
 
     def at(page: int) -> str:
         return url(path, page=page if page > 1 else None)
 
     return Listing(
-        articles=view.newest(scope, per_page, (number - 1) * per_page),
+        articles=articles,
         number=number,
         pages=pages,
         previous=at(number - 1) if number > 1 else None,
-        next=at(number + 1) if number < pages else None,
+        next=at(number + 1) if later else None,
         canonical=at(number),
     )
 

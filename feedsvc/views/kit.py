@@ -207,33 +207,39 @@ def known_tag(view: Snapshot, tag: str) -> str:
     return key
 
 
-def resolve_tag(view: Snapshot, tag: str, suffix: str = "") -> str:
-    """The key of a known tag; another spelling of one is a 301 to its canonical URL."""
-    key = known_tag(view, tag)
-    if key != tag:
-        abort(moved(f"{scope_path(key)}{suffix}"))
-    return key
-
-
-def known_scope(view: Snapshot, spelling: str) -> str:
+def scope_of(view: Snapshot, spelling: str) -> str:
     """The scope a spelling after ``/tags/`` names: a known tag, or a combination of
-    known tags (:mod:`feedsvc.combinations`) in its canonical text. An unknown tag is a
-    404, a combination that cannot be a 400. A spelling that reads as a combination
-    but is one tag's (``São Paulo``, ``AC+DC``) names that tag."""
+    known tags (:mod:`feedsvc.combinations`) in its canonical text. A spelling that
+    reads as a combination but is one tag's (``São Paulo``, ``AC+DC``) names that tag.
+
+    :raises UnknownTag: a tag no article carries.
+    :raises CombinationError: a combination that cannot be.
+    """
     if not looks_combined(spelling):
-        return known_tag(view, spelling)
+        key = tag_key(view, spelling)
+        if key is None:
+            raise UnknownTag(spelling)
+        return key
     try:
         combination = read(
             spelling, lambda name: tag_key(view, name), site().settings.max_combined_tags
         )
-    except CombinationError as error:
-        fail(400, str(error))
-    except UnknownTag as error:
+    except UnknownTag:
         key = tag_key(view, spelling)
         if key is None:
-            fail(404, f"no tag {quoted(error.name)}")
+            raise
         return key
     return combination.single or combination.text
+
+
+def known_scope(view: Snapshot, spelling: str) -> str:
+    """:func:`scope_of`; an unknown tag is a 404, a combination that cannot be a 400."""
+    try:
+        return scope_of(view, spelling)
+    except UnknownTag as unknown:
+        fail(404, f"no tag {quoted(unknown.name)}")
+    except CombinationError as error:
+        fail(400, str(error))
 
 
 def resolve_scope(view: Snapshot, spelling: str, suffix: str = "") -> str:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from flask import Response, request
 
 from ..articles import Article
+from ..combinations import is_combination
 from ..feeds import rfc3339
 from ..notify import failing, read_status
 from ..room import room
@@ -29,7 +30,7 @@ from .kit import (
     fail,
     moved,
     quoted,
-    resolve_tag,
+    resolve_scope,
     site,
     snapshot,
     url,
@@ -84,7 +85,7 @@ def tags() -> Response:
 @blueprint.route(TAGS.rule())
 def tag_page(tag: str) -> Response:
     view = snapshot()
-    key = resolve_tag(view, tag)
+    key = resolve_scope(view, tag)
     shown = listing(view, key)
     label = view.label(key)
     title = site().syndication.title(view, key)
@@ -95,7 +96,7 @@ def tag_page(tag: str) -> Response:
         label=label,
         listing=shown,
         articles=shown.articles,
-        count=view.count(key),
+        count=None if is_combination(key) else view.count(key),
         feeds=feed_links(view, key),
         title=title if shown.number == 1 else f"{title}: page {shown.number}",
         meta=share_meta(

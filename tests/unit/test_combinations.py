@@ -178,3 +178,52 @@ def test_a_combination_is_named_by_each_of_its_tags_and_revalidates(app: Flask) 
     )
     assert again.status_code == 304
     assert again.headers["Last-Modified"] == first.headers["Last-Modified"]
+
+
+def test_pages_headlines_and_embeds_take_a_combination(app: Flask) -> None:
+    client = app.test_client()
+    feed = feedparser.parse(client.get("/tags/refugees+syria/feed.atom").data)
+    assert feed.feed.title == "feedsvc news: Refugees + Syria"
+    page = client.get("/tags/refugees+syria/")
+    assert page.status_code == 200
+    text = page.data.decode()
+    assert "<h1>Refugees + Syria</h1>" in text
+    assert "/tags/refugees+syria/feed.atom" in text and " articles · " not in text
+    assert client.get("/tags/Syria+Refugees/").headers["Location"].endswith("/tags/refugees+syria/")
+    headlines = client.get("/tags/refugees+syria/headlines.json?limit=3").get_json()
+    assert headlines["link"] == "http://127.0.0.1:8000/tags/refugees+syria/"
+    assert [h["title"] for h in headlines["items"]] == [e.title for e in feed.entries[:3]]
+    assert headlines["label"] == "Refugees + Syria"
+    moved = client.get("/embed/tags/syria+refugees")
+    assert moved.headers["Location"].endswith("/embed/tags/refugees+syria")
+    assert client.get("/embed/tags/refugees+syria").status_code == 200
+    address = "http://127.0.0.1:8000/tags/refugees%2Bsyria/"
+    oembed = client.get("/oembed", query_string={"url": address}).get_json()
+    assert "/embed/tags/refugees+syria?limit=5" in oembed["html"]
+    assert oembed["title"] == "feedsvc news: Refugees + Syria"
+    opml = ElementTree.fromstring(client.get("/feeds.opml?tags=syria+refugees,climate").data)
+    listed = [o.get("xmlUrl") for o in opml.iter("outline") if o.get("xmlUrl")]
+    assert listed == [
+        "http://127.0.0.1:8000/tags/refugees+syria/feed.atom",
+        "http://127.0.0.1:8000/tags/climate/feed.atom",
+    ]
+    bad = client.get("/feeds.opml?tags=-syria")
+    assert (bad.status_code, bad.data) == (
+        400,
+        b"tags: a NOT (-) needs a tag to take from: add one with +\n",
+    )
+
+
+def test_a_combination_page_pages_without_a_count(
+    write_article: WriteArticle, articles_dir: Path
+) -> None:
+    for n in range(5):
+        write_article(f"2026-02-0{n + 1}-x{n}.txt", title=f"X {n}", keywords="Syria, Refugees")
+    config = {"ARTICLES_DIR": str(articles_dir), "WATCH": False, "PAGE_ITEMS": 2}
+    client = create_app(config).test_client()
+    first = client.get("/tags/refugees+syria/").data.decode()
+    assert 'rel="next" href="http://127.0.0.1:8000/tags/refugees+syria/?page=2"' in first
+    last = client.get("/tags/refugees+syria/?page=3").data.decode()
+    assert "Page 3</span>" in last and 'rel="next"' not in last and 'rel="prev"' in last
+    past = client.get("/tags/refugees+syria/?page=4")
+    assert (past.status_code, past.data) == (404, b"page 4 is past the last page\n")
