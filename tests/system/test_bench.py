@@ -177,3 +177,12 @@ def test_same_output_compares_every_url_of_two_servers() -> None:
     )
     assert other.returncode == 1, other.stdout[-3000:] + other.stderr[-3000:]
     assert "DIFFERS /feed.atom" in other.stdout
+
+
+def test_quick_combinations_benchmark_runs() -> None:
+    """``python -m bench.combinations --quick``: every kind of combination rendered
+    from a built index, a row each, against a single tag's feed."""
+    out = quick("bench.combinations", 240)
+    for kind in ("one tag (reference)", "AND of the two biggest", "OR of the two biggest"):
+        assert f"| {kind} |" in out, out
+    assert "biggest NOT second" in out and "AND of the biggest and a small tag" in out, out

@@ -264,6 +264,9 @@ def test_7_a_paged_json_feed_keeps_its_own_feed_url(server: LiveServer) -> None:
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_every_feed_parses_in_both_readers(server: LiveServer, fmt: str) -> None:
     paths = [f"/feed.{fmt}", f"/tags/climate/feed.{fmt}", f"/tags/s%C3%A3o-paulo/feed.{fmt}"]
+    # Combinations of tags: AND, OR and NOT.
+    paths += [f"/tags/{scope}/feed.{fmt}" for scope in ("climate+energy", "climate,energy")]
+    paths.append(f"/tags/climate+-energy/feed.{fmt}")
     seen = node_read(server, *paths)
     for path in paths:
         python = python_read(server, path)

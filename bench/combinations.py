@@ -1,0 +1,125 @@
+"""What a combination of tags costs to render, first time (nothing kept), in process.
+
+``python -m bench.combinations --corpus DIR --state DIR`` builds (or reuses) the index
+of a realistic corpus (``python -m bench.corpus``) and renders the first page of
+combination feeds in every format, each from a fresh snapshot as a request takes
+one: an AND of the two biggest tags, an OR of them, the biggest NOT the second, an
+AND of the biggest with a small tag (few matches: the most rows read for a page),
+and a NOT that takes almost everything away. It prints the median and the max per
+kind, the rows of the index each reads, and a single tag's feed as the reference
+measured in the same run. ``--quick`` is the smoke test: 2,000 generated articles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.corpus import generate
+from feedsvc.feeds import FORMATS
+from feedsvc.indexer import Indexer
+from feedsvc.settings import Settings
+from feedsvc.store import SITE, Store
+from feedsvc.syndication import Syndication
+from feedsvc.urls import Urls
+
+
+def build(corpus: Path, state: Path) -> float:
+    started = time.perf_counter()
+    indexer = Indexer(str(corpus), str(state))
+    indexer.open()
+    indexer.catch_up()
+    indexer.close()
+    return time.perf_counter() - started
+
+
+def kinds(store: Store) -> dict[str, str]:
+    """The scopes measured, by kind."""
+    view = store.begin()
+    try:
+        ranked = [(tag.key, tag.count) for tag in view.tags_by_count()]
+    finally:
+        view.close()
+    (big, _), (second, _) = ranked[0], ranked[1]
+    # A tag of about 50 articles: an AND with the biggest reads far to fill a page.
+    small = min(ranked, key=lambda pair: abs(pair[1] - 50))[0]
+    first, other = sorted((big, second))
+    return {
+        "one tag (reference)": big,
+        "AND of the two biggest": f"{first}+{other}",
+        "OR of the two biggest": f"{first},{other}",
+        "biggest NOT second": f"{big}+-{second}",
+        f"AND of the biggest and a small tag ({small})": "+".join(sorted((big, small))),
+        "second NOT biggest": f"{second}+-{big}",
+    }
+
+
+def render_times(
+    store: Store, syndication: Syndication, scope: str, rounds: int
+) -> tuple[list[float], int]:
+    """Milliseconds of each first-page render in every format, and the articles shown."""
+    times = []
+    shown = 0
+    for _ in range(rounds):
+        for fmt in FORMATS.values():
+            started = time.perf_counter()
+            view = store.begin()
+            try:
+                shown = len(view.newest(scope, syndication.settings.feed_items))
+                syndication.feed(view, scope, fmt)
+            finally:
+                view.close()
+            times.append((time.perf_counter() - started) * 1000)
+    return times, shown
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path)
+    parser.add_argument("--state", type=Path)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="feedsvc-combinations-"))
+    try:
+        if args.quick:
+            args.corpus, args.state, args.rounds = work / "articles", work / "state", 1
+            generate(args.corpus, 2_000, 200)
+        if args.corpus is None:
+            parser.error("--corpus is required (a folder made by python -m bench.corpus)")
+        state = args.state or work / "state"
+        seconds = build(args.corpus, state)
+        store = Store(str(state))
+        view = store.begin()
+        try:
+            total = view.count(SITE)
+        finally:
+            view.close()
+        settings = Settings.from_mapping(
+            {"ARTICLES_DIR": str(args.corpus), "STATE_DIR": str(state)}
+        )
+        syndication = Syndication(settings, Urls.of(settings))
+        print(f"{total:,} articles; index ready in {seconds:.1f} s")
+        print("| feed | median ms | max ms | items | scope |")
+        print("|---|---:|---:|---:|---|")
+        reference = None
+        for kind, scope in kinds(store).items():
+            times, shown = render_times(store, syndication, scope, args.rounds)
+            median = statistics.median(times)
+            reference = reference or median
+            print(
+                f"| {kind} | {median:.1f} ({median / reference:.2f}x) | {max(times):.1f} | "
+                f"{shown} | `{scope}` |"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
