@@ -240,6 +240,10 @@ def article_from_row(row: Sequence[Any]) -> Article:
     )
 
 
+COMBINATION_ROWS = 50_000
+"""The most articles of each tag a combination reads, newest first: a combination of
+big tags that rarely meet ends there (a page then costs at most this many lookups)."""
+
 _HAS_TAG = (
     "SELECT 1 FROM article_tags u WHERE u.tag IN ({}) "
     "AND u.published = t.published AND u.slug = t.slug"
@@ -497,7 +501,8 @@ class Snapshot:
         Each tag of the OR with the fewest articles is read in order from its own
         index range and the ranges merged; each row is checked against the other
         terms by primary-key lookups. What it costs grows with the rows read before
-        the page is full, never with the whole index."""
+        the page is full, never with the whole index, and at most
+        :data:`COMBINATION_ROWS` of each tag are read."""
         combination = parse(scope)
         counts = dict(
             self._db.execute(
@@ -517,12 +522,15 @@ class Snapshot:
             marks = ",".join("?" * len(combination.excluded))
             tests.append(f"AND NOT EXISTS ({_HAS_TAG.format(marks)})")
             values += combination.excluded
+        if any(set(group) <= set(combination.excluded) for group in combination.groups):
+            return []  # a term and its NOT: nothing can match
+        # The newest COMBINATION_ROWS of each tag's range, filtered in order as read (a
+        # subquery with a LIMIT streams): what a page costs has a ceiling.
         sql = (
-            "SELECT t.published, t.slug FROM article_tags t WHERE t.tag = ? "
-            + " ".join(tests)
-            + " ORDER BY t.published DESC, t.slug"
+            "SELECT t.published, t.slug FROM (SELECT published, slug FROM article_tags "
+            "WHERE tag = ? ORDER BY published DESC, slug LIMIT ?) t WHERE 1 " + " ".join(tests)
         )
-        ranges = [self._db.execute(sql, (tag, *values)) for tag in driving]
+        ranges = [self._db.execute(sql, (tag, COMBINATION_ROWS, *values)) for tag in driving]
         merged = heapq.merge(*ranges, key=lambda row: (-row[0], row[1]))
         unique = (row for row, _ in itertools.groupby(merged))  # an article in two of the OR
         return list(itertools.islice(unique, offset, offset + limit))

@@ -10,6 +10,7 @@ import feedparser
 import pytest
 from flask import Flask
 
+import feedsvc.store
 from feedsvc.app import create_app
 from feedsvc.articles import normalize_tag
 from feedsvc.combinations import CombinationError, UnknownTag, parse, read
@@ -227,3 +228,21 @@ def test_a_combination_page_pages_without_a_count(
     assert "Page 3</span>" in last and 'rel="next"' not in last and 'rel="prev"' in last
     past = client.get("/tags/refugees+syria/?page=4")
     assert (past.status_code, past.data) == (404, b"page 4 is past the last page\n")
+
+
+def test_a_combination_reads_a_bounded_range_of_each_tag(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = app.extensions["feedsvc"].store
+    view = store.begin()
+    try:
+        everything = view.matching("science+-space", 100)
+        assert view.matching("space+-space", 100) == []  # a term and its NOT
+        newest = {article.slug for article in view.newest("science", 3)}
+        assert len(everything) > len([row for row in everything if row[1] in newest]) > 0
+        monkeypatch.setattr(feedsvc.store, "COMBINATION_ROWS", 3)
+        # Only what the 3 newest science articles hold: an older match is not read.
+        bounded = view.matching("science+-space", 100)
+        assert bounded == [row for row in everything if row[1] in newest]
+    finally:
+        view.close()
