@@ -249,7 +249,8 @@ def start_notifier(
         with contextlib.suppress(FileNotFoundError):  # what an earlier run configured
             os.unlink(os.path.join(settings.state_dir, STATUS_FILE))
         return None
-    notifier = Notifier(settings)
+    # What workers keep tells which combinations of tags someone follows.
+    notifier = Notifier(settings, Shelf(settings.state_dir, 0, serving).followed)
     marker = os.path.join(settings.state_dir, NOTIFIED)
 
     def told() -> str | None:

@@ -31,6 +31,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from .combinations import parse
 from .indexer import Change
 from .settings import Settings
 from .surrogate import EVERYTHING, article_key, scope_key, topics_of
@@ -235,8 +236,10 @@ class Sender(threading.Thread):
 class Notifier:
     """Purges the caches and publishes to the hubs of :class:`Settings` on each change."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, followed: Callable[[], Iterable[str]] = tuple) -> None:
         self.base_url = settings.base_url
+        self.followed = followed
+        """The combinations of tags a hub may follow: each is a topic of its tags' changes."""
         self.state_dir = settings.state_dir
         self._status_lock = threading.Lock()
         self.purgers = [Sender("purge", url, purge, self._save) for url in settings.purge_urls]
@@ -270,7 +273,14 @@ class Notifier:
             keys = {scope_key(s) for s in change.scopes} | {article_key(s) for s in change.slugs}
         for purger in self.purgers:  # first, so that hubs see them pending
             purger.add(keys)
-        topics = topics_of(self.base_url, change.scopes)
+        scopes = set(change.scopes)
+        if self.hubs and scopes:
+            scopes |= {
+                followed
+                for followed in self.followed()
+                if not scopes.isdisjoint(parse(followed).tags)
+            }
+        topics = topics_of(self.base_url, scopes)
         if topics:
             for hub in self.hubs:
                 hub.add(topics)

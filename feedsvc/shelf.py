@@ -138,6 +138,24 @@ class Shelf:
             load=self.loader(key, digest),
         )
 
+    def followed(self) -> list[str]:
+        """The combinations of tags whose feeds' first pages are kept: the ones someone
+        fetched lately, which a WebSub hub may follow (a hub fetches what it follows)."""
+        connection = self._connection()
+        if connection is None:
+            return []
+        prefix = self.edition + '["feed",'
+        try:
+            rows = connection.execute(
+                "SELECT DISTINCT scope FROM representations WHERE (scope LIKE '%+%' OR "
+                "scope LIKE '%,%') AND substr(key, 1, ?) = ? AND key LIKE '%,1,null]'",
+                (len(prefix), prefix),
+            ).fetchall()
+        except sqlite3.Error as error:
+            self._fail("read", error)
+            return []
+        return [scope for (scope,) in rows]
+
     def loader(self, key: str, digest: str) -> Callable[[str], bytes | None]:
         """A function that loads the bodies of one representation (see :meth:`body`).
 

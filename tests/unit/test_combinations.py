@@ -14,6 +14,10 @@ import feedsvc.store
 from feedsvc.app import create_app
 from feedsvc.articles import normalize_tag
 from feedsvc.combinations import CombinationError, UnknownTag, parse, read
+from feedsvc.indexer import Change
+from feedsvc.notify import Notifier
+from feedsvc.settings import Settings
+from feedsvc.urls import FEED_FORMATS, feed_path
 from tests.conftest import WriteArticle
 
 KNOWN = {"syria", "refugees", "climate", "energy", "science", "space", "são-paulo"}
@@ -246,3 +250,30 @@ def test_a_combination_reads_a_bounded_range_of_each_tag(
         assert bounded == [row for row in everything if row[1] in newest]
     finally:
         view.close()
+
+
+def test_hubs_hear_of_the_combinations_someone_follows(app: Flask, tmp_path: Path) -> None:
+    client = app.test_client()
+    for path in (
+        "/tags/refugees+syria/feed.rss",  # a first page: someone follows it
+        "/tags/climate,energy/feed.atom?page=2",  # a later page: no topic
+        "/tags/science+-space/feed.json?limit=3",  # a shortened feed: no topic
+        "/tags/syria/feed.rss",  # one tag: a topic anyway
+    ):
+        assert client.get(path).status_code == 200
+    shelf = app.extensions["feedsvc"].cache.shelf
+    assert shelf.followed() == ["refugees+syria"]
+    settings = Settings.from_mapping(
+        {"WEBSUB_HUBS": "http://127.0.0.1:9/hub", "STATE_DIR": str(tmp_path)}
+    )
+    notifier = Notifier(settings, lambda: ["refugees+syria", "climate,energy+-space"])
+    notifier.changed(Change(frozenset({"", "syria"})))  # not started: the topics wait
+    base = settings.base_url
+    topics = {
+        f"{base}{feed_path(scope, fmt)}"
+        for scope in ("", "syria", "refugees+syria")
+        for fmt in FEED_FORMATS
+    }
+    assert notifier.hubs[0]._pending == topics
+    notifier.changed(Change(frozenset({"space"})))
+    assert f"{base}/tags/climate,energy+-space/feed.atom" in notifier.hubs[0]._pending
