@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -277,3 +278,14 @@ def test_hubs_hear_of_the_combinations_someone_follows(app: Flask, tmp_path: Pat
     assert notifier.hubs[0]._pending == topics
     notifier.changed(Change(frozenset({"space"})))
     assert f"{base}/tags/climate,energy+-space/feed.atom" in notifier.hubs[0]._pending
+
+
+def test_the_shelf_keeps_combinations_only_as_variants(app: Flask) -> None:
+    client = app.test_client()
+    for path in ("/tags/syria/feed.rss", "/tags/refugees+syria/feed.rss", "/tags/space/feed.atom"):
+        assert client.get(path).status_code == 200
+    shelf = app.extensions["feedsvc"].cache.shelf
+    with sqlite3.connect(Path(shelf.path)) as database:
+        kept = dict(database.execute("SELECT scope, pinned FROM representations"))
+    # Made-up URLs make room for one another, never for a tag's own feed.
+    assert kept == {"syria": 1, "refugees+syria": 0, "space": 1}
