@@ -22,6 +22,8 @@ to each of its feeds serving the new content (median of 5).
 ``--state DIR`` keeps feedsvc's state directory (index and kept feeds) between runs:
 the first run renders every feed once before measuring. Figures go to standard
 output as a table; progress to standard error. ``--quick`` is the smoke test.
+``--combinations N`` polls N distinct combinations of tags (AND, OR and NOT of two of
+the biggest tags, canonical, one format each) instead of the tags' feeds.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import random
 import shutil
 import sqlite3
 import statistics
@@ -53,6 +56,7 @@ from bench.processes import (
     process_ticks,
 )
 from bench.servers import ROOT, Setup, feedsvc_env, start_nginx
+from feedsvc.combinations import read
 
 WRK_SCRIPT = """\
 -- One request per call, to a path drawn at random; conditional when told. Each thread
@@ -100,6 +104,21 @@ def feed_paths(port: int) -> list[str]:
     listing = json.loads(get(port, "/tags.json", timeout=60).body)
     scopes = ["/"] + [f"/tags/{quote(tag['key'], safe='')}/" for tag in listing["tags"]]
     return [f"{scope}feed.{fmt}" for scope in scopes for fmt in ("rss", "atom", "json")]
+
+
+def combination_paths(port: int, count: int, seed: int = 1) -> list[str]:
+    """``count`` distinct combinations of tags (AND, OR, NOT of two of the 200 biggest
+    tags), each in its canonical spelling and one of the three formats."""
+    listing = json.loads(get(port, "/tags.json", timeout=60).body)
+    keys = [tag["key"] for tag in listing["tags"][:200]]
+    rng = random.Random(seed)
+    found: dict[str, None] = {}
+    while len(found) < min(count, 3 * len(keys) * (len(keys) - 1) // 2):
+        a, b = rng.sample(keys, 2)
+        spelling = rng.choice([f"{a}+{b}", f"{a},{b}", f"{a}+-{b}"])
+        found[read(spelling, lambda key: key, 4).text] = None
+    formats = ("rss", "atom", "json")
+    return [f"/tags/{quote(text, safe='+,')}/feed.{formats[n % 3]}" for n, text in enumerate(found)]
 
 
 def wait_ready(port: int, process: subprocess.Popen[bytes], limit: float) -> None:
@@ -270,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny corpus, 1 s runs")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument(
+        "--combinations", type=int, metavar="N", help="poll N combinations of tags instead"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.articles, args.tags, args.duration, args.rounds = 300, 40, 1.0, 1
@@ -301,7 +323,10 @@ def main(argv: list[str] | None = None) -> int:
         log("starting feedsvc (1 worker, CPU 0)")
         server, port = serve(1, "0")
         wait_ready(port, server, limit=3600)
-        paths = feed_paths(port)
+        if args.combinations:
+            paths = combination_paths(port, args.combinations)
+        else:
+            paths = feed_paths(port)
         log(f"{len(paths)} feeds; fetching each once")
         docroot = work / "docroot"
         etags = mirror(port, paths, docroot)
