@@ -240,6 +240,9 @@ def article_from_row(row: Sequence[Any]) -> Article:
     )
 
 
+COMBINED_VERSIONS = 16_384
+"""The most combinations whose versions a reader remembers between changes."""
+
 COMBINATION_ROWS = 50_000
 """The most articles of each tag a combination reads, newest first: a combination of
 big tags that rarely meet ends there (a page then costs at most this many lookups)."""
@@ -664,6 +667,8 @@ class Store:
         self._epoch = -1
         self._seen = -1
         self._versions: dict[str, int] = {}
+        self._combined: dict[str, tuple[int, int]] = {}
+        """Combinations' versions, each with the generation it was worked out at."""
 
     # The generation counter ---------------------------------------------------
 
@@ -685,7 +690,16 @@ class Store:
         if generation != self._seen or epoch != self._epoch:
             self._refresh(generation, epoch)
         if is_combination(scope):
-            return combined_version(self._versions.get(tag, 0) for tag in parse(scope).tags)
+            seen = self._seen  # before the versions are read: a refresh meanwhile misses
+            found = self._combined.get(scope)
+            if found is not None and found[0] == seen:
+                return found[1]
+            if len(self._combined) >= COMBINED_VERSIONS:  # made-up scopes: bounded
+                self._combined.clear()
+            tags = parse(scope).tags
+            version = combined_version(self._versions.get(tag, 0) for tag in tags)
+            self._combined[scope] = (seen, version)
+            return version
         return self._versions.get(scope, 0)
 
     def changes(self, seen: tuple[int, int]) -> tuple[tuple[int, int], list[str]]:

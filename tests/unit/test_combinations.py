@@ -289,3 +289,26 @@ def test_the_shelf_keeps_combinations_only_as_variants(app: Flask) -> None:
         kept = dict(database.execute("SELECT scope, pinned FROM representations"))
     # Made-up URLs make room for one another, never for a tag's own feed.
     assert kept == {"syria": 1, "refugees+syria": 0, "space": 1}
+
+
+def test_a_combination_version_moves_with_its_tags_only(
+    write_article: WriteArticle, articles_dir: Path
+) -> None:
+    write_article("2026-03-01-a.txt", title="A", keywords="Syria, Refugees")
+    write_article("2026-03-02-b.txt", title="B", keywords="Climate")
+    app = create_app({"ARTICLES_DIR": str(articles_dir), "WATCH": False})
+    site = app.extensions["feedsvc"]
+    before = site.store.version("refugees+syria")
+    assert before == site.store.version("refugees+syria")  # remembered
+    write_article("2026-03-02-b.txt", title="B, edited", keywords="Climate")
+    site.indexer.scan()
+    assert site.store.version("refugees+syria") == before  # another tag changed
+    write_article("2026-03-01-a.txt", title="A, edited", keywords="Syria, Refugees")
+    site.indexer.scan()
+    after = site.store.version("refugees+syria")
+    assert after != before
+    view = site.store.begin()
+    try:
+        assert view.version("refugees+syria") == after  # the snapshot agrees
+    finally:
+        view.close()
