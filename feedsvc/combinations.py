@@ -7,8 +7,9 @@ all of which an article must match (AND). A term is a tag, tags joined by ``,``
 not a NOT. A space is read as ``+``: a client that decoded ``+`` as a space.
 
 Each combination has one spelling, its *canonical text*: every tag normalised as
-a tag is, duplicates dropped, the tags of an OR sorted, an OR that holds another
-term dropped (``a+a,b`` is ``a``), the terms sorted, the NOTs last. Tag keys never
+a tag is, duplicates dropped, a NOT's tag dropped from an OR (``a,b+-a`` is
+``b+-a``), an OR that holds another term dropped (``a+a,b`` is ``a``), the tags of an
+OR sorted, the terms sorted, the NOTs last. Tag keys never
 hold ``+`` or ``,``, so the canonical text of a combination is never a tag's key:
 it names the combination's scope in the index and in the cache. Plain data.
 """
@@ -117,6 +118,9 @@ def read(spelling: str, key_of: Callable[[str], str | None], max_terms: int) -> 
         groups.add(frozenset(known(name, key_of) for name in names))
     if not groups:
         raise CombinationError("a NOT (-) needs a tag to take from: add one with +")
+    # A tag of an OR that is also a NOT adds nothing to it: a,b+-a is b+-a (an OR of
+    # NOTs alone stays, and matches nothing).
+    groups = {group - excluded or group for group in groups}
     # An OR holding another term's every tag says nothing more: a+a,b is a.
     kept = [group for group in groups if not any(other < group for other in groups)]
     ordered = sorted((tuple(sorted(group)) for group in kept), key=OR.join)

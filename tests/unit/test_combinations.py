@@ -41,6 +41,8 @@ def key_of(name: str) -> str | None:
         ("syria+syria", "syria"),
         ("climate,climate", "climate"),
         ("climate+climate,energy", "climate"),  # the OR says nothing more
+        ("climate,energy+-climate", "energy+-climate"),  # a NOT's tag adds nothing to an OR
+        ("climate+-climate", "climate+-climate"),  # matches nothing, and says so
         ("energy,climate+-space+syria", "climate,energy+syria+-space"),
         ("são paulo+syria", None),  # "são" is no tag: an unknown tag
         ("São-Paulo+Syria", "syria+são-paulo"),  # code point order
