@@ -34,7 +34,7 @@ from bench.corpus import generate
 from bench.polling import wait_ready
 from bench.processes import Processes, free_port
 from bench.servers import ROOT, clean_env
-from bench.side_by_side import checkout
+from bench.side_by_side import checkout, remove_checkouts
 from feedsvc.urls import FEED_FORMATS
 
 BASE_URL = "http://feeds.example"
@@ -141,7 +141,9 @@ def start(
         "FEEDSVC_WATCH": "false",
         "FEEDSVC_ACCESS_LOG": "off",
     }
-    env.update(setting.split("=", 1) for setting in settings)
+    for setting in settings:
+        name, _, value = setting.partition("=")
+        env[name] = value
     command = [sys.executable, "-m", "feedsvc.cli", "serve", "--port", str(port)]
     server = procs.start(command, work / f"{name}.log", env=env, cwd=tree)
     wait_ready(port, server, limit=3600)
@@ -203,13 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         procs.stop_all()
         time.sleep(0.2)
-        for folder in work.glob("tree-*"):
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(folder)],
-                check=False,
-                capture_output=True,
-            )
-        shutil.rmtree(work, ignore_errors=True)
+        remove_checkouts(work)
 
 
 def without(answer: Answer, header: str) -> Answer:

@@ -51,6 +51,17 @@ def checkout(revision: str, work: Path) -> Path:
     return folder
 
 
+def remove_checkouts(work: Path) -> None:
+    """Remove what :func:`checkout` made in ``work``, then ``work`` itself."""
+    for folder in work.glob("tree-*"):
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(folder)],
+            check=False,
+            capture_output=True,
+        )
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("variants", nargs="*", default=[".", "."], metavar="REV[,NAME=VALUE]")
@@ -119,13 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         procs.stop_all()
         time.sleep(0.2)
-        for folder in work.glob("tree-*"):
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(folder)],
-                check=False,
-                capture_output=True,
-            )
-        shutil.rmtree(work, ignore_errors=True)
+        remove_checkouts(work)
     return 0
 
 

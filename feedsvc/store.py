@@ -426,20 +426,23 @@ class Snapshot:
         """A scope's published articles, newest first (then by slug), one page of them."""
         if is_combination(scope):
             return self._articles([slug for _, slug in self.matching(scope, limit, offset)])[0]
+        return [article_from_row(row) for row in self._newest_rows(scope, limit, offset)]
+
+    def _newest_rows(self, scope: str, limit: int, offset: int, more: str = "") -> sqlite3.Cursor:
+        """The :data:`ARTICLE_COLUMNS` of one page of a tag's or the site's articles,
+        then ``more`` columns of ``articles a``."""
+        columns = ", ".join(f"a.{c.strip()}" for c in ARTICLE_COLUMNS.split(",")) + more
         if scope == SITE:
-            rows = self._db.execute(
-                f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE state = 0 "
-                "ORDER BY published DESC, slug LIMIT ? OFFSET ?",
+            return self._db.execute(
+                f"SELECT {columns} FROM articles a WHERE a.state = 0 "
+                "ORDER BY a.published DESC, a.slug LIMIT ? OFFSET ?",
                 (limit, offset),
             )
-        else:
-            columns = ", ".join(f"a.{c.strip()}" for c in ARTICLE_COLUMNS.split(","))
-            rows = self._db.execute(
-                f"SELECT {columns} FROM article_tags t JOIN articles a ON a.slug = t.slug "
-                "WHERE t.tag = ? ORDER BY t.published DESC, t.slug LIMIT ? OFFSET ?",
-                (scope, limit, offset),
-            )
-        return [article_from_row(row) for row in rows]
+        return self._db.execute(
+            f"SELECT {columns} FROM article_tags t JOIN articles a ON a.slug = t.slug "
+            "WHERE t.tag = ? ORDER BY t.published DESC, t.slug LIMIT ? OFFSET ?",
+            (scope, limit, offset),
+        )
 
     def feed_page(self, scope: str, per_page: int, page: int) -> FeedPage:
         """Everything one page of a scope's feed shows, in three queries (four for a
@@ -558,20 +561,7 @@ class Snapshot:
         self, scope: str, limit: int, offset: int
     ) -> tuple[list[Article], dict[str, tuple[str, ...]], datetime | None]:
         """:meth:`newest` with each article's body and the latest ``updated`` among them."""
-        columns = ", ".join(f"a.{c.strip()}" for c in ARTICLE_COLUMNS.split(","))
-        if scope == SITE:
-            rows = self._db.execute(
-                f"SELECT {columns}, a.body FROM articles a WHERE a.state = 0 "
-                "ORDER BY a.published DESC, a.slug LIMIT ? OFFSET ?",
-                (limit, offset),
-            )
-        else:
-            rows = self._db.execute(
-                f"SELECT {columns}, a.body FROM article_tags t JOIN articles a "
-                "ON a.slug = t.slug WHERE t.tag = ? "
-                "ORDER BY t.published DESC, t.slug LIMIT ? OFFSET ?",
-                (scope, limit, offset),
-            )
+        rows = self._newest_rows(scope, limit, offset, ", a.body")
         articles: list[Article] = []
         bodies: dict[str, tuple[str, ...]] = {}
         for row in rows:
