@@ -4,7 +4,8 @@ A combination is written where a tag is, after ``/tags/``: terms joined by ``+``
 all of which an article must match (AND). A term is a tag, tags joined by ``,``
 (any of them: OR), or ``-`` and a tag (NOT). ``,`` binds tighter than ``+``:
 ``climate,energy+-coal`` is (climate OR energy) AND NOT coal. At least one term is
-not a NOT. A space is read as ``+``: a client that decoded ``+`` as a space.
+not a NOT. Spaces around an operator are dropped (``climate, energy``); any other
+space is read as ``+``, from a client that decoded ``+`` as a space.
 
 Each combination has one spelling, its *canonical text*: every tag normalised as
 a tag is, duplicates dropped, a NOT's tag dropped from an OR (``a,b+-a`` is
@@ -16,6 +17,7 @@ it names the combination's scope in the index and in the cache. Plain data.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +27,10 @@ NOT = "-"
 
 MAX_SPELLING = 1000
 """The longest combination read at all (characters)."""
+
+
+_AROUND = re.compile(r"\s*([+,])\s*")
+_SPACES = re.compile(r"\s+")
 
 
 class CombinationError(ValueError):
@@ -99,7 +105,9 @@ def read(spelling: str, key_of: Callable[[str], str | None], max_terms: int) -> 
     """
     if len(spelling) > MAX_SPELLING:
         raise CombinationError(f"a combination of tags is at most {MAX_SPELLING} characters")
-    terms = spelling.strip().replace(" ", AND).split(AND)
+    # Spaces around an operator are a person's ("climate, energy"); any other run of
+    # them was a + that a client decoded as a space.
+    terms = _SPACES.sub(AND, _AROUND.sub(r"\1", spelling.strip())).split(AND)
     if sum(term.count(OR) + 1 for term in terms) > max_terms:
         raise CombinationError(f"a combination names at most {max_terms} tags")
     groups: set[frozenset[str]] = set()

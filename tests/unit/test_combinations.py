@@ -35,6 +35,8 @@ def key_of(name: str) -> str | None:
         ("syria+refugees", "refugees+syria"),
         ("Refugees+SYRIA", "refugees+syria"),
         ("syria refugees", "refugees+syria"),  # a + decoded as a space
+        (" syria + refugees ", "refugees+syria"),  # a person's spaces
+        ("climate, energy+ -space", "climate,energy+-space"),
         ("energy,climate", "climate,energy"),
         ("science+-space", "science+-space"),
         ("-space+science", "science+-space"),

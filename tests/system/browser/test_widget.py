@@ -288,6 +288,34 @@ def test_fallback_link_when_the_service_is_down_or_refuses(
     context.close()
 
 
+def test_a_widget_of_a_combination_of_tags(
+    browser: Browser, partner: Partner, service: LiveServer
+) -> None:
+    """Tags written as a person would ("Syria, Climate"): the widget follows the 301 to
+    the combination's canonical headlines and shows every article of either tag."""
+    context = browser.new_context(locale="en-GB", timezone_id="Europe/London")
+    page = context.new_page()
+    script = f'<script src="{service.url}/embed.js" async></script>'
+    page.goto(
+        partner.page(
+            "either.html", f'<div id="w1" data-feedsvc-tag="Syria, Climate"></div>{script}'
+        )
+    )
+    rendered(page, "w1")
+    either = page.evaluate(READ_WIDGET, "w1")
+    assert either["heading"] == {
+        "text": "Climate or Syria",
+        "href": f"{service.url}/tags/climate,syria/",
+    }
+    assert [item["text"] for item in either["items"]] == [
+        SCRIPT_TITLE,
+        IMG_TITLE,
+        "Alpine glaciers retreat",
+        "Aleppo souk reopens",
+    ]
+    context.close()
+
+
 def test_oembed_iframe_in_the_browser(
     browser: Browser, partner: Partner, service: LiveServer
 ) -> None:
