@@ -316,3 +316,34 @@ def test_a_combination_version_moves_with_its_tags_only(
         assert view.version("refugees+syria") == after  # the snapshot agrees
     finally:
         view.close()
+
+
+def test_an_edit_renders_again_only_the_combinations_holding_its_tags(app: Flask) -> None:
+    site = app.extensions["feedsvc"]
+    client = app.test_client()
+    pairs = [(a.lower(), b.lower()) for a in TAGS for b in TAGS if a < b]
+    scopes = [f"{a}{op}{b}" for a, b in pairs for op in ("+", ",", "+-")]
+    for scope in scopes:
+        assert client.get(f"/tags/{scope}/feed.atom?limit=100").status_code in (200, 301)
+    canonical = sorted({read(scope, lambda name: name, 4).text for scope in scopes})
+    for scope in canonical:
+        assert client.get(f"/tags/{scope}/feed.atom?limit=100").status_code == 200
+    # An article of Science alone, retitled.
+    folder = Path(site.settings.articles_dir)
+    science = next(
+        path for path in sorted(folder.iterdir()) if path.read_text().split("\n\n")[2] == "Science"
+    )
+    text = science.read_text().split("\n\n")
+    science.write_text("\n\n".join(["Retitled", *text[1:]]))
+    site.indexer.scan()
+    before = site.cache.renders
+    holding = [scope for scope in canonical if "science" in parse(scope).tags]
+    for scope in canonical:
+        combination = parse(scope)
+        matches = all("science" in group for group in combination.groups) and (
+            "science" not in combination.excluded
+        )
+        body = client.get(f"/tags/{scope}/feed.atom?limit=100").data
+        assert (b">Retitled<" in body) == matches, scope
+    # Every combination naming science was rendered again, and only those.
+    assert site.cache.renders - before == len(holding) < len(canonical)
