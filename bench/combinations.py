@@ -8,19 +8,32 @@ AND of the biggest with a small tag (few matches: the most rows read for a page)
 and a NOT that takes almost everything away. It prints the median and the max per
 kind, the rows of the index each reads, and a single tag's feed as the reference
 measured in the same run. ``--quick`` is the smoke test: 2,000 generated articles.
+
+``--memory N`` then starts ``feedsvc serve`` (one worker, a response cache of
+``--cache-megabytes``, 32 by default) on that index and asks it for N distinct random
+combinations of two of the biggest tags (AND, OR or NOT, canonical, one format each)
+over one kept-alive connection, printing the service's memory (VmRSS of the main
+process and the worker) ten times along the way: what made-up combinations leave.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
+import random
 import shutil
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from bench.corpus import generate
+from bench.processes import Processes, descendants, free_port, memory_mb, wait_healthy
+from bench.servers import ROOT, clean_env
+from feedsvc.combinations import read
 from feedsvc.feeds import FORMATS
 from feedsvc.indexer import Indexer
 from feedsvc.settings import Settings
@@ -78,12 +91,59 @@ def render_times(
     return times, shown
 
 
+def memory_run(corpus: Path, state: Path, count: int, work: Path, cache_megabytes: int) -> None:
+    """The worker's memory while ``count`` distinct combinations are asked for."""
+    procs = Processes()
+    port = free_port()
+    env = {
+        **clean_env(),
+        "FEEDSVC_ARTICLES_DIR": str(corpus),
+        "FEEDSVC_STATE_DIR": str(state),
+        "FEEDSVC_WATCH": "false",
+        "FEEDSVC_ACCESS_LOG": "off",
+        "FEEDSVC_CACHE_MEGABYTES": str(cache_megabytes),
+    }
+    command = [sys.executable, "-m", "feedsvc.cli", "serve", "--port", str(port)]
+    server = procs.start([*command, "--workers", "1"], work / "serve.log", env=env, cwd=ROOT)
+    try:
+        wait_healthy(port, server, limit=600)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        connection.request("GET", "/tags.json")
+        keys = [tag["key"] for tag in json.loads(connection.getresponse().read())["tags"]]
+        rng = random.Random(7)
+        seen: set[str] = set()
+        formats = ("rss", "atom", "json")
+        print("| distinct combinations asked | service VmRSS MB | seconds |")
+        print("|---:|---:|---:|")
+        started = time.perf_counter()
+        while len(seen) < count:
+            a, b = rng.sample(keys, 2)
+            text = read(rng.choice([f"{a}+{b}", f"{a},{b}", f"{a}+-{b}"]), str, 4).text
+            if text in seen:
+                continue
+            seen.add(text)
+            path = f"/tags/{quote(text, safe='+,')}/feed.{formats[len(seen) % 3]}"
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{text}: {response.status}")
+            if len(seen) % max(1, count // 10) == 0:
+                rss = memory_mb([server.pid, *descendants(server.pid)])
+                elapsed = time.perf_counter() - started
+                print(f"| {len(seen):,} | {rss:.0f} | {elapsed:.0f} |", flush=True)
+    finally:
+        procs.stop_all()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path)
     parser.add_argument("--state", type=Path)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--memory", type=int, metavar="N", help="then N distinct combinations")
+    parser.add_argument("--cache-megabytes", type=int, default=32)
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="feedsvc-combinations-"))
     try:
@@ -116,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {kind} | {median:.1f} ({median / reference:.2f}x) | {max(times):.1f} | "
                 f"{shown} | `{scope}` |"
             )
+        if args.memory:
+            memory_run(args.corpus, state, args.memory, work, args.cache_megabytes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
