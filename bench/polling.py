@@ -245,14 +245,20 @@ def tree_mb(pid: int) -> float:
 
 
 def edit_latency(port: int, articles: Path, state: Path, tags: list[str]) -> list[float]:
-    """Seconds from saving a retitled article to its tag's three feeds showing the new
-    title, for the newest article of five tags (so it is on its feeds' first page)."""
+    """Seconds from saving a retitled article to its tag's (or combination's) three feeds
+    showing the new title, for the newest article of the last five that have one (so it
+    is on its feeds' first page)."""
     index = sqlite3.connect(f"file:{state / 'index.sqlite'}?mode=ro", uri=True)
-    seconds = []
+    seconds: list[float] = []
     try:
-        for attempt, tag in enumerate(tags[-5:]):
-            feeds = [f"/tags/{quote(tag, safe='')}/feed.{fmt}" for fmt in ("rss", "atom", "json")]
-            newest = json.loads(get(port, feeds[2]).body)["items"][0]["url"]
+        for attempt, tag in enumerate(reversed(tags)):
+            if len(seconds) == 5:
+                break
+            feeds = [f"/tags/{quote(tag, safe='+,')}/feed.{fmt}" for fmt in ("rss", "atom", "json")]
+            items = json.loads(get(port, feeds[2]).body)["items"]
+            if not items:
+                continue
+            newest = items[0]["url"]
             slug = unquote(newest.rsplit("/articles/", 1)[1])
             (name,) = index.execute("SELECT path FROM articles WHERE slug = ?", (slug,)).fetchone()
             path = articles / (name.decode() if isinstance(name, bytes) else name)

@@ -244,11 +244,13 @@ def opml() -> Response:
     folder titled with the site."""
     view = snapshot()
     wanted: list[str] | None = None
-    if "tags" in request.args:
+    if "tags" in request.args or "tag" in request.args:
         wanted = []
-        # Commas part the feeds: each a tag, or a combination without OR (a + in a
-        # query string arrives as a space, which a combination reads as +).
-        for name in request.args["tags"].split(","):
+        # In ?tags= commas part the feeds: each a tag, or a combination without OR (a +
+        # in a query string arrives as a space, which a combination reads as +). Each
+        # ?tag= is one feed: a tag or any combination, its commas an OR.
+        names = request.args["tags"].split(",") if "tags" in request.args else []
+        for name in [*names, *request.args.getlist("tag")]:
             try:
                 key = scope_of(view, name)
             except UnknownTag as unknown:

@@ -218,6 +218,12 @@ def test_pages_headlines_and_embeds_take_a_combination(app: Flask) -> None:
         "http://127.0.0.1:8000/tags/refugees+syria/feed.atom",
         "http://127.0.0.1:8000/tags/climate/feed.atom",
     ]
+    either = ElementTree.fromstring(client.get("/feeds.opml?tag=energy,climate&tag=space").data)
+    listed = [o.get("xmlUrl") for o in either.iter("outline") if o.get("xmlUrl")]
+    assert listed == [
+        "http://127.0.0.1:8000/tags/climate,energy/feed.atom",
+        "http://127.0.0.1:8000/tags/space/feed.atom",
+    ]
     bad = client.get("/feeds.opml?tags=-syria")
     assert (bad.status_code, bad.data) == (
         400,
