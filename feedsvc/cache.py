@@ -22,7 +22,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
@@ -154,6 +154,8 @@ class ResponseCache:
             representation = self.render(
                 key, scope, version, render, max_age, release, shared_max_age
             )
+            if is_combination(scope):
+                representation = self._dated_as_before(key, named, representation)
             # Query variants and combinations of tags are URLs anyone can make up: they
             # take room only from each other (the shelf's variants' share).
             pinned = (request is None or not request.query) and not is_combination(scope)
@@ -170,6 +172,26 @@ class ResponseCache:
         # Stored again on a hit too, so this request line gets its fast-path alias.
         self.put(key, Entry(scope, version, representation), request)
         return representation
+
+    def _dated_as_before(
+        self, key: Hashable, named: str | None, representation: Representation
+    ) -> Representation:
+        """A combination of tags rendered again with the bytes it had keeps the date it
+        had: a change to one of its tags that left it as it was did not modify it. (Its
+        Last-Modified is otherwise its tags' latest change, which never moves back.)"""
+        entry = self._by_key.get(key)
+        if entry is not None:
+            before: tuple[str, float] | None = (
+                entry.representation.digest,
+                entry.representation.last_modified,
+            )
+        else:
+            before = self.shelf.dated(named) if self.shelf and named else None
+        if before is None or before[0] != representation.digest:
+            return representation
+        return replace(
+            representation, last_modified=before[1], _prepared={}, _lock=threading.Lock()
+        )
 
     def render(
         self,

@@ -138,6 +138,21 @@ class Shelf:
             load=self.loader(key, digest),
         )
 
+    def dated(self, key: str) -> tuple[str, float] | None:
+        """The digest and the Last-Modified of what is kept for ``key``, at any version."""
+        connection = self._connection()
+        if connection is None:
+            return None
+        try:
+            row = connection.execute(
+                "SELECT digest, last_modified FROM representations WHERE key = ?",
+                (self.edition + key,),
+            ).fetchone()
+        except sqlite3.Error as error:
+            self._fail("read", error)
+            return None
+        return None if row is None else (str(row[0]), float(row[1]))
+
     def followed(self) -> list[str]:
         """The combinations of tags whose feeds' first pages are kept: the ones someone
         fetched lately, which a WebSub hub may follow (a hub fetches what it follows)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import sqlite3
+import time
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -379,3 +381,36 @@ def test_distinct_combinations_leave_memory_level(
     figures = retained(answer, 300)
     print(f"held after N and 2N distinct combinations: {figures}")
     assert figures[1] - figures[0] < MB // 2, figures
+
+
+def test_a_change_that_leaves_a_combination_as_it_was_leaves_its_date(
+    write_article: WriteArticle, articles_dir: Path
+) -> None:
+    write_article("2026-03-01-a.txt", title="Both", keywords="Syria, Refugees")
+    write_article("2026-03-02-b.txt", title="Syria alone", keywords="Syria")
+    app = create_app({"ARTICLES_DIR": str(articles_dir), "WATCH": False})
+    client, site = app.test_client(), app.extensions["feedsvc"]
+    path = "/tags/refugees+syria/feed.atom"
+    first = client.get(path)
+    version = site.store.version("refugees+syria")
+    # An article of Syria that is no match is edited: the combination's version moves,
+    # its bytes do not, and neither do its validators.
+    time.sleep(1.1)  # Last-Modified has a resolution of a second
+    write_article("2026-03-02-b.txt", title="Syria alone, edited", keywords="Syria")
+    site.indexer.scan()
+    assert site.store.version("refugees+syria") != version
+    again = client.get(path, headers={"If-Modified-Since": first.headers["Last-Modified"]})
+    assert again.status_code == 304
+    assert again.headers["Last-Modified"] == first.headers["Last-Modified"]
+    assert again.headers["ETag"] == first.headers["ETag"]
+    # A fresh worker finds the date on the shelf.
+    other = create_app({"ARTICLES_DIR": str(articles_dir), "WATCH": False}).test_client()
+    assert other.get(path).headers["Last-Modified"] == first.headers["Last-Modified"]
+    # An edit to a match moves it forward.
+    write_article("2026-03-01-a.txt", title="Both, edited", keywords="Syria, Refugees")
+    site.indexer.scan()
+    changed = client.get(path)
+    assert b"Both, edited" in changed.data
+    assert parsedate_to_datetime(changed.headers["Last-Modified"]) > parsedate_to_datetime(
+        first.headers["Last-Modified"]
+    )
