@@ -11,7 +11,7 @@ measured in the same run. ``--quick`` is the smoke test: 2,000 generated article
 
 ``--memory N`` then starts ``feedsvc serve`` (one worker, a response cache of
 ``--cache-megabytes``, 32 by default) on that index and asks it for N distinct random
-combinations of two of the biggest tags (AND, OR or NOT, canonical, one format each)
+combinations of two to four of the biggest tags (AND, OR, NOT; canonical, one format each)
 over one kept-alive connection, printing the service's memory (VmRSS of the main
 process and the worker) ten times along the way: what made-up combinations leave.
 """
@@ -33,7 +33,7 @@ from urllib.parse import quote
 from bench.corpus import generate
 from bench.processes import Processes, descendants, free_port, memory_mb, wait_healthy
 from bench.servers import ROOT, clean_env
-from feedsvc.combinations import read
+from feedsvc.combinations import CombinationError, read
 from feedsvc.feeds import FORMATS
 from feedsvc.indexer import Indexer
 from feedsvc.settings import Settings
@@ -117,8 +117,13 @@ def memory_run(corpus: Path, state: Path, count: int, work: Path, cache_megabyte
         print("|---:|---:|---:|")
         started = time.perf_counter()
         while len(seen) < count:
-            a, b = rng.sample(keys, 2)
-            text = read(rng.choice([f"{a}+{b}", f"{a},{b}", f"{a}+-{b}"]), str, 4).text
+            # Two to four tags, each joined by AND, OR or AND NOT.
+            first, *others = rng.sample(keys, rng.randint(2, 4))
+            spelling = first + "".join(rng.choice(("+", ",", "+-")) + key for key in others)
+            try:
+                text = read(spelling, str, 4).text
+            except CombinationError:  # "a+-b,c": a NOT in an OR
+                continue
             if text in seen:
                 continue
             seen.add(text)
