@@ -13,7 +13,7 @@ measured in the same run. ``--quick`` is the smoke test: 2,000 generated article
 ``--cache-megabytes``, 32 by default) on that index and asks it for N distinct random
 combinations of two to four of the biggest tags (AND, OR, NOT; canonical, one format each)
 over one kept-alive connection, printing the service's memory (VmRSS of the main
-process and the worker) ten times along the way: what made-up combinations leave.
+process and the worker) twenty times along the way: what made-up combinations leave.
 """
 
 from __future__ import annotations
@@ -91,7 +91,9 @@ def render_times(
     return times, shown
 
 
-def memory_run(corpus: Path, state: Path, count: int, work: Path, cache_megabytes: int) -> None:
+def memory_run(
+    corpus: Path, state: Path, count: int, work: Path, cache_megabytes: int, items: int
+) -> None:
     """The worker's memory while ``count`` distinct combinations are asked for."""
     procs = Processes()
     port = free_port()
@@ -102,6 +104,7 @@ def memory_run(corpus: Path, state: Path, count: int, work: Path, cache_megabyte
         "FEEDSVC_WATCH": "false",
         "FEEDSVC_ACCESS_LOG": "off",
         "FEEDSVC_CACHE_MEGABYTES": str(cache_megabytes),
+        "FEEDSVC_FEED_ITEMS": str(items),
     }
     command = [sys.executable, "-m", "feedsvc.cli", "serve", "--port", str(port)]
     server = procs.start([*command, "--workers", "1"], work / "serve.log", env=env, cwd=ROOT)
@@ -133,7 +136,7 @@ def memory_run(corpus: Path, state: Path, count: int, work: Path, cache_megabyte
             response.read()
             if response.status != 200:
                 raise RuntimeError(f"{text}: {response.status}")
-            if len(seen) % max(1, count // 10) == 0:
+            if len(seen) % max(1, count // 20) == 0:
                 rss = memory_mb([server.pid, *descendants(server.pid)])
                 elapsed = time.perf_counter() - started
                 print(f"| {len(seen):,} | {rss:.0f} | {elapsed:.0f} |", flush=True)
@@ -149,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--memory", type=int, metavar="N", help="then N distinct combinations")
     parser.add_argument("--cache-megabytes", type=int, default=32)
+    parser.add_argument("--items", type=int, default=20, help="FEEDSVC_FEED_ITEMS of --memory")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="feedsvc-combinations-"))
     try:
@@ -182,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{shown} | `{scope}` |"
             )
         if args.memory:
-            memory_run(args.corpus, state, args.memory, work, args.cache_megabytes)
+            memory_run(args.corpus, state, args.memory, work, args.cache_megabytes, args.items)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
