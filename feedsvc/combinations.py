@@ -9,10 +9,10 @@ space is read as ``+``, from a client that decoded ``+`` as a space.
 
 Each combination has one spelling, its *canonical text*: every tag normalised as
 a tag is, duplicates dropped, a NOT's tag dropped from an OR (``a,b+-a`` is
-``b+-a``), an OR that holds another term dropped (``a+a,b`` is ``a``), the tags of an
-OR sorted, the terms sorted, the NOTs last. Tag keys never
-hold ``+`` or ``,``, so the canonical text of a combination is never a tag's key:
-it names the combination's scope in the index and in the cache. Plain data.
+``b+-a``), an OR that holds another term dropped (``a+a,b`` is ``a``), the tags of
+an OR sorted, the terms sorted, the NOTs last. Tag keys never hold ``+`` or ``,``,
+so the canonical text of a combination is never a tag's key: it names the
+combination's scope in the index and in the cache. Plain data.
 """
 
 from __future__ import annotations
