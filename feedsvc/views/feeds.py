@@ -62,15 +62,17 @@ def feed_locator(settings: Settings) -> Callable[[str, str], Located | None]:
         if query:
             return None
         place = parse(path)
-        if place is None or place.resource != FEED or place.format is None:
+        if place is None:
             return None
-        scope = place.scope
+        scope, resource, fmt = place  # unpacked: this runs on every request
+        if resource != FEED or fmt is None:
+            return None
         if not scope.isascii():
             try:  # WSGI gives the path's bytes as Latin-1
                 scope = scope.encode("latin-1").decode("utf-8")
             except UnicodeError:
                 return None
-        return Located(feed_key(scope, place.format), scope, max_age, shared)
+        return Located(feed_key(scope, fmt), scope, max_age, shared)
 
     return locate
 
