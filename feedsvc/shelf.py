@@ -81,6 +81,18 @@ INSERT OR IGNORE INTO totals VALUES ('bytes', 0), ('variants', 0);
 """
 
 
+OLDEST = (
+    "SELECT key, size, pinned FROM representations WHERE key != ? ORDER BY pinned, stored LIMIT 64"
+)
+"""The next representations to drop for room, query variants first."""
+OLDEST_VARIANTS = (
+    "SELECT key, size, pinned FROM representations WHERE key != ? AND pinned = 0 "
+    "ORDER BY stored LIMIT 64"
+)
+"""The next query variants to drop for a variant's room. ``pinned = 0``, not ``NOT
+pinned``: an equality walks the age index, where an expression sorted every row."""
+
+
 class Shelf:
     """Representations by key, kept in the state directory.
 
@@ -340,12 +352,7 @@ class Shelf:
         freed, query variants first; a query variant drops only other query variants.
         The bytes freed."""
         freed = variants = 0
-        query = "SELECT key, size, pinned FROM representations WHERE key != ?"
-        query += (
-            " ORDER BY pinned, stored LIMIT 64"
-            if pinned
-            else " AND NOT pinned ORDER BY stored LIMIT 64"
-        )
+        query = OLDEST if pinned else OLDEST_VARIANTS
         while freed < excess:
             oldest = connection.execute(query, (keeping,)).fetchall()
             if not oldest:

@@ -18,7 +18,7 @@ from feedsvc.app import create_app
 from feedsvc.cache import ResponseCache, shelf_key
 from feedsvc.prerender import LONGEST, QUIET, Prerenderer
 from feedsvc.responses import Representation
-from feedsvc.shelf import DATABASE, Shelf
+from feedsvc.shelf import DATABASE, OLDEST, OLDEST_VARIANTS, Shelf
 from tests.conftest import WriteArticle
 from tests.unit.test_cache import count_flask
 
@@ -239,3 +239,15 @@ def test_a_shelf_of_another_version_is_deleted_not_opened(tmp_path: Path) -> Non
     assert shelf.keep("k", "", 1, Representation.of(b"x", "x/y", 0, 60).complete())
     assert not old.exists() and not (tmp_path / "representations.sqlite-wal").exists()
     assert (tmp_path / DATABASE).exists()
+
+
+@pytest.mark.parametrize("query", [OLDEST, OLDEST_VARIANTS])
+def test_making_room_walks_the_age_index(tmp_path: Path, query: str) -> None:
+    """Finding what to drop reads the oldest rows in order, never sorts them all: with
+    the variants' share full, every made-up URL kept makes room (72,000 kept, a sort
+    took 28 ms a request)."""
+    shelf = Shelf(str(tmp_path), 1 << 20)
+    shelf.keep("k", "", 1, Representation.of(b"x" * 100, "x/y", 0, 60).complete())
+    with sqlite3.connect(tmp_path / DATABASE) as database:
+        plan = " ".join(row[3] for row in database.execute(f"EXPLAIN QUERY PLAN {query}", ("",)))
+    assert "USING INDEX representations_by_age" in plan and "TEMP B-TREE" not in plan, plan
