@@ -33,7 +33,6 @@ import os
 import random
 import resource
 import select
-import shutil
 import signal
 import socket
 import statistics
@@ -47,7 +46,7 @@ from urllib.parse import quote
 
 from bench.client import get, wait_for
 from bench.corpus import generate
-from bench.processes import Processes, free_port
+from bench.processes import Processes, clean_up, free_port
 from bench.servers import ROOT, feedsvc_env
 from bench.soak import Editor, Loop, compare, on_disk, wait_quiet
 
@@ -355,11 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(hostile(args, work, procs))
     finally:
-        procs.stop_all()
-        if args.keep:
-            log(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        clean_up(procs, work, args.keep)
     return 0
 
 

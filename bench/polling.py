@@ -32,7 +32,6 @@ import argparse
 import gzip
 import json
 import random
-import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -49,6 +48,7 @@ from bench.load import Client, parse_wrk
 from bench.processes import (
     TICK,
     Processes,
+    clean_up,
     descendants,
     free_port,
     memory_kb,
@@ -453,11 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         procs.stop(server)
     finally:
-        procs.stop_all()
-        if args.keep:
-            log(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        clean_up(procs, work, args.keep)
     print("| case | feedsvc | reference | ratio |")
     print("|---|---|---|---|")
     for row in rows:

@@ -10,9 +10,11 @@ import contextlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,6 +57,15 @@ class Processes:
     def stop_all(self) -> None:
         for process in reversed(list(self.running)):
             self.stop(process)
+
+
+def clean_up(procs: Processes, work: Path, keep: bool) -> None:
+    """Stop every process a benchmark started, then remove its work folder unless kept."""
+    procs.stop_all()
+    if keep:
+        print(f"kept {work}", file=sys.stderr, flush=True)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

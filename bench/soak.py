@@ -60,7 +60,7 @@ from urllib.parse import quote, unquote, urlsplit
 from bench.client import get, retitled, wait_for
 from bench.corpus import generate
 from bench.load import parse_wrk
-from bench.processes import Processes, children, free_port, memory_kb
+from bench.processes import Processes, children, clean_up, free_port, memory_kb
 from bench.servers import ROOT, feedsvc_env
 from feedsvc.articles import ArticleError, read_article
 
@@ -1121,11 +1121,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(soak(args, work, procs), flush=True)
     finally:
-        procs.stop_all()
-        if args.keep:
-            log(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        clean_up(procs, work, args.keep)
     return 0
 
 

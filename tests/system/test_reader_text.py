@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import article_writer, shared_articles_dir
 from tests.system.conftest import LiveServer, serving
 from tests.system.test_readers import node_read
-from tests.unit.test_reader_text import CASES
+from tests.unit.test_reader_text import CASES, write_cases
 
 TITLES = {f"Title {n}: {text}" for n, text in enumerate(CASES)}
 STANDFIRSTS = {f"Standfirst {n}: {text}" for n, text in enumerate(CASES)}
@@ -37,16 +37,11 @@ def standfirst_of(content: str) -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     folder = shared_articles_dir(tmp_path_factory, "matrix")
-    write = article_writer(folder)
-    for n, text in enumerate(CASES):
-        write(
-            f"2026-01-{n + 1:02d}-case-{n}.txt",
-            title=f"Title {n}: {text}",
-            standfirst=f"Standfirst {n}: {text}",
-            keywords="matrix",
-            caption="Zürich & São Paulo | Image: Zoë Brontë/AFP",
-            front={"image": "/pictures/x.jpg"},
-        )
+    write_cases(
+        article_writer(folder),
+        caption="Zürich & São Paulo | Image: Zoë Brontë/AFP",
+        front={"image": "/pictures/x.jpg"},
+    )
     with serving(folder) as running:
         yield running
 

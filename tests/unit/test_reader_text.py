@@ -37,15 +37,21 @@ def shown(value: str, media_type: str) -> str:
     return value
 
 
-@pytest.fixture
-def corpus(write_article: WriteArticle) -> None:
+def write_cases(write: WriteArticle, **more: Any) -> None:
+    """One article a case, the case in its title and standfirst, tagged matrix."""
     for n, text in enumerate(CASES):
-        write_article(
+        write(
             f"2026-01-{n + 1:02d}-case-{n}.txt",
             title=f"Title {n}: {text}",
             standfirst=f"Standfirst {n}: {text}",
             keywords="matrix",
+            **more,
         )
+
+
+@pytest.fixture
+def corpus(write_article: WriteArticle) -> None:
+    write_cases(write_article)
 
 
 def entries(articles_dir: Path, fmt: str) -> list[Any]:
