@@ -26,6 +26,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
+from typing import Any
 
 from .responses import CODINGS, Representation
 from .room import Room, is_disk_full, room
@@ -120,6 +121,17 @@ class Shelf:
 
     # Reading --------------------------------------------------------------------------
 
+    def _read(self, sql: str, *args: object) -> list[Any] | None:
+        """The rows of a read; ``None`` when the shelf cannot be read (said once)."""
+        connection = self._connection()
+        if connection is None:
+            return None
+        try:
+            return connection.execute(sql, args).fetchall()
+        except sqlite3.Error as error:
+            self._fail("read", error)
+            return None
+
     def find(
         self, key: str, version: int, max_age: int, shared_max_age: int | None = None
     ) -> Representation | None:
@@ -152,36 +164,22 @@ class Shelf:
 
     def dated(self, key: str) -> tuple[str, float] | None:
         """The digest and the Last-Modified of what is kept for ``key``, at any version."""
-        connection = self._connection()
-        if connection is None:
-            return None
-        try:
-            row = connection.execute(
-                "SELECT digest, last_modified FROM representations WHERE key = ?",
-                (self.edition + key,),
-            ).fetchone()
-        except sqlite3.Error as error:
-            self._fail("read", error)
-            return None
-        return None if row is None else (str(row[0]), float(row[1]))
+        rows = self._read(
+            "SELECT digest, last_modified FROM representations WHERE key = ?", self.edition + key
+        )
+        return (str(rows[0][0]), float(rows[0][1])) if rows else None
 
     def followed(self) -> list[str]:
         """The combinations of tags whose feeds' first pages are kept: the ones someone
         fetched lately, which a WebSub hub may follow (a hub fetches what it follows)."""
-        connection = self._connection()
-        if connection is None:
-            return []
         prefix = self.edition + '["feed",'
-        try:
-            rows = connection.execute(
-                "SELECT DISTINCT scope FROM representations WHERE (scope LIKE '%+%' OR "
-                "scope LIKE '%,%') AND substr(key, 1, ?) = ? AND key LIKE '%,1,null]'",
-                (len(prefix), prefix),
-            ).fetchall()
-        except sqlite3.Error as error:
-            self._fail("read", error)
-            return []
-        return [scope for (scope,) in rows]
+        rows = self._read(
+            "SELECT DISTINCT scope FROM representations WHERE (scope LIKE '%+%' OR "
+            "scope LIKE '%,%') AND substr(key, 1, ?) = ? AND key LIKE '%,1,null]'",
+            len(prefix),
+            prefix,
+        )
+        return [scope for (scope,) in rows or []]
 
     def loader(self, key: str, digest: str) -> Callable[[str], bytes | None]:
         """A function that loads the bodies of one representation (see :meth:`body`).
