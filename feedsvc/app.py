@@ -200,6 +200,7 @@ def start_indexer(
             workers=settings.index_workers or None,
             id_authority=settings.id_authority,
             id_authority_given=settings.id_authority_given,
+            site_author=settings.author,
         ),
     )
     if indexer is None:

@@ -164,6 +164,7 @@ class Article:
     path: str
     stamp: Stamp
     author: str | None = None
+    """The ``author:`` line as written."""
     image: str | None = None
     caption: str | None = None
     credit: str | None = None
@@ -182,6 +183,9 @@ class Article:
     uid: str = ""
     """The article's identity in the index (its first slug): ids are made from it, so
     they survive renames. Empty until indexed."""
+    authors: tuple[Tag, ...] = ()
+    """Each author's scope (``@<key>``, :data:`feedsvc.urls.AUTHORS`) and name as this
+    article spells it: its ``author:`` line's, else the site author's. Set by the index."""
 
 
 def clean_text(text: str) -> str:
@@ -302,6 +306,17 @@ def _normalize_tag(keyword: str) -> Tag | None:
         after_kept = keep
     key = "-".join("".join(kept).split())
     return Tag(key, label) if key else None
+
+
+_AUTHOR_SEPARATORS = re.compile(r"\s*(?:[,;&]|\band\b)\s*", re.IGNORECASE)
+"""What separates the authors an ``author:`` line names: ``,``, ``;``, ``&`` or ``and``."""
+
+
+def author_names(line: str) -> list[str]:
+    """The authors an ``author:`` line names, in its order: ``Ana Lima and Bo Chen`` and
+    ``Ana Lima, Bo Chen`` name two. (A name is never split inside a word: Anderson
+    stays whole.)"""
+    return [name for name in _AUTHOR_SEPARATORS.split(line) if name.strip()]
 
 
 def parse_tags(line: str, limit: int | None = None) -> tuple[Tag, ...]:

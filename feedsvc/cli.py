@@ -168,6 +168,7 @@ def bring_up_to_date(settings: Settings, *, rebuild: bool = False) -> Store:
         workers=settings.index_workers or None,
         id_authority=settings.id_authority,
         id_authority_given=settings.id_authority_given,
+        site_author=settings.author,
     )
     indexer.lock = lock
     try:

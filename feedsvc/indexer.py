@@ -143,7 +143,7 @@ def _parsed(
     return FileReading(name, stamp, digest, article, body)
 
 
-Task = tuple[str, list[str], tzinfo, int, int, int]
+Task = tuple[str, list[str], tzinfo, int, int, int, str]
 """Files to read: folder, names, time zone, size cap, keyword cap, now (microseconds)."""
 
 
@@ -169,7 +169,7 @@ def _read_chunk(task: Task) -> list[FileReading]:
 
 def _read_batches(task: Task) -> Iterator[list[FileReading]]:
     """The readings of some files, :data:`READ_AHEAD` at a time, in order."""
-    directory, names, default_tz, max_bytes, max_keywords, _ = task
+    directory, names, default_tz, max_bytes, max_keywords, _, _ = task
     paths = [os.path.join(directory, name) for name in names]
 
     def fetch(start: int) -> list[Fetched]:
@@ -232,9 +232,9 @@ def _load_chunk(task: Task) -> tuple[str, int]:
         held += batch
         size += sum(reading.stamp.size for reading in batch if reading.stamp is not None)
         if size >= ADD_BYTES:  # a chunk of files at the size cap: hundreds of megabytes
-            files += part.add(held, task[5])
+            files += part.add(held, task[5], task[6])
             held, size = [], 0
-    return part.path, files + part.add(held, task[5])
+    return part.path, files + part.add(held, task[5], task[6])
 
 
 ADD_BYTES = 16 << 20
@@ -306,6 +306,7 @@ class Indexer:
         workers: int | None = None,
         id_authority: str = "",
         id_authority_given: bool = False,
+        site_author: str = "",
     ) -> None:
         self.directory = os.path.abspath(directory)
         self.state_dir = state_dir
@@ -316,6 +317,9 @@ class Indexer:
         self.workers = workers or os.cpu_count() or 1
         self.id_authority = id_authority
         self.id_authority_given = id_authority_given
+        self.site_author = site_author
+        """Whose articles those without an ``author:`` line are: the index is built
+        again when it changes."""
         os.makedirs(state_dir, exist_ok=True)
         self.counter = Counter(state_dir)
         self.lock: WriterLock | None = None
@@ -376,7 +380,7 @@ class Indexer:
             self._reconcile(report)
 
     def _open_existing(self, path: str) -> None:
-        writer = StoreWriter(path, self.counter, self._reread)
+        writer = StoreWriter(path, self.counter, self._reread, self.site_author)
         try:
             schema = writer.meta("schema")
             if schema is not None and int(schema) < SCHEMA_VERSION:
@@ -392,6 +396,11 @@ class Indexer:
                     f"FEEDSVC_ID_AUTHORITY is {self.id_authority!r} but the index's ids were "
                     f"made with {kept!r}: changing it would publish every article again as "
                     "new. Unset it, or rebuild with 'feedsvc index --rebuild' to change ids"
+                )
+            if writer.meta("site_author") != self.site_author:
+                raise OutdatedIndex(
+                    "made for another FEEDSVC_AUTHOR, whose feed holds the articles "
+                    "without an author"
                 )
             folder = writer.meta("articles_dir")
             if folder != self.directory:
@@ -449,6 +458,7 @@ class Indexer:
             "created": self.clock(),
             "directory_problem": problem,
             "id_authority": self.id_authority,
+            "site_author": self.site_author,
         }
         db = create_database(building, meta)
         bulk = BulkLoad(db, to_micros_now(self.clock))
@@ -506,6 +516,7 @@ class Indexer:
                 self.max_bytes,
                 self.max_keywords,
                 now,
+                self.site_author,
             )
             for start in range(0, len(names), CHUNK)
         ]

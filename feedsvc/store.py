@@ -38,9 +38,10 @@ from typing import Any
 
 from .articles import Article, Stamp, Tag
 from .combinations import is_combination, parse
+from .urls import AUTHORS, TAGS, shape_of
 from .urls import SITE as SITE  # the site's scope, as the index names it
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATIC = "\x00static"
 """A scope no article is ever in (tag keys never hold NUL), for resources that never change."""
 
@@ -76,11 +77,12 @@ CREATE TABLE articles (
     updated INTEGER NOT NULL,
     title TEXT NOT NULL, standfirst TEXT NOT NULL,
     author TEXT, image TEXT, caption TEXT, credit TEXT, lang TEXT,
-    tags TEXT NOT NULL,            -- JSON [[key, label], ...] in the article's order
+    tags TEXT NOT NULL,            -- JSON [[key, label], ...] in the article's order, then
+                                   -- its authors' [[@key, name], ...]
     body TEXT NOT NULL,            -- paragraphs, one a line
     mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL
 );
-CREATE TABLE article_tags (        -- one row per tag of each published article
+CREATE TABLE article_tags (        -- one row per tag and author of each published article
     tag TEXT NOT NULL, published INTEGER NOT NULL, slug TEXT NOT NULL,
     PRIMARY KEY (tag, published DESC, slug)
 ) WITHOUT ROWID;
@@ -221,11 +223,13 @@ def article_from_row(row: Sequence[Any]) -> Article:
     """An :class:`Article` from the columns of :data:`ARTICLE_COLUMNS`."""
     slug, path, state, published, updated, title, standfirst = row[:7]
     author, image, caption, credit, lang, tags, mtime_ns, size, uid = row[7:]
+    scopes = [Tag(key, label) for key, label in json.loads(tags)]
     return Article(
         slug=slug,
         title=title,
         standfirst=standfirst,
-        tags=tuple(Tag(key, label) for key, label in json.loads(tags)),
+        tags=tuple(tag for tag in scopes if not AUTHORS.owns(tag.key)),
+        authors=tuple(tag for tag in scopes if AUTHORS.owns(tag.key)),
         published=from_micros(published),
         updated=from_micros(updated),
         path=decode_name(path),
@@ -398,7 +402,11 @@ class Snapshot:
         return int(self._one("SELECT count FROM scopes WHERE scope = ?", scope) or 0)
 
     def has_tag(self, key: str) -> bool:
-        return key != SITE and self.count(key) > 0
+        return shape_of(key) is TAGS and self.count(key) > 0
+
+    def has_author(self, scope: str) -> bool:
+        """Whether an author's scope (``@<key>``) has published articles."""
+        return AUTHORS.owns(scope) and self.count(scope) > 0
 
     def label(self, key: str) -> str:
         """A tag's label: its spelling in the oldest article carrying it. A
@@ -617,9 +625,32 @@ class Snapshot:
         """Every tag in use, the most used first, then by key."""
         rows = self._db.execute(
             "SELECT scope, label, count, newest FROM scopes WHERE scope != '' AND count > 0 "
-            "ORDER BY count DESC, scope"
+            "AND substr(scope, 1, 1) != ? ORDER BY count DESC, scope",
+            (AUTHORS.marker,),
         )
         return [TagSummary(k, label, n, from_micros(newest)) for k, label, n, newest in rows]
+
+    def authors_by_date(self, limit: int = -1, offset: int = 0) -> list[TagSummary]:
+        """Authors with published articles, the latest to publish first, then by key;
+        each summary's key is the author's scope."""
+        marker = AUTHORS.marker
+        rows = self._db.execute(
+            "SELECT scope, label, count, newest FROM scopes "
+            "WHERE scope >= ? AND scope < ? AND count > 0 "
+            "ORDER BY newest DESC, scope LIMIT ? OFFSET ?",
+            (marker, chr(ord(marker) + 1), limit, offset),
+        )
+        return [TagSummary(k, label, n, from_micros(newest)) for k, label, n, newest in rows]
+
+    def author_count(self) -> int:
+        marker = AUTHORS.marker
+        return int(
+            self._one(
+                "SELECT count(*) FROM scopes WHERE scope >= ? AND scope < ? AND count > 0",
+                marker,
+                chr(ord(marker) + 1),
+            )
+        )
 
     def problems(self) -> dict[str, str]:
         """Every file skipped, by path, with the reason; and a folder that cannot be listed."""

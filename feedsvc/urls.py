@@ -6,7 +6,7 @@ percent-encoded; each scope has its page (``<scope>/``), its feeds
 (``<scope>/feed.<format>``) and its headlines (``<scope>/headlines.json``).
 :func:`parse` reads a canonical path back into its scope and resource.
 
-A new kind of scope (an author, a combination of tags) is one more :class:`Shape`
+A new kind of scope (an author, say) is one more :class:`Shape`
 in :data:`SHAPES`: the builders, the parser, the routes, the WebSub topics and the
 fast path's lookup follow from it. Plain data, no Flask.
 """
@@ -86,7 +86,9 @@ class Shape:
 
 TAGS = Shape("tag", TAG_INDEX_PATH, safe=f"{AND}{OR}")
 """A tag, or a combination of tags (:mod:`feedsvc.combinations`): ``/tags/a+b/``."""
-SHAPES: tuple[Shape, ...] = (TAGS,)
+AUTHORS = Shape("author", "/authors/", marker="@")
+"""An author: ``/authors/<key>/``, the key normalised as a tag's; ``@<key>`` in the index."""
+SHAPES: tuple[Shape, ...] = (AUTHORS, TAGS)
 """Every kind of scope below the site, the tags' last (their empty marker owns any scope)."""
 
 

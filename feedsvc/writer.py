@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
 
-from .articles import Article, Stamp, Tag
+from .articles import Article, Stamp, Tag, author_names, normalize_tag
 from .store import (
     _COUNTER,
     ARTICLE_COLUMNS,
@@ -40,6 +40,7 @@ from .store import (
     encode_name,
     to_micros,
 )
+from .urls import AUTHORS
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +70,18 @@ def article_row(
     digest: bytes | None = None,
     published: int | None = None,
     updated: int | None = None,
+    site_author: str = "",
 ) -> tuple[Any, ...]:
     """The ``articles`` row of an article: the columns of :data:`ARTICLE_COLUMNS`, then
-    its body and digest. ``published`` and ``updated`` override the file's own."""
+    its body and digest. ``published`` and ``updated`` override the file's own.
+
+    The ``tags`` column holds the article's author scopes after its tags (see
+    :func:`author_scopes`): the tag rows, counts, labels and releases of an author
+    are made exactly as a tag's."""
     published = to_micros(article.published) if published is None else published
     updated = max(published, to_micros(article.updated) if updated is None else updated)
     state = DRAFT if article.draft else SCHEDULED if published > now else PUBLISHED
-    tags = tags_json(article.tags)
+    tags = tags_json((*article.tags, *author_scopes(article.author, site_author)))
     return (
         article.slug,
         encode_name(name),
@@ -96,6 +102,18 @@ def article_row(
         "\n".join(body),
         digest,
     )
+
+
+def author_scopes(line: str | None, site_author: str) -> list[Tag]:
+    """The scope of each author an ``author:`` line names (the site author's when it names
+    none), with the name as spelled: an author's key is normalised as a tag's, so two
+    spellings that normalise alike are one author."""
+    found: dict[str, Tag] = {}
+    for name in author_names(line or "") or author_names(site_author):
+        tag = normalize_tag(name)
+        if tag is not None:
+            found.setdefault(tag.key, Tag(AUTHORS.scope(tag.key), tag.label))
+    return list(found.values())
 
 
 def tags_json(tags: Iterable[Tag]) -> str:
@@ -238,7 +256,7 @@ class Part:
         self.path = path
         self.db = create_database(path, {}, PART_PAGE_SIZE)
 
-    def add(self, readings: Iterable[FileReading], now: int) -> int:
+    def add(self, readings: Iterable[FileReading], now: int, site_author: str = "") -> int:
         """Insert the rows of some readings; return how many files they were."""
         files = []
         articles = []
@@ -249,7 +267,12 @@ class Part:
             if reading.article is not None:
                 articles.append(
                     article_row(
-                        reading.article, reading.body, reading.name, now, digest=reading.digest
+                        reading.article,
+                        reading.body,
+                        reading.name,
+                        now,
+                        digest=reading.digest,
+                        site_author=site_author,
                     )
                 )
         db = self.db
@@ -390,7 +413,9 @@ def label_of(db: sqlite3.Connection, key: str) -> str:
 class StoreWriter:
     """Applies changes to a complete index, one transaction each."""
 
-    def __init__(self, path: str, counter: Counter, reread: Reread) -> None:
+    def __init__(self, path: str, counter: Counter, reread: Reread, site_author: str = "") -> None:
+        self.site_author = site_author
+        """Whose articles those without an ``author:`` line are (``FEEDSVC_AUTHOR``)."""
         self.db = connect(path, shared=True)  # the indexer's lock keeps one thread at a time
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = NORMAL")
@@ -581,7 +606,13 @@ class StoreWriter:
         if known is None:
             uid = self._new_uid(article.slug)
             return article_row(
-                article, reading.body, reading.name, now, uid=uid, digest=reading.digest
+                article,
+                reading.body,
+                reading.name,
+                now,
+                uid=uid,
+                digest=reading.digest,
+                site_author=self.site_author,
             )
         uid, old_published, old_updated, old_digest = known[15], known[3], known[4], known[17]
         published = None if article.dated else old_published
@@ -599,6 +630,7 @@ class StoreWriter:
             digest=reading.digest,
             published=published,
             updated=updated,
+            site_author=self.site_author,
         )
         if row[3] != old_published:
             self.db.execute(

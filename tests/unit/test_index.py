@@ -426,7 +426,7 @@ def test_files_read_ahead_give_what_reading_them_one_by_one_gives(
     bad = ["2026-01-02-fifo.txt", "2026-01-02-big.txt", "2026-01-02-gone.txt"]
     names[5:5] = bad
     names.insert(READ_AHEAD * 2, "2026-01-02-broken.txt")  # first in a later batch
-    task = (str(articles_dir), names, UTC, 4000, MAX_KEYWORDS, 0)
+    task = (str(articles_dir), names, UTC, 4000, MAX_KEYWORDS, 0, "")
 
     ahead = indexer_module._read_chunk(task)
 
@@ -451,7 +451,7 @@ def test_a_reading_process_holds_a_bounded_share_of_large_files(
         name = f"2026-01-01-big{number:03}.txt"
         write_article(name, title=f"Big {number}", keywords="big", body=(paragraph,) * 10)
         names.append(name)
-    task = (str(articles_dir), names, UTC, 1 << 20, MAX_KEYWORDS, 0)
+    task = (str(articles_dir), names, UTC, 1 << 20, MAX_KEYWORDS, 0, "")
     indexer_module._open_part(str(tmp_path))
     tracemalloc.start()
     try:

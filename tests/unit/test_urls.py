@@ -56,7 +56,7 @@ def test_the_shapes_of_the_site_and_a_tag() -> None:
         "/tags/a/feed.",
         "/tags/a",
         "/articles/a",
-        "/authors/a/feed.rss",
+        "/authors/a/b/feed.rss",
         "/tagsa/feed.rss",
     ],
 )
@@ -69,14 +69,23 @@ def test_the_renderers_are_the_formats_of_the_urls() -> None:
 
 
 def test_a_new_kind_of_scope_is_one_shape(monkeypatch: pytest.MonkeyPatch) -> None:
-    authors = urls.Shape("author", "/authors/", marker="\x00author:")
-    monkeypatch.setattr(urls, "SHAPES", (authors, urls.TAGS))
-    scope = authors.scope("ana-lima")
+    writers = urls.Shape("writer", "/writers/", marker="\x00writer:")
+    monkeypatch.setattr(urls, "SHAPES", (writers, urls.TAGS))
+    scope = writers.scope("ana-lima")
+    assert feed_path(scope, "json") == "/writers/ana-lima/feed.json"
+    assert parse("/writers/ana-lima/feed.json") == Place(scope, FEED, "json")
+    assert parse("/tags/ana-lima/feed.json") == Place("ana-lima", FEED, "json")
+    assert urls.feed_id("example.org,2026", scope) == "tag:example.org,2026:writers/ana-lima"
+    assert writers.rule("feed.<fmt>") == "/writers/<writer>/feed.<fmt>"
+
+
+def test_an_author_is_a_shape_of_its_own() -> None:
+    scope = urls.AUTHORS.scope("ana-lima")
     assert feed_path(scope, "json") == "/authors/ana-lima/feed.json"
     assert parse("/authors/ana-lima/feed.json") == Place(scope, FEED, "json")
     assert parse("/tags/ana-lima/feed.json") == Place("ana-lima", FEED, "json")
     assert urls.feed_id("example.org,2026", scope) == "tag:example.org,2026:authors/ana-lima"
-    assert authors.rule("feed.<fmt>") == "/authors/<author>/feed.<fmt>"
+    assert urls.AUTHORS.rule("feed.<fmt>") == "/authors/<author>/feed.<fmt>"
 
 
 def test_absolute_urls_and_icons_come_from_the_settings() -> None:
