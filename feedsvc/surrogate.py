@@ -2,7 +2,8 @@
 
 A response names every scope it is made from, so a change purges exactly what it
 touched: a tag's feed carries ``tag:<key>`` (never the site's key), the site's
-feeds and pages ``site``, an article's page ``article:<slug>``, and everything
+feeds and pages ``site``, an author's ``author:<key>``, an article's page
+``article:<slug>``, and everything
 carries :data:`EVERYTHING`, for the rare change that touches every page (a tag
 relabelled). Keys are ASCII (tag keys and slugs percent-encoded) and hold no
 space or comma, so one list reads the same in each cache's header: Varnish's
@@ -19,7 +20,7 @@ from urllib.parse import quote
 from .combinations import is_combination, parse
 from .responses import Rendered
 from .store import SITE, STATIC
-from .urls import FEED_FORMATS, feed_path
+from .urls import AUTHORS, FEED_FORMATS, feed_path
 
 EVERYTHING = "all"
 """The key every cacheable response carries."""
@@ -30,11 +31,13 @@ Headers = tuple[tuple[str, str], ...]
 
 
 def scope_key(scope: str) -> str:
-    """The key of a scope: ``site``, ``static`` or ``tag:<key>``."""
+    """The key of a scope: ``site``, ``static``, ``tag:<key>`` or ``author:<key>``."""
     if scope == SITE:
         return "site"
     if scope == STATIC:
         return "static"
+    if AUTHORS.owns(scope):
+        return f"author:{quote(AUTHORS.key(scope), safe='')}"
     return f"tag:{quote(scope, safe='')}"
 
 

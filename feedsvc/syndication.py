@@ -18,7 +18,7 @@ from .responses import Rendered
 from .settings import Settings
 from .store import SITE, Snapshot
 from .surrogate import hub_links
-from .urls import FEED_STYLE_PATH, TAG_INDEX_PATH, Urls, feed_id, item_id
+from .urls import AUTHORS, FEED_STYLE_PATH, TAG_INDEX_PATH, Urls, feed_id, item_id
 
 
 class PastTheEnd(LookupError):
@@ -63,7 +63,9 @@ class Syndication:
         return self.settings.site_title if scope == SITE else view.label(scope)
 
     def _description(self, scope: str, label: str) -> str:
-        return self.settings.site_description if scope == SITE else f"Articles tagged {label}"
+        if scope == SITE:
+            return self.settings.site_description
+        return f"Articles by {label}" if AUTHORS.owns(scope) else f"Articles tagged {label}"
 
     def items(
         self, authority: str, articles: Sequence[Article], bodies: Mapping[str, tuple[str, ...]]

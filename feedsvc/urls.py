@@ -37,6 +37,10 @@ HEADLINES_FILE = "headlines.json"
 
 TAG_INDEX_PATH = "/tags/"
 """The page listing every tag."""
+AUTHOR_INDEX_PATH = "/authors/"
+"""The page listing every author, the latest to publish first."""
+AUTHOR_OPML_PATH = "/authors.opml"
+"""Every author's feed, for a feed reader to import."""
 TAG_LIST_PATH = "/tags.json"
 """Every tag as JSON, with its page, headlines and feeds."""
 OPML_PATH = "/feeds.opml"
@@ -86,7 +90,7 @@ class Shape:
 
 TAGS = Shape("tag", TAG_INDEX_PATH, safe=f"{AND}{OR}")
 """A tag, or a combination of tags (:mod:`feedsvc.combinations`): ``/tags/a+b/``."""
-AUTHORS = Shape("author", "/authors/", marker="@")
+AUTHORS = Shape("author", AUTHOR_INDEX_PATH, marker="@")
 """An author: ``/authors/<key>/``, the key normalised as a tag's; ``@<key>`` in the index."""
 SHAPES: tuple[Shape, ...] = (AUTHORS, TAGS)
 """Every kind of scope below the site, the tags' last (their empty marker owns any scope)."""
@@ -222,6 +226,8 @@ class Urls:
         self.base_url = base_url
         self.home = self.to("/")
         self.tag_index = self.to(TAG_INDEX_PATH)
+        self.author_index = self.to(AUTHOR_INDEX_PATH)
+        self.author_opml = self.to(AUTHOR_OPML_PATH)
         self.opml = self.to(OPML_PATH)
         self.widget = self.to(WIDGET_PATH)
         self.favicon_file = self.to(FAVICON_PATH)

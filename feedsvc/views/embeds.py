@@ -22,6 +22,8 @@ from ..feeds import rfc3339, to_json
 from ..responses import Rendered
 from ..store import SITE, STATIC, Snapshot
 from ..urls import (
+    AUTHOR_OPML_PATH,
+    AUTHORS,
     EMBED_TAG_RULE,
     HEADLINES_FILE,
     OEMBED_PATH,
@@ -46,6 +48,7 @@ from .kit import (
     limit_argument,
     moved,
     quoted,
+    resolve_author,
     resolve_scope,
     scope_of,
     site,
@@ -101,7 +104,8 @@ def serve_headlines(view: Snapshot, scope: str) -> Response:
         document = {
             "version": 1,
             "title": site().syndication.title(view, scope),
-            "tag": None if scope == SITE else scope,
+            "tag": scope if shape_of(scope) is TAGS else None,
+            "author": AUTHORS.key(scope) if shape_of(scope) is AUTHORS else None,
             "label": site().syndication.label(view, scope),
             "link": urls.scope(scope),
             "site": {"name": site().settings.site_title, "url": urls.home},
@@ -122,6 +126,12 @@ def site_headlines() -> Response:
 def tag_headlines(tag: str) -> Response:
     view = snapshot()
     return serve_headlines(view, resolve_scope(view, tag, HEADLINES_FILE))
+
+
+@blueprint.route(AUTHORS.rule(HEADLINES_FILE))
+def author_headlines(author: str) -> Response:
+    view = snapshot()
+    return serve_headlines(view, resolve_author(view, author, HEADLINES_FILE))
 
 
 @blueprint.route(WIDGET_PATH)
@@ -264,18 +274,6 @@ def opml() -> Response:
     chosen = tuple(wanted) if wanted is not None else None
 
     def render() -> Rendered:
-        settings = site().settings
-        updated = view.changed(SITE)
-        root = ElementTree.Element("opml", version="2.0")
-        head = ElementTree.SubElement(root, "head")
-        ElementTree.SubElement(head, "title").text = f"{settings.site_title}: feeds"
-        ElementTree.SubElement(head, "dateModified").text = formatdate(updated, usegmt=True)
-        ElementTree.SubElement(head, "ownerName").text = settings.author
-        ElementTree.SubElement(head, "docs").text = "https://opml.org/spec2.opml"
-        body = ElementTree.SubElement(root, "body")
-        # One folder titled with the site: readers file the feeds under it. Only "text":
-        # an outline with more attributes needs a type (the W3C validator says so).
-        folder = ElementTree.SubElement(body, "outline", text=settings.site_title)
         # Accented letters sort with their base letter: "São Paulo" before "Syria".
         summaries = {tag.key: tag for tag in view.tags_by_count()}
         by_label = sorted(summaries, key=lambda k: (sort_key(summaries[k].label), k))
@@ -286,26 +284,59 @@ def opml() -> Response:
             for k in tags
             if is_combination(k) or (k in summaries and summaries[k].count >= minimum)
         ]
-        urls = site().urls
-        for scope in scopes:
-            # "Site — Tag": a tag feed's name says whose it is, in any reader's list.
-            label = opml_title(settings.site_title, view, scope)
-            ElementTree.SubElement(
-                folder,
-                "outline",
-                type="rss",
-                text=label,
-                title=label,
-                # Atom: it says whether a title is text or HTML, and RSS does not
-                # (docs/http.md, "Text as written"); "rss" is OPML's type for any feed.
-                xmlUrl=urls.feed(scope, PREFERRED_FORMAT),
-                htmlUrl=urls.scope(scope),
-            )
-        ElementTree.indent(root)
-        text = '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(root, "unicode")
-        return Rendered((text + "\n").encode(), OPML_TYPE, updated)
+        return opml_of(view, scopes, "feeds")
 
     return cached(view, SITE, ("opml", chosen, minimum), render)
+
+
+@blueprint.route(AUTHOR_OPML_PATH)
+def author_opml() -> Response:
+    """OPML 2.0: every author's feed as :func:`opml` lists tags, by name; ``?min=N``
+    lists only authors of at least N articles."""
+    view = snapshot()
+    minimum = min(whole_number("min", 0) or 0, view.count(SITE) + 1)
+
+    def render() -> Rendered:
+        authors = [a for a in view.authors_by_date() if a.count >= minimum]
+        authors.sort(key=lambda author: (sort_key(author.label), author.key))
+        return opml_of(view, [author.key for author in authors], "authors' feeds")
+
+    return cached(view, SITE, ("author-opml", minimum), render)
+
+
+def opml_of(view: Snapshot, scopes: list[str], what: str) -> Rendered:
+    """An OPML 2.0 document of these scopes' feeds, in one folder titled with the site;
+    ``what`` they are, for its title."""
+    settings = site().settings
+    updated = view.changed(SITE)
+    root = ElementTree.Element("opml", version="2.0")
+    head = ElementTree.SubElement(root, "head")
+    ElementTree.SubElement(head, "title").text = f"{settings.site_title}: {what}"
+    ElementTree.SubElement(head, "dateModified").text = formatdate(updated, usegmt=True)
+    ElementTree.SubElement(head, "ownerName").text = settings.author
+    ElementTree.SubElement(head, "docs").text = "https://opml.org/spec2.opml"
+    body = ElementTree.SubElement(root, "body")
+    # One folder titled with the site: readers file the feeds under it. Only "text":
+    # an outline with more attributes needs a type (the W3C validator says so).
+    folder = ElementTree.SubElement(body, "outline", text=settings.site_title)
+    urls = site().urls
+    for scope in scopes:
+        # "Site — Tag": a tag feed's name says whose it is, in any reader's list.
+        label = opml_title(settings.site_title, view, scope)
+        ElementTree.SubElement(
+            folder,
+            "outline",
+            type="rss",
+            text=label,
+            title=label,
+            # Atom: it says whether a title is text or HTML, and RSS does not
+            # (docs/http.md, "Text as written"); "rss" is OPML's type for any feed.
+            xmlUrl=urls.feed(scope, PREFERRED_FORMAT),
+            htmlUrl=urls.scope(scope),
+        )
+    ElementTree.indent(root)
+    text = '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(root, "unicode")
+    return Rendered((text + "\n").encode(), OPML_TYPE, updated)
 
 
 @blueprint.route(TAG_LIST_PATH)

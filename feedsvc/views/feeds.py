@@ -17,14 +17,16 @@ from ..responses import Rendered
 from ..settings import Settings
 from ..store import SITE, Snapshot
 from ..syndication import PastTheEnd, feed_key, shared_max_age
-from ..urls import FEED, TAGS, feed_path, parse, site_rule
+from ..urls import AUTHORS, FEED, TAGS, feed_path, parse, site_rule
 from .kit import (
     Routes,
     cached,
     fail,
+    known_author,
     known_scope,
     limit_argument,
     moved,
+    resolve_author,
     resolve_scope,
     site,
     snapshot,
@@ -111,3 +113,14 @@ def site_feed_alias(alias: str) -> Response:
 @blueprint.route(TAGS.rule(_ALIAS_RULE), canonical=False)
 def tag_feed_alias(tag: str, alias: str) -> Response:
     return moved(feed_path(known_scope(snapshot(), tag), FEED_ALIASES[alias]))
+
+
+@blueprint.route(AUTHORS.rule(_FORMAT_RULE))
+def author_feed(author: str, fmt: str) -> Response:
+    view = snapshot()
+    return serve_feed(view, resolve_author(view, author, f"feed.{fmt}"), fmt)
+
+
+@blueprint.route(AUTHORS.rule(_ALIAS_RULE), canonical=False)
+def author_feed_alias(author: str, alias: str) -> Response:
+    return moved(feed_path(known_author(snapshot(), author), FEED_ALIASES[alias]))

@@ -34,7 +34,7 @@ from ..settings import Settings
 from ..store import Snapshot, Store, is_damage, report_damage
 from ..surrogate import with_keys
 from ..syndication import Syndication
-from ..urls import Urls, scope_path
+from ..urls import AUTHORS, Urls, scope_path
 from .policy import secure
 
 
@@ -246,6 +246,34 @@ def resolve_scope(view: Snapshot, spelling: str, suffix: str = "") -> str:
     """:func:`known_scope`; another spelling than the canonical one is a 301 to it."""
     scope = known_scope(view, spelling)
     if scope != spelling:
+        abort(moved(f"{scope_path(scope)}{suffix}"))
+    return scope
+
+
+def author_scope(view: Snapshot, spelling: str) -> str | None:
+    """The scope of a known author in any spelling of their name or key, or ``None``."""
+    if view.has_author(AUTHORS.scope(spelling)):
+        return AUTHORS.scope(spelling)
+    if len(spelling) > MAX_SPELLING:
+        return None
+    normal = normalize_tag(spelling)
+    if normal is None or not view.has_author(AUTHORS.scope(normal.key)):
+        return None
+    return AUTHORS.scope(normal.key)
+
+
+def known_author(view: Snapshot, spelling: str) -> str:
+    """:func:`author_scope`; an unknown author is a 404."""
+    scope = author_scope(view, spelling)
+    if scope is None:
+        fail(404, f"no author {quoted(spelling)}")
+    return scope
+
+
+def resolve_author(view: Snapshot, spelling: str, suffix: str = "") -> str:
+    """:func:`known_author`; another spelling than the canonical one is a 301 to it."""
+    scope = known_author(view, spelling)
+    if AUTHORS.key(scope) != spelling:
         abort(moved(f"{scope_path(scope)}{suffix}"))
     return scope
 

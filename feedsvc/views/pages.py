@@ -21,19 +21,30 @@ from ..notify import failing, read_status
 from ..room import room
 from ..store import SITE, Snapshot, damage_reported
 from ..syndication import tag_labels
-from ..urls import ARTICLE_RULE, HEALTH_PATH, TAG_INDEX_PATH, TAGS, article_path, site_rule
+from ..urls import (
+    ARTICLE_RULE,
+    AUTHOR_INDEX_PATH,
+    AUTHORS,
+    HEALTH_PATH,
+    TAG_INDEX_PATH,
+    TAGS,
+    article_path,
+    site_rule,
+)
 from ..workers import died
-from .html import feed_links, listing, page, share_meta
+from .html import Listing, feed_links, listing, page, share_meta
 from .kit import (
     Routes,
     absolute,
     fail,
     moved,
     quoted,
+    resolve_author,
     resolve_scope,
     site,
     snapshot,
     url,
+    whole_number,
 )
 from .policy import secure
 
@@ -103,6 +114,67 @@ def tag_page(tag: str) -> Response:
             kind="website",
             title=title,
             description=f"Articles tagged {label} on {site().settings.site_title}",
+            address=shown.canonical,
+            image=first_image(shown.articles),
+        ),
+        tag_labels=tag_labels(view, shown.articles),
+    )
+
+
+AUTHORS_PER_PAGE = 500
+"""Authors listed on each page of the author index."""
+
+
+@blueprint.route(AUTHOR_INDEX_PATH)
+def authors() -> Response:
+    view = snapshot()
+    number = whole_number("page", 1) or 1
+    pages = max(1, -(-view.author_count() // AUTHORS_PER_PAGE))
+    if number > pages:
+        fail(404, f"page {number} is past the last page, {pages}")
+    rows = view.authors_by_date(AUTHORS_PER_PAGE, (number - 1) * AUTHORS_PER_PAGE)
+
+    def at(page: int) -> str:
+        return url(AUTHOR_INDEX_PATH, page=page if page > 1 else None)
+
+    title = f"All authors — {site().settings.site_title}"
+    return page(
+        "authors.html",
+        scope=SITE,
+        rows=rows,
+        listing=Listing(
+            articles=(),
+            number=number,
+            pages=pages,
+            previous=at(number - 1) if number > 1 else None,
+            next=at(number + 1) if number < pages else None,
+            canonical=at(number),
+        ),
+        feeds=feed_links(view, SITE),
+        title=title if number == 1 else f"{title}: page {number}",
+    )
+
+
+@blueprint.route(AUTHORS.rule())
+def author_page(author: str) -> Response:
+    view = snapshot()
+    scope = resolve_author(view, author)
+    shown = listing(view, scope)
+    label = view.label(scope)
+    title = site().syndication.title(view, scope)
+    return page(
+        "author.html",
+        scope=scope,
+        label=label,
+        listing=shown,
+        articles=shown.articles,
+        count=view.count(scope),
+        feeds=feed_links(view, scope),
+        title=title if shown.number == 1 else f"{title}: page {shown.number}",
+        meta=share_meta(
+            kind="profile",
+            title=title,
+            description=f"Articles by {label} on {site().settings.site_title}",
             address=shown.canonical,
             image=first_image(shown.articles),
         ),

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from xml.etree import ElementTree
 
+import feedparser
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
+from feedsvc.app import create_app
 from feedsvc.articles import author_names
 from feedsvc.indexer import Indexer
 from feedsvc.store import SITE, Store
@@ -114,3 +119,142 @@ def test_another_site_author_rebuilds_the_index(
     with index_of(articles_dir, state, "Night Desk").reading() as view:
         assert view.count("@desk") == 0
         assert view.count("@night-desk") == 1
+
+
+# Served ------------------------------------------------------------------------------
+
+AUTHORS_LINES = [
+    "Ana Lima",
+    "ana lima",
+    "Ana Lima and Bo Chen",
+    "Bo Chen",
+    "Cy Dee, Ana Lima",
+    None,
+]
+
+
+@pytest.fixture
+def app(write_article: WriteArticle, articles_dir: Path) -> Flask:
+    for n in range(30):
+        line = AUTHORS_LINES[n % len(AUTHORS_LINES)]
+        front = {"author": line} if line else {}
+        write_article(
+            f"2026-01-{1 + n % 28:02d}-a{n:02d}.txt",
+            title=f"Article {n}",
+            keywords="Syria" if n % 2 else "Climate",
+            front=front,
+        )
+    return create_app(
+        {"ARTICLES_DIR": str(articles_dir), "WATCH": False, "FEED_ITEMS": 4, "AUTHOR": "The Desk"}
+    )
+
+
+def every_item(client: FlaskClient, path: str) -> list[str]:
+    """The id of every item of a feed and its later pages."""
+    entries: list[str] = []
+    url: str | None = path
+    while url is not None:
+        answer = client.get(url)
+        assert answer.status_code == 200, (url, answer.data)
+        if answer.mimetype == "application/feed+json":
+            document = answer.get_json()
+            entries += [item["id"] for item in document["items"]]
+            url = document.get("next_url", "").removeprefix(BASE) or None
+            continue
+        parsed = feedparser.parse(answer.data)
+        assert not parsed.bozo, parsed.bozo_exception
+        entries += [entry.id for entry in parsed.entries]
+        following = [link.href for link in parsed.feed.links if link.rel == "next"]
+        url = following[0].removeprefix(BASE) if following else None
+    return entries
+
+
+BASE = "http://127.0.0.1:8000"
+
+
+def test_an_author_feed_holds_exactly_their_articles_in_every_format(app: Flask) -> None:
+    client = app.test_client()
+    everything = every_item(client, "/feed.atom")
+
+    def names(item: str) -> set[str]:
+        line = AUTHORS_LINES[int(item.rpartition("/a")[2]) % len(AUTHORS_LINES)]
+        return set(author_names(line or "The Desk"))
+
+    wrote = {
+        "ana-lima": {"Ana Lima", "ana lima"},
+        "bo-chen": {"Bo Chen"},
+        "cy-dee": {"Cy Dee"},
+        "the-desk": {"The Desk"},
+    }
+    for key, spellings in wrote.items():
+        expected = [item for item in everything if names(item) & spellings]
+        assert expected, key
+        for fmt in ("atom", "rss", "json"):
+            found = every_item(client, f"/authors/{key}/feed.{fmt}")
+            assert found == expected, (key, fmt)  # the same ids, newest first
+    atom = feedparser.parse(client.get("/authors/ana-lima/feed.atom").data)
+    assert atom.feed.title == "feedsvc news: Ana Lima"  # the oldest article's spelling
+    assert atom.feed.id == "tag:127.0.0.1,2026:authors/ana-lima"
+
+
+def test_an_author_is_found_by_any_spelling_and_a_stranger_is_not(app: Flask) -> None:
+    client = app.test_client()
+    moved = client.get("/authors/Ana%20Lima/feed.json?limit=2")
+    assert moved.status_code == 301
+    assert moved.headers["Location"] == f"{BASE}/authors/ana-lima/feed.json?limit=2"
+    assert client.get("/authors/ANA-LIMA/").headers["Location"] == f"{BASE}/authors/ana-lima/"
+    alias = client.get("/authors/Bo%20Chen/rss.xml")
+    assert alias.headers["Location"] == f"{BASE}/authors/bo-chen/feed.rss"
+    for path in ["/authors/nobody/", "/authors/nobody/feed.rss", "/authors/syria/headlines.json"]:
+        answer = client.get(path)
+        assert answer.status_code == 404, path
+        assert answer.mimetype == "text/plain"
+        assert answer.data.decode().startswith("no author ")
+    # An author is no tag, and a tag no author.
+    assert client.get("/tags/@ana-lima/").status_code == 404
+    assert client.get("/tags/ana-lima/").status_code == 404
+    assert client.get("/authors/x" * 2000 + "/").status_code == 404
+
+
+def test_an_author_feed_is_named_by_its_author_and_revalidates(app: Flask) -> None:
+    client = app.test_client()
+    first = client.get("/authors/bo-chen/feed.rss")
+    assert first.headers["xkey"] == "all author:bo-chen"
+    assert first.headers["Cache-Tag"] == "all,author:bo-chen"
+    again = client.get(
+        "/authors/bo-chen/feed.rss", headers={"If-None-Match": first.headers["ETag"]}
+    )
+    assert again.status_code == 304
+    assert client.get("/authors/bo-chen/").headers["xkey"] == "all author:bo-chen"
+
+
+def test_the_author_index_lists_every_author_newest_first(app: Flask) -> None:
+    client = app.test_client()
+    page = client.get("/authors/")
+    assert page.status_code == 200
+    text = page.data.decode()
+    order = [text.index(f'href="{BASE}/authors/{key}/"') for key in ("the-desk", "cy-dee")]
+    assert order == sorted(order)
+    assert ">Ana Lima</a></td><td>20<" in text  # 4 of each 6 name her
+    assert client.get("/authors/?page=2").status_code == 404
+    assert f'href="{BASE}/authors/"' in client.get("/").data.decode()  # linked from every page
+
+
+def test_an_author_page_headlines_and_opml(app: Flask) -> None:
+    client = app.test_client()
+    page = client.get("/authors/cy-dee/").data.decode()
+    assert "<h1>Cy Dee</h1>" in page
+    atom = f'title="feedsvc news: Cy Dee (Atom)" href="{BASE}/authors/cy-dee/feed.atom"'
+    assert f'<link rel="alternate" type="application/atom+xml" {atom}>' in page
+    headlines = client.get("/authors/cy-dee/headlines.json").get_json()
+    assert headlines["author"] == "cy-dee" and headlines["tag"] is None
+    assert headlines["feeds"]["json"] == f"{BASE}/authors/cy-dee/feed.json"
+    assert len(headlines["items"]) == 5
+    opml = ElementTree.fromstring(client.get("/authors.opml").data)
+    feeds = [outline.get("xmlUrl") for outline in opml.iter("outline") if outline.get("xmlUrl")]
+    assert feeds == [
+        f"{BASE}/authors/{key}/feed.atom" for key in ("ana-lima", "bo-chen", "cy-dee", "the-desk")
+    ]
+    few = ElementTree.fromstring(client.get("/authors.opml?min=6").data)
+    assert len([o for o in few.iter("outline") if o.get("xmlUrl")]) == 2  # Ana 20, Bo 10
+    assert client.get("/authors.opml?min=x").status_code == 400
