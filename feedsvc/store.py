@@ -38,7 +38,7 @@ from typing import Any
 
 from .articles import Article, Stamp, Tag
 from .combinations import is_combination, parse
-from .urls import AUTHORS, TAGS, shape_of
+from .urls import AUTHORS, TAGS, on_topic, shape_of
 from .urls import SITE as SITE  # the site's scope, as the index names it
 
 SCHEMA_VERSION = 3
@@ -409,8 +409,12 @@ class Snapshot:
         return AUTHORS.owns(scope) and self.count(scope) > 0
 
     def label(self, key: str) -> str:
-        """A tag's label: its spelling in the oldest article carrying it. A
-        combination's says what it is in its tags' labels ("climate or energy")."""
+        """A tag's or an author's label: its spelling in the oldest article carrying it.
+        A combination's says what it is in its tags' labels ("climate or energy"), an
+        author's on a topic whose articles they are ("Syria by Ana Lima")."""
+        if (topical := on_topic(key)) is not None:
+            author, topic = topical
+            return f"{self.label(topic)} by {self.label(author)}"
         if is_combination(key):
             combination = parse(key)
             labels = self.labels(combination.tags)

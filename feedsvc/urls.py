@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import quote, urlencode
 
-from .combinations import AND, OR
+from .combinations import AND, OR, Combination, is_combination
+from .combinations import parse as parse_combination
 from .settings import Settings
 
 SITE = ""
@@ -70,8 +71,12 @@ class Shape:
     marker: str = ""
     safe: str = ""
     """What a key may hold unescaped in a path: a combination's operators."""
+    combines: bool = False
+    """Whether its scopes include combinations (:mod:`feedsvc.combinations`)."""
 
     def owns(self, scope: str) -> bool:
+        if not self.combines and is_combination(scope):
+            return False
         return scope != SITE and scope.startswith(self.marker)
 
     def key(self, scope: str) -> str:
@@ -88,12 +93,42 @@ class Shape:
         return f"{self.prefix}<{self.kind}>/{rest}"
 
 
-TAGS = Shape("tag", TAG_INDEX_PATH, safe=f"{AND}{OR}")
+TAGS = Shape("tag", TAG_INDEX_PATH, safe=f"{AND}{OR}", combines=True)
 """A tag, or a combination of tags (:mod:`feedsvc.combinations`): ``/tags/a+b/``."""
 AUTHORS = Shape("author", AUTHOR_INDEX_PATH, marker="@")
 """An author: ``/authors/<key>/``, the key normalised as a tag's; ``@<key>`` in the index."""
 SHAPES: tuple[Shape, ...] = (AUTHORS, TAGS)
 """Every kind of scope below the site, the tags' last (their empty marker owns any scope)."""
+
+
+TOPIC = "tags/"
+"""After an author's path, what leads to their articles on a topic (a tag or a
+combination of tags): ``/authors/ana-lima/tags/syria/``."""
+
+
+def on_topic(scope: str) -> tuple[str, str] | None:
+    """An author's articles on a topic, as (the author's scope, the topic's); ``None``
+    for any other scope. In the index it is a combination whose terms are the author
+    and the topic's (:func:`with_author`)."""
+    if AUTHORS.marker not in scope or not is_combination(scope):
+        return None
+    combination = parse_combination(scope)
+    authors = [group for group in combination.groups if AUTHORS.owns(group[0])]
+    if len(authors) != 1 or len(authors[0]) != 1:
+        return None
+    rest = Combination(
+        tuple(group for group in combination.groups if group is not authors[0]),
+        combination.excluded,
+    )
+    return authors[0][0], rest.single or rest.text
+
+
+def with_author(author: str, topic: str) -> str:
+    """The scope of an author's articles on a topic (a tag or a combination's canonical
+    text): the topic's combination with the author as one more term, terms sorted."""
+    combination = parse_combination(topic)
+    groups = sorted([*combination.groups, (author,)], key=OR.join)
+    return Combination(tuple(groups), combination.excluded).text
 
 
 def shape_of(scope: str) -> Shape | None:
@@ -106,6 +141,9 @@ def shape_of(scope: str) -> Shape | None:
 
 def scope_path(scope: str) -> str:
     """The path of a scope's page, which its other resources sit beside."""
+    if (topical := on_topic(scope)) is not None:
+        author, topic = topical
+        return f"{AUTHORS.path(author)}{TOPIC}{quote(topic, safe=TAGS.safe)}/"
     shape = shape_of(scope)
     return "/" if shape is None else shape.path(scope)
 
@@ -141,6 +179,8 @@ def item_id(authority: str, name: str) -> str:
 
 def feed_id(authority: str, scope: str) -> str:
     """The id of a scope's feed, a tag URI as items' are."""
+    if on_topic(scope) is not None:
+        return f"tag:{authority}:{quote(scope_path(scope).strip('/'), safe='/' + TAGS.safe)}"
     shape = shape_of(scope)
     if shape is None:
         return f"tag:{authority}:feed"
@@ -193,6 +233,11 @@ def parse(path: str) -> Place | None:
     for shape in SHAPES:
         if directory.startswith(shape.prefix):  # every prefix ends with a slash
             key = directory[len(shape.prefix) :]
+            if shape is AUTHORS and f"/{TOPIC}" in key:
+                author, _, topic = key.partition(f"/{TOPIC}")
+                if not author or not topic or "/" in topic or "/" in author:
+                    return None
+                return Place(with_author(AUTHORS.scope(author), topic), resource, fmt)
             if not key or "/" in key:
                 return None
             return Place(shape.marker + key, resource, fmt)

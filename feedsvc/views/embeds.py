@@ -32,8 +32,10 @@ from ..urls import (
     PREFERRED_FORMAT,
     TAG_LIST_PATH,
     TAGS,
+    TOPIC,
     WIDGET_PATH,
     embed_path,
+    on_topic,
     parse,
     shape_of,
     site_rule,
@@ -50,6 +52,7 @@ from .kit import (
     quoted,
     resolve_author,
     resolve_scope,
+    resolve_topic,
     scope_of,
     site,
     snapshot,
@@ -98,14 +101,18 @@ def headline(article: Article) -> dict[str, object]:
 def serve_headlines(view: Snapshot, scope: str) -> Response:
     count = limit_argument() or site().settings.headline_items
 
+    author, topic = on_topic(scope) or (None, scope if shape_of(scope) is TAGS else None)
+    if shape_of(scope) is AUTHORS:
+        author = scope
+
     def render() -> Rendered:
         shown = view.newest(scope, count)
         urls = site().urls
         document = {
             "version": 1,
             "title": site().syndication.title(view, scope),
-            "tag": scope if shape_of(scope) is TAGS else None,
-            "author": AUTHORS.key(scope) if shape_of(scope) is AUTHORS else None,
+            "tag": topic,
+            "author": None if author is None else AUTHORS.key(author),
             "label": site().syndication.label(view, scope),
             "link": urls.scope(scope),
             "site": {"name": site().settings.site_title, "url": urls.home},
@@ -132,6 +139,12 @@ def tag_headlines(tag: str) -> Response:
 def author_headlines(author: str) -> Response:
     view = snapshot()
     return serve_headlines(view, resolve_author(view, author, HEADLINES_FILE))
+
+
+@blueprint.route(AUTHORS.rule(f"{TOPIC}<tag>/{HEADLINES_FILE}"))
+def author_topic_headlines(author: str, tag: str) -> Response:
+    view = snapshot()
+    return serve_headlines(view, resolve_topic(view, author, tag, HEADLINES_FILE))
 
 
 @blueprint.route(WIDGET_PATH)

@@ -17,7 +17,7 @@ from ..responses import Rendered
 from ..settings import Settings
 from ..store import SITE, Snapshot
 from ..syndication import PastTheEnd, feed_key, shared_max_age
-from ..urls import AUTHORS, FEED, TAGS, feed_path, parse, site_rule
+from ..urls import AUTHORS, FEED, TAGS, TOPIC, feed_path, parse, site_rule, with_author
 from .kit import (
     Routes,
     cached,
@@ -28,6 +28,7 @@ from .kit import (
     moved,
     resolve_author,
     resolve_scope,
+    resolve_topic,
     site,
     snapshot,
     whole_number,
@@ -124,3 +125,16 @@ def author_feed(author: str, fmt: str) -> Response:
 @blueprint.route(AUTHORS.rule(_ALIAS_RULE), canonical=False)
 def author_feed_alias(author: str, alias: str) -> Response:
     return moved(feed_path(known_author(snapshot(), author), FEED_ALIASES[alias]))
+
+
+@blueprint.route(AUTHORS.rule(f"{TOPIC}<tag>/{_FORMAT_RULE}"))
+def author_topic_feed(author: str, tag: str, fmt: str) -> Response:
+    view = snapshot()
+    return serve_feed(view, resolve_topic(view, author, tag, f"feed.{fmt}"), fmt)
+
+
+@blueprint.route(AUTHORS.rule(f"{TOPIC}<tag>/{_ALIAS_RULE}"), canonical=False)
+def author_topic_feed_alias(author: str, tag: str, alias: str) -> Response:
+    view = snapshot()
+    scope = with_author(known_author(view, author), known_scope(view, tag))
+    return moved(feed_path(scope, FEED_ALIASES[alias]))

@@ -34,7 +34,7 @@ from ..settings import Settings
 from ..store import Snapshot, Store, is_damage, report_damage
 from ..surrogate import with_keys
 from ..syndication import Syndication
-from ..urls import AUTHORS, Urls, scope_path
+from ..urls import AUTHORS, Urls, scope_path, with_author
 from .policy import secure
 
 
@@ -274,6 +274,18 @@ def resolve_author(view: Snapshot, spelling: str, suffix: str = "") -> str:
     """:func:`known_author`; another spelling than the canonical one is a 301 to it."""
     scope = known_author(view, spelling)
     if AUTHORS.key(scope) != spelling:
+        abort(moved(f"{scope_path(scope)}{suffix}"))
+    return scope
+
+
+def resolve_topic(view: Snapshot, author: str, topic: str, suffix: str = "") -> str:
+    """The scope of a known author's articles on a topic (a tag or a combination); an
+    unknown author or tag is a 404, another spelling of either a 301 to the canonical
+    path."""
+    author_scope = known_author(view, author)
+    topic_scope = known_scope(view, topic)
+    scope = with_author(author_scope, topic_scope)
+    if AUTHORS.key(author_scope) != author or topic_scope != topic:
         abort(moved(f"{scope_path(scope)}{suffix}"))
     return scope
 

@@ -28,6 +28,7 @@ from ..urls import (
     HEALTH_PATH,
     TAG_INDEX_PATH,
     TAGS,
+    TOPIC,
     article_path,
     site_rule,
 )
@@ -41,6 +42,7 @@ from .kit import (
     quoted,
     resolve_author,
     resolve_scope,
+    resolve_topic,
     site,
     snapshot,
     url,
@@ -158,7 +160,17 @@ def authors() -> Response:
 @blueprint.route(AUTHORS.rule())
 def author_page(author: str) -> Response:
     view = snapshot()
-    scope = resolve_author(view, author)
+    return author_listing(view, resolve_author(view, author))
+
+
+@blueprint.route(AUTHORS.rule(f"{TOPIC}<tag>/"))
+def author_topic_page(author: str, tag: str) -> Response:
+    view = snapshot()
+    return author_listing(view, resolve_topic(view, author, tag))
+
+
+def author_listing(view: Snapshot, scope: str) -> Response:
+    """An author's page, or their page on a topic."""
     shown = listing(view, scope)
     label = view.label(scope)
     title = site().syndication.title(view, scope)
@@ -168,7 +180,7 @@ def author_page(author: str) -> Response:
         label=label,
         listing=shown,
         articles=shown.articles,
-        count=view.count(scope),
+        count=None if is_combination(scope) else view.count(scope),
         feeds=feed_links(view, scope),
         title=title if shown.number == 1 else f"{title}: page {shown.number}",
         meta=share_meta(

@@ -258,3 +258,67 @@ def test_an_author_page_headlines_and_opml(app: Flask) -> None:
     few = ElementTree.fromstring(client.get("/authors.opml?min=6").data)
     assert len([o for o in few.iter("outline") if o.get("xmlUrl")]) == 2  # Ana 20, Bo 10
     assert client.get("/authors.opml?min=x").status_code == 400
+
+
+def test_an_author_on_a_topic_is_their_articles_with_the_tags(app: Flask) -> None:
+    client = app.test_client()
+    everything = every_item(client, "/feed.atom")
+    ana = set(every_item(client, "/authors/ana-lima/feed.atom"))
+    syria = set(every_item(client, "/tags/syria/feed.atom"))
+    climate = set(every_item(client, "/tags/climate/feed.atom"))
+    for path, expected in [
+        ("/authors/ana-lima/tags/syria/feed.atom", ana & syria),
+        ("/authors/ana-lima/tags/climate,syria/feed.rss", ana & (syria | climate)),
+        ("/authors/ana-lima/tags/climate+-syria/feed.json", ana & climate - syria),
+    ]:
+        assert every_item(client, path) == [i for i in everything if i in expected], path
+        assert expected, path
+    feed = feedparser.parse(client.get("/authors/ana-lima/tags/syria/feed.atom").data)
+    assert feed.feed.title == "feedsvc news: Syria by Ana Lima"
+    assert feed.feed.id == "tag:127.0.0.1,2026:authors/ana-lima/tags/syria"
+    first = client.get("/authors/ana-lima/tags/syria/feed.rss")
+    assert first.headers["xkey"] == "all author:ana-lima tag:syria"  # purged by either
+    assert (
+        client.get(
+            "/authors/ana-lima/tags/syria/feed.rss",
+            headers={"If-None-Match": first.headers["ETag"]},
+        ).status_code
+        == 304
+    )
+    headlines = client.get("/authors/ana-lima/tags/climate,syria/headlines.json").get_json()
+    assert (headlines["author"], headlines["tag"]) == ("ana-lima", "climate,syria")
+    page = client.get("/authors/ana-lima/tags/syria/").data.decode()
+    assert "<h1>Syria by Ana Lima</h1>" in page
+    # Nothing written on a topic yet: an empty feed, not an error.
+    empty = client.get("/authors/the-desk/tags/climate+syria/feed.atom")
+    assert empty.status_code == 200 and feedparser.parse(empty.data).entries == []
+
+
+def test_an_author_on_a_topic_has_one_spelling(app: Flask) -> None:
+    client = app.test_client()
+    for path, canonical in [
+        ("/authors/Ana%20Lima/tags/Syria/feed.rss", "/authors/ana-lima/tags/syria/feed.rss"),
+        ("/authors/ana-lima/tags/syria,climate/", "/authors/ana-lima/tags/climate,syria/"),
+        ("/authors/ana-lima/tags/syria/rss.xml", "/authors/ana-lima/tags/syria/feed.rss"),
+        (
+            "/authors/bo-chen/tags/syria%20climate/headlines.json",
+            "/authors/bo-chen/tags/climate+syria/headlines.json",
+        ),
+    ]:
+        answer = client.get(path)
+        assert (answer.status_code, answer.headers["Location"]) == (301, BASE + canonical), path
+    for path, status, message in [
+        ("/authors/ana-lima/tags/nowhere/feed.rss", 404, "no tag 'nowhere'\n"),
+        ("/authors/nobody/tags/syria/feed.rss", 404, "no author 'nobody'\n"),
+        (
+            "/authors/ana-lima/tags/-syria/",
+            400,
+            "a NOT (-) needs a tag to take from: add one with +\n",
+        ),
+        ("/authors/ana-lima/tags/a+b+c+d+e/feed.rss", 400, "a combination names at most 4 tags\n"),
+        ("/authors/ana-lima/tags/syria/tags/climate/feed.rss", 404, None),
+    ]:
+        answer = client.get(path)
+        assert answer.status_code == status, path
+        if message is not None:
+            assert answer.data.decode() == message, path

@@ -123,3 +123,21 @@ def test_the_fast_path_finds_first_pages_of_canonical_feeds() -> None:
     assert locate("/tags/syria/", "") is None
     assert locate("/tags/syria/headlines.json", "") is None
     assert locate("/tags/\xff/feed.rss", "") is None  # not UTF-8
+
+
+@pytest.mark.parametrize("topic", ["syria", "climate,energy+-coal", "2024-vote+b", "são-paulo"])
+def test_an_author_on_a_topic_lives_under_the_author(topic: str) -> None:
+    scope = urls.with_author("@ana-lima", topic)
+    assert urls.on_topic(scope) == ("@ana-lima", topic)
+    assert urls.shape_of(scope) is not urls.AUTHORS  # a combination is no author
+    path = urls.feed_path(scope, "rss")
+    assert path.startswith("/authors/ana-lima/tags/")
+    assert parse(path.replace("%C3%A3", "ã")) == Place(scope, FEED, "rss")
+    assert urls.feed_id("a.example,2026", scope).startswith("tag:a.example,2026:authors/ana-lima/")
+
+
+def test_only_one_author_makes_a_topic() -> None:
+    assert urls.on_topic("@a+@b") is None
+    assert urls.on_topic("@a,@b+c") is None
+    assert urls.on_topic("syria+climate") is None
+    assert urls.on_topic("@a") is None
