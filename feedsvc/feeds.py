@@ -73,6 +73,9 @@ class Item:
     url: str
     id: str
     image: str | None = None
+    authors: tuple[tuple[str, str], ...] = ()
+    """Each author's name as the article spells it, and their page; none when the site
+    has no author either."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,9 +341,9 @@ def _add_entry(fg: FeedGenerator, item: Item, info: FeedInfo, feed_type: str) ->
     if categories:  # in one call: feedgen redoes its whole RSS list on each
         fe.category(categories)
     # Per item in every format: readers show an entry's own author, never the feed's.
-    author = article.author or info.author
-    fe.author({"name": author})
-    fe.dc.dc_creator(author)
+    # Atom gives each author their page; RSS's dc:creator is the line as written.
+    fe.author([{"name": name, "uri": page} for name, page in item.authors] or _unnamed(item, info))
+    fe.dc.dc_creator(article.author or info.author)
     if item.image:
         fe.media.image = item.image
 
@@ -437,12 +440,19 @@ def _json_item(item: Item, info: FeedInfo) -> dict[str, object]:
         "date_modified": rfc3339(article.updated),
         "tags": [info.label(tag.key, tag.label) for tag in article.tags],
     }
-    entry["authors"] = [{"name": article.author or info.author}]
+    entry["authors"] = [{"name": name, "url": page} for name, page in item.authors] or (
+        _unnamed(item, info)
+    )
     if item.image:
         entry["image"] = item.image
     if article.lang:
         entry["language"] = article.lang
     return entry
+
+
+def _unnamed(item: Item, info: FeedInfo) -> list[dict[str, str]]:
+    """An item's author when the index gave it none: the line as written, or the site's."""
+    return [{"name": item.article.author or info.author}]
 
 
 Renderer = Callable[[Sequence[Item], FeedInfo], bytes]

@@ -78,6 +78,7 @@ class Syndication:
                 url=self.urls.article(article.slug),
                 id=item_id(authority, article.uid or article.slug),
                 image=self.urls.absolute(article.image),
+                authors=tuple((a.label, self.urls.scope(a.key)) for a in article.authors),
             )
             for article in articles
         ]

@@ -90,7 +90,12 @@ def headline(article: Article) -> dict[str, object]:
         "date": rfc3339(article.published),
         "updated": rfc3339(article.updated),
         "standfirst": article.standfirst,
+        "author": article.author or site().settings.author,
     }
+    authors = [{"name": a.label, "url": site().urls.scope(a.key)} for a in article.authors]
+    if authors:
+        entry["author_url"] = authors[0]["url"]
+        entry["authors"] = authors
     image = absolute(article.image)
     for name, value in (("image", image), ("caption", article.caption), ("credit", article.credit)):
         if value:

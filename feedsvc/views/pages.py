@@ -30,6 +30,7 @@ from ..urls import (
     TAGS,
     TOPIC,
     article_path,
+    scope_path,
     site_rule,
 )
 from ..workers import died
@@ -218,8 +219,9 @@ def article_page(slug: str) -> Response:
     meta += [
         ("property", "article:published_time", rfc3339(article.published)),
         ("property", "article:modified_time", rfc3339(article.updated)),
-        ("property", "article:author", article.author or site().settings.author),
     ]
+    # Open Graph's article:author is a profile: each author's page.
+    meta += [("property", "article:author", url(scope_path(a.key))) for a in article.authors]
     meta += [("property", "article:tag", labels.get(t.key, t.label)) for t in article.tags]
     return page(
         "article.html",

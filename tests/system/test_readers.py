@@ -160,7 +160,8 @@ def test_3_every_item_names_an_author(server: LiveServer) -> None:
         assert {e.title: e.author for e in parsed.entries} == expected
     document = python_read(server, "/feed.json")
     assert {i["title"]: i["authors"] for i in document["items"]} == {
-        title: [{"name": name}] for title, name in expected.items()
+        title: [{"name": name, "url": f"{server.url}/authors/{name.lower().replace(' ', '-')}/"}]
+        for title, name in expected.items()
     }
 
 
@@ -267,6 +268,9 @@ def test_every_feed_parses_in_both_readers(server: LiveServer, fmt: str) -> None
     # Combinations of tags: AND, OR and NOT.
     paths += [f"/tags/{scope}/feed.{fmt}" for scope in ("climate+energy", "climate,energy")]
     paths.append(f"/tags/climate+-energy/feed.{fmt}")
+    # Authors, alone and on a topic.
+    paths += [f"/authors/{author}/feed.{fmt}" for author in ("claire-dubois", "the-desk")]
+    paths.append(f"/authors/the-desk/tags/energy+-climate/feed.{fmt}")
     seen = node_read(server, *paths)
     for path in paths:
         python = python_read(server, path)

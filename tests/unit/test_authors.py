@@ -322,3 +322,28 @@ def test_an_author_on_a_topic_has_one_spelling(app: Flask) -> None:
         assert answer.status_code == status, path
         if message is not None:
             assert answer.data.decode() == message, path
+
+
+def test_every_author_is_linked_where_the_format_has_a_place(app: Flask) -> None:
+    client = app.test_client()
+    both = "/articles/a02"  # "Ana Lima and Bo Chen"
+    page = client.get(both).data.decode()
+    ana, bo = f"{BASE}/authors/ana-lima/", f"{BASE}/authors/bo-chen/"
+    assert f'by <a rel="author" href="{ana}">Ana Lima</a> and <a rel="author" href="{bo}">' in page
+    assert f'<meta property="article:author" content="{ana}">' in page
+    assert f'<meta property="article:author" content="{bo}">' in page
+    three = client.get("/authors/cy-dee/").data.decode()  # "Cy Dee, Ana Lima"
+    assert f'<a rel="author" href="{BASE}/authors/cy-dee/">Cy Dee</a> and <a' in three
+    atom = feedparser.parse(client.get("/authors/bo-chen/feed.atom?limit=20").data)
+    entry = next(e for e in atom.entries if e.id.endswith("/a02"))
+    assert [(a.name, a.href) for a in entry.authors] == [("Ana Lima", ana), ("Bo Chen", bo)]
+    rss = feedparser.parse(client.get("/authors/bo-chen/feed.rss?limit=20").data)
+    assert next(e for e in rss.entries if e.id.endswith("/a02")).author == "Ana Lima and Bo Chen"
+    document = client.get("/authors/bo-chen/feed.json?limit=20").get_json()
+    item = next(i for i in document["items"] if i["id"].endswith("/a02"))
+    assert item["authors"] == [{"name": "Ana Lima", "url": ana}, {"name": "Bo Chen", "url": bo}]
+    headlines = client.get("/authors/bo-chen/headlines.json?limit=20").get_json()["items"]
+    line = next(h for h in headlines if h["url"].endswith("/a02"))
+    assert (line["author"], line["author_url"]) == ("Ana Lima and Bo Chen", ana)
+    desk = client.get("/authors/the-desk/headlines.json").get_json()["items"][0]
+    assert (desk["author"], desk["author_url"]) == ("The Desk", f"{BASE}/authors/the-desk/")

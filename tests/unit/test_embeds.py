@@ -101,9 +101,21 @@ def test_tag_headlines_document(client: FlaskClient, corpus: None) -> None:
         "image": f"{BASE}/static/palmyra.jpg",
         "caption": "The ruins of Palmyra",
         "credit": "F. Bandarin/UNESCO",
+        "author": "feedsvc newsroom",  # the site's: the article names none
+        "author_url": f"{BASE}/authors/feedsvc-newsroom/",
+        "authors": [{"name": "feedsvc newsroom", "url": f"{BASE}/authors/feedsvc-newsroom/"}],
     }
     # No picture, no caption: the keys are left out rather than null.
-    assert set(second) == {"title", "url", "date", "updated", "standfirst"}
+    assert set(second) == {
+        "title",
+        "url",
+        "date",
+        "updated",
+        "standfirst",
+        "author",
+        "author_url",
+        "authors",
+    }
     assert second["updated"] == "2026-02-05T08:00:00Z"
     assert datetime.fromisoformat(str(second["date"])).utcoffset() is not None
 

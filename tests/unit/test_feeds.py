@@ -463,8 +463,15 @@ def test_every_item_names_its_author_or_the_site_author(serve: Serve) -> None:
     assert "authors" not in document  # each item's own stand alone
     items = {i["id"]: i for i in document["items"]}
     assert all(item["authors"] for item in items.values())
-    assert items[item_id("alpha")]["authors"] == [{"name": "Claire Dubois"}]
-    assert items[item_id("beta")]["authors"] == [{"name": SITE_AUTHOR}]
+    pages = "https://news.example.org/desk/authors/"
+    assert items[item_id("alpha")]["authors"] == [
+        {"name": "Claire Dubois", "url": pages + "claire-dubois/"}
+    ]
+    assert items[item_id("beta")]["authors"] == [{"name": SITE_AUTHOR, "url": pages + "the-desk/"}]
+    # Atom gives each author their page too.
+    assert entries[item_id("alpha")].findtext("atom:author/atom:uri", namespaces=NS) == (
+        pages + "claire-dubois/"
+    )
 
 
 @pytest.mark.usefixtures("newsroom")
