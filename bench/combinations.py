@@ -43,8 +43,10 @@ from feedsvc.urls import Urls
 
 
 def build(corpus: Path, state: Path) -> float:
+    """Build (or bring up to date) the index the service would make of ``corpus``."""
     started = time.perf_counter()
-    indexer = Indexer(str(corpus), str(state))
+    settings = Settings.from_mapping({"ARTICLES_DIR": str(corpus), "STATE_DIR": str(state)})
+    indexer = Indexer.of(settings)
     indexer.open()
     indexer.catch_up()
     indexer.close()

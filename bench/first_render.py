@@ -128,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    indexer = Indexer(args.corpus, args.state)
+    indexer = Indexer.of(
+        Settings.from_mapping({"ARTICLES_DIR": args.corpus, "STATE_DIR": args.state})
+    )
     indexer.open()
     indexer.catch_up()
     indexer.close()

@@ -200,8 +200,12 @@ def measure(
 
 def edit_cpu(articles: Path, state: Path, target: Path) -> list[float]:
     from feedsvc.indexer import Indexer
+    from feedsvc.settings import Settings
 
-    indexer = Indexer(str(articles), str(state))
+    # As the service made it (its settings are the defaults): another site author
+    # would build the index anew.
+    settings = Settings.from_mapping({"ARTICLES_DIR": str(articles), "STATE_DIR": str(state)})
+    indexer = Indexer.of(settings)
     indexer.open()
     original = target.read_text()
     costs = []

@@ -190,18 +190,7 @@ def start_indexer(
     """
     indexer, new = claim(
         settings.state_dir,
-        lambda: Indexer(
-            settings.articles_dir,
-            settings.state_dir,
-            settings.time_zone,
-            clock=clock,
-            max_bytes=settings.max_article_bytes,
-            max_keywords=settings.max_keywords,
-            workers=settings.index_workers or None,
-            id_authority=settings.id_authority,
-            id_authority_given=settings.id_authority_given,
-            site_author=settings.author,
-        ),
+        lambda: Indexer.of(settings, clock),
     )
     if indexer is None:
         if not quiet:

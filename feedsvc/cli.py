@@ -159,17 +159,7 @@ def bring_up_to_date(settings: Settings, *, rebuild: bool = False) -> Store:
             )
         click.echo("another process keeps the index current; reading it", err=True)
         return Store(settings.state_dir)
-    indexer = Indexer(
-        settings.articles_dir,
-        settings.state_dir,
-        settings.time_zone,
-        max_bytes=settings.max_article_bytes,
-        max_keywords=settings.max_keywords,
-        workers=settings.index_workers or None,
-        id_authority=settings.id_authority,
-        id_authority_given=settings.id_authority_given,
-        site_author=settings.author,
-    )
+    indexer = Indexer.of(settings)
     indexer.lock = lock
     try:
         if not rebuild:  # a rebuild replaces whatever is there, unread

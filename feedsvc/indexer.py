@@ -40,6 +40,7 @@ from .articles import (
     stamp_of,
 )
 from .room import is_disk_full, room
+from .settings import Settings
 from .store import (
     BUILDING,
     DAMAGED,
@@ -341,6 +342,22 @@ class Indexer:
         self.disk_problem: str | None = None
         """Why changes are not being recorded, while the disk is full."""
 
+    @classmethod
+    def of(cls, settings: Settings, clock: Callable[[], float] = time.time) -> Indexer:
+        """The indexer the settings describe: the one way the service and the CLI make it."""
+        return cls(
+            settings.articles_dir,
+            settings.state_dir,
+            settings.time_zone,
+            clock=clock,
+            max_bytes=settings.max_article_bytes,
+            max_keywords=settings.max_keywords,
+            workers=settings.index_workers or None,
+            id_authority=settings.id_authority,
+            id_authority_given=settings.id_authority_given,
+            site_author=settings.author,
+        )
+
     # Opening -----------------------------------------------------------------------
 
     @property
@@ -361,7 +378,13 @@ class Indexer:
             return
         try:
             self._open_existing(path)
-        except sqlite3.DatabaseError as exc:  # damaged, or outdated (OutdatedIndex)
+        except OutdatedIndex as exc:  # nothing in it is worth keeping
+            log.warning("the index %s was %s; rebuilding", path, exc)
+            self.close()
+            for name in (path, f"{path}-wal", f"{path}-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name)
+        except sqlite3.DatabaseError as exc:  # damaged
             damaged = f"{path}.damaged-{int(time.time())}"
             log.warning(
                 "the index %s is unusable (%s); moved to %s, rebuilding", path, exc, damaged

@@ -73,8 +73,9 @@ def test_realistic_corpus_looks_like_real_copy(tmp_path: Path) -> None:
     assert not any("\x0b" in a.title + a.standfirst for a in articles)  # cleaned on reading
 
 
-def quick(module: str, timeout: float) -> str:
-    """Run ``python -m <module> --quick`` with no FEEDSVC_ setting; its standard output."""
+def quick(module: str, timeout: float, said: list[str] | None = None) -> str:
+    """Run ``python -m <module> --quick`` with no FEEDSVC_ setting; its standard output
+    (its standard error appended to ``said``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
     done = subprocess.run(
         [sys.executable, "-m", module, "--quick"],
@@ -85,6 +86,8 @@ def quick(module: str, timeout: float) -> str:
         timeout=timeout,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    if said is not None:
+        said.append(done.stderr)
     return done.stdout
 
 
@@ -186,3 +189,15 @@ def test_quick_combinations_benchmark_runs() -> None:
     for kind in ("one tag (reference)", "AND of the two biggest", "OR of the two biggest"):
         assert f"| {kind} |" in out, out
     assert "biggest NOT second" in out and "AND of the biggest and a small tag" in out, out
+
+
+def test_quick_authors_benchmark_runs() -> None:
+    """``python -m bench.authors --quick``: author feeds, alone and on a topic, rendered
+    from a built index against a single tag's feed, then the author index."""
+    said: list[str] = []
+    out = quick("bench.authors", 240, said)
+    for kind in ("one tag (reference)", "the most prolific author", "an author of about 5"):
+        assert f"| {kind}" in out, out
+    assert "the most prolific on the biggest tag" in out, out
+    assert re.search(r"/authors/: [\d,]+ authors, \d+ page\(s\) of 500; first page median", out)
+    assert "rebuilding" not in said[0], said  # built once, as the service builds it

@@ -119,6 +119,8 @@ def test_another_site_author_rebuilds_the_index(
     with index_of(articles_dir, state, "Night Desk").reading() as view:
         assert view.count("@desk") == 0
         assert view.count("@night-desk") == 1
+    # An outdated index is no damaged one: nothing is kept aside.
+    assert not [p.name for p in state.iterdir() if "damaged" in p.name or "outdated" in p.name]
 
 
 # Served ------------------------------------------------------------------------------
