@@ -129,10 +129,11 @@ def test_subscriber_of_the_edited_tag_gets_the_new_feed(
     delivered = feedparser.parse(subscriber.bodies("alpha")[-1])
     assert [entry.title for entry in delivered.entries] == ["Alpha one, corrected"]
     assert subscriber.bodies("beta") == []
-    # One request naming exactly the affected topics: the site's and the tag's feeds.
+    # One request naming exactly the affected topics: the site's, the tag's and the
+    # author's feeds (the site author's: the article names none).
     topics = {
         f"{server.url}{prefix}feed.{fmt}"
-        for prefix in ("/", "/tags/alpha/")
+        for prefix in ("/", "/tags/alpha/", "/authors/feedsvc-newsroom/")
         for fmt in ("rss", "atom", "json")
     }
     assert [set(each) for each in published(hub)] == [topics]

@@ -15,7 +15,8 @@ from feedsvc.app import create_app
 from feedsvc.articles import author_names
 from feedsvc.indexer import Indexer
 from feedsvc.store import SITE, Store
-from feedsvc.urls import AUTHORS
+from feedsvc.surrogate import keys_of, topics_of
+from feedsvc.urls import AUTHORS, with_author
 from feedsvc.writer import author_scopes
 from tests.conftest import WriteArticle
 
@@ -349,3 +350,43 @@ def test_every_author_is_linked_where_the_format_has_a_place(app: Flask) -> None
     assert (line["author"], line["author_url"]) == ("Ana Lima and Bo Chen", ana)
     desk = client.get("/authors/the-desk/headlines.json").get_json()["items"][0]
     assert (desk["author"], desk["author_url"]) == ("The Desk", f"{BASE}/authors/the-desk/")
+
+
+def test_hubs_and_caches_know_an_author_by_their_key() -> None:
+    base = "https://news.example"
+    assert topics_of(base, ["@ana-lima"]) == tuple(
+        f"{base}/authors/ana-lima/feed.{fmt}" for fmt in ("rss", "atom", "json")
+    )
+    topic = with_author("@josé-ñúñez", "climate,energy")
+    assert topics_of(base, [topic])[0] == (
+        f"{base}/authors/jos%C3%A9-%C3%B1%C3%BA%C3%B1ez/tags/climate,energy/feed.rss"
+    )
+    author = "author:jos%C3%A9-%C3%B1%C3%BA%C3%B1ez"
+    assert keys_of([topic]) == ("all", author, "tag:climate", "tag:energy")
+
+
+def test_a_renamed_author_keeps_their_key_and_takes_the_new_spelling(
+    articles_dir: Path, tmp_path: Path, write_article: WriteArticle
+) -> None:
+    oldest = write_article("2026-01-01-a.txt", title="A", front={"author": "Ana Lima"})
+    write_article("2026-01-02-b.txt", title="B", front={"author": "ANA LIMA"})
+    indexer = Indexer(str(articles_dir), str(tmp_path / "state"), site_author="Desk")
+    indexer.open()
+    indexer.catch_up()
+    store = Store(str(tmp_path / "state"))
+    with store.reading() as view:
+        assert view.label("@ana-lima") == "Ana Lima"
+    oldest.write_text(oldest.read_text().replace("Ana Lima", "ana  lima"))
+    os.utime(oldest, ns=(1, 1))
+    indexer.catch_up()
+    with store.reading() as view:
+        assert view.label("@ana-lima") == "ana lima"  # the oldest article's, as it is now
+        assert view.count("@ana-lima") == 2
+    # Accents are kept, as in tags: another accent is another author.
+    oldest.write_text(oldest.read_text().replace("ana  lima", "Ána Lima"))
+    os.utime(oldest, ns=(2, 2))
+    indexer.catch_up()
+    with store.reading() as view:
+        assert view.count("@ana-lima") == 1 and view.count("@ána-lima") == 1
+        assert view.label("@ana-lima") == "ANA LIMA"
+    indexer.close()
