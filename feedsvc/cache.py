@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl
 
 from .combinations import is_combination
 from .responses import Rendered, Representation, respond
+from .search import is_search
 from .shelf import Shelf
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -154,11 +155,12 @@ class ResponseCache:
             representation = self.render(
                 key, scope, version, render, max_age, release, shared_max_age
             )
-            if is_combination(scope):
+            derived = is_combination(scope) or is_search(scope)
+            if derived:  # dated by its own matches, not by its tags' or the site's
                 representation = self._dated_as_before(key, named, representation)
-            # Query variants and combinations of tags are URLs anyone can make up: they
-            # take room only from each other (the shelf's variants' share).
-            pinned = (request is None or not request.query) and not is_combination(scope)
+            # Query variants, combinations of tags and searches are URLs anyone can make
+            # up: they take room only from each other (the shelf's variants' share).
+            pinned = (request is None or not request.query) and not derived
             if (
                 fresh
                 or named is None

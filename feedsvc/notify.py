@@ -34,7 +34,8 @@ from typing import Any
 from .combinations import parse
 from .indexer import Change
 from .settings import Settings
-from .surrogate import EVERYTHING, article_key, scope_key, topics_of
+from .store import SITE
+from .surrogate import EVERYTHING, SEARCH, article_key, scope_key, topics_of
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +272,8 @@ class Notifier:
             keys: Iterable[str] = (EVERYTHING,)
         else:
             keys = {scope_key(s) for s in change.scopes} | {article_key(s) for s in change.slugs}
+            if SITE in change.scopes:
+                keys.add(SEARCH)  # what any search matches may have changed
         for purger in self.purgers:  # first, so that hubs see them pending
             purger.add(keys)
         scopes = set(change.scopes)

@@ -38,10 +38,12 @@ from typing import Any
 
 from .articles import Article, Stamp, Tag
 from .combinations import is_combination, parse
+from .search import is_search
+from .search import parse as parse_search
 from .urls import AUTHORS, TAGS, on_topic, shape_of
 from .urls import SITE as SITE  # the site's scope, as the index names it
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STATIC = "\x00static"
 """A scope no article is ever in (tag keys never hold NUL), for resources that never change."""
 
@@ -80,7 +82,8 @@ CREATE TABLE articles (
     tags TEXT NOT NULL,            -- JSON [[key, label], ...] in the article's order, then
                                    -- its authors' [[@key, name], ...]
     body TEXT NOT NULL,            -- paragraphs, one a line
-    mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL
+    mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL,
+    seq INTEGER                    -- its row in the search index: see SEARCH_TABLE
 );
 CREATE TABLE article_tags (        -- one row per tag and author of each published article
     tag TEXT NOT NULL, published INTEGER NOT NULL, slug TEXT NOT NULL,
@@ -119,8 +122,37 @@ CREATE UNIQUE INDEX articles_by_uid ON articles(uid);
 CREATE INDEX gone_by_digest ON gone(digest);
 CREATE INDEX gone_by_slug ON gone(slug);
 CREATE INDEX gone_by_path ON gone(path);
+CREATE UNIQUE INDEX articles_by_seq ON articles(seq);
 """
 """Made after a first build's bulk load: sorting once beats growing them row by row."""
+
+SEARCH_TABLE = """
+CREATE VIRTUAL TABLE search USING fts5(
+    title, standfirst, tags, body,
+    content = '', columnsize = 0, tokenize = 'unicode61 remove_diacritics 2'
+)"""
+SEARCH_TRIGGERS = (
+    """CREATE TRIGGER search_gone AFTER DELETE ON articles WHEN old.seq IS NOT NULL BEGIN
+    INSERT INTO search (search, rowid, title, standfirst, tags, body)
+    VALUES ('delete', old.seq, old.title, old.standfirst, old.tags, old.body);
+END""",
+    """CREATE TRIGGER search_moved AFTER UPDATE OF seq, title, standfirst, tags, body ON articles
+BEGIN
+    INSERT INTO search (search, rowid, title, standfirst, tags, body)
+    SELECT 'delete', old.seq, old.title, old.standfirst, old.tags, old.body
+    WHERE old.seq IS NOT NULL;
+    INSERT INTO search (rowid, title, standfirst, tags, body)
+    SELECT new.seq, new.title, new.standfirst, new.tags, new.body WHERE new.seq IS NOT NULL;
+END""",
+)
+"""Full text of every article (title, standfirst, tags and authors, body) for search
+feeds, made once a first build has loaded the articles.
+
+Contentless (the text is in ``articles`` already): the triggers delete an article's
+words with the values it was indexed with. Its rowid is the article's ``seq``, which
+sorts as its date does: at least its ``published``, the smallest such number free
+(:func:`feedsvc.writer.free_seq`), so that the matches of a search are read newest
+first and a page ends the read (:meth:`Snapshot.search`)."""
 
 ARTICLE_COLUMNS = (
     "slug, path, state, published, updated, title, standfirst, author, image, caption, "
@@ -251,6 +283,10 @@ COMBINATION_ROWS = 50_000
 """The most articles of each tag a combination reads, newest first: a combination of
 big tags that rarely meet ends there (a page then costs at most this many lookups)."""
 
+SEARCH_ROWS = 50_000
+"""The most matches of a search read, newest first (a search of a common word on a big
+site matches most articles; its first pages cost what they show)."""
+
 _HAS_TAG = (
     "SELECT 1 FROM article_tags u WHERE u.tag IN ({}) "
     "AND u.published = t.published AND u.slug = t.slug"
@@ -346,12 +382,16 @@ class Snapshot:
         return None if row is None else row[0]
 
     def version(self, scope: str) -> int:
+        if is_search(scope):
+            return self.version(SITE)  # any change may change what a search matches
         if is_combination(scope):
             return combined_version(self.version(tag) for tag in parse(scope).tags)
         return int(self._one("SELECT version FROM scopes WHERE scope = ?", scope) or 0)
 
     def release_of(self, scope: str) -> float:
         """When the next scheduled article of a scope goes live (a timestamp), or inf."""
+        if is_search(scope):
+            return self.release_of(SITE)
         if is_combination(scope):
             return min(self.release_of(tag) for tag in parse(scope).tags)
         when = self._one("SELECT next_release FROM scopes WHERE scope = ?", scope)
@@ -359,7 +399,9 @@ class Snapshot:
 
     def changed(self, scope: str) -> float:
         """When a scope's content last changed (a timestamp): its Last-Modified. A
-        combination's is its tags' latest: it never moves back."""
+        combination's is its tags' latest, a search's the site's: they never move back."""
+        if is_search(scope):
+            return self.changed(SITE)
         if is_combination(scope):
             return max(self.changed(tag) for tag in parse(scope).tags)
         micros = self._one("SELECT changed FROM scopes WHERE scope = ?", scope)
@@ -411,7 +453,10 @@ class Snapshot:
     def label(self, key: str) -> str:
         """A tag's or an author's label: its spelling in the oldest article carrying it.
         A combination's says what it is in its tags' labels ("climate or energy"), an
-        author's on a topic whose articles they are ("Syria by Ana Lima")."""
+        author's on a topic whose articles they are ("Syria by Ana Lima"), a search's
+        is its query."""
+        if is_search(key):
+            return parse_search(key).text
         if (topical := on_topic(key)) is not None:
             author, topic = topical
             return f"{self.label(topic)} by {self.label(author)}"
@@ -436,8 +481,8 @@ class Snapshot:
 
     def newest(self, scope: str, limit: int, offset: int = 0) -> list[Article]:
         """A scope's published articles, newest first (then by slug), one page of them."""
-        if is_combination(scope):
-            return self._articles([slug for _, slug in self.matching(scope, limit, offset)])[0]
+        if is_combination(scope) or is_search(scope):
+            return self._articles([slug for _, slug in self.matches(scope, limit, offset)])[0]
         return [article_from_row(row) for row in self._newest_rows(scope, limit, offset)]
 
     def _newest_rows(self, scope: str, limit: int, offset: int, more: str = "") -> sqlite3.Cursor:
@@ -460,9 +505,9 @@ class Snapshot:
         """Everything one page of a scope's feed shows, in three queries (four for a
         later page): the scope with the authority, the page's articles with their
         bodies, and their tags' labels. A combination's count is not known (it would
-        take every match): its page says whether there is a later one instead."""
-        if is_combination(scope):
-            return self._combination_page(scope, per_page, page)
+        take every match), nor a search's: its page says whether there is a later one."""
+        if is_combination(scope) or is_search(scope):
+            return self._matched_page(scope, per_page, page)
         count, label, changed, authority = self._db.execute(
             "SELECT s.count, s.label, s.changed, m.value "
             "FROM (SELECT value FROM meta WHERE key = 'id_authority') m "
@@ -493,9 +538,9 @@ class Snapshot:
             updated=newest,
         )
 
-    def _combination_page(self, scope: str, per_page: int, page: int) -> FeedPage:
+    def _matched_page(self, scope: str, per_page: int, page: int) -> FeedPage:
         offset = (page - 1) * per_page
-        matched = self.matching(scope, per_page + 1, offset)  # one more: is there a next page?
+        matched = self.matches(scope, per_page + 1, offset)  # one more: is there a next page?
         articles, bodies = self._articles([slug for _, slug in matched[:per_page]])
         newest = max((article.updated for article in articles), default=None)
         if page > 1 and articles:
@@ -512,6 +557,12 @@ class Snapshot:
             updated=newest,
             more=len(matched) > per_page,
         )
+
+    def matches(self, scope: str, limit: int, offset: int = 0) -> list[tuple[int, str]]:
+        """A combination's or a search's articles (published, slug), newest first."""
+        if is_search(scope):
+            return self.search(parse_search(scope).match(), limit, offset)
+        return self.matching(scope, limit, offset)
 
     def matching(self, scope: str, limit: int, offset: int = 0) -> list[tuple[int, str]]:
         """A combination's articles (published, slug), newest first, one page of them.
@@ -553,6 +604,36 @@ class Snapshot:
         unique = (row for row, _ in itertools.groupby(merged))  # an article in two of the OR
         return list(itertools.islice(unique, offset, offset + limit))
 
+    def search(self, match: str, limit: int, offset: int = 0) -> list[tuple[int, str]]:
+        """The published articles an FTS5 query matches (published, slug), newest first,
+        one page of them.
+
+        Matches are read from the search index newest first (its rowid, ``seq``, sorts
+        as the date does and is never below it), so a page ends the read: once a page
+        is full, only the matches that may tie with its oldest are read on, and the
+        page is sorted by date and slug, as every feed is. At most
+        :data:`SEARCH_ROWS` matches are read.
+        """
+        want = offset + limit
+        found: list[tuple[int, str]] = []
+        boundary: int | None = None
+        rows = self._db.execute(
+            "SELECT s.rowid, a.published, a.slug, a.state FROM search s "
+            "CROSS JOIN articles a ON a.seq = s.rowid "
+            "WHERE search MATCH ? ORDER BY s.rowid DESC LIMIT ?",
+            (match, SEARCH_ROWS),
+        )
+        for seq, published, slug, state in rows:
+            if boundary is not None and seq < boundary:
+                break  # every later match is older than the page's oldest
+            if state != PUBLISHED:
+                continue
+            found.append((published, slug))
+            if boundary is None and len(found) >= want:
+                boundary = sorted(found, key=lambda row: (-row[0], row[1]))[want - 1][0]
+        found.sort(key=lambda row: (-row[0], row[1]))
+        return found[offset:want]
+
     def _articles(self, slugs: Sequence[str]) -> tuple[list[Article], dict[str, tuple[str, ...]]]:
         """These articles, in this order, and their bodies."""
         found: dict[str, tuple[Article, tuple[str, ...]]] = {}
@@ -585,7 +666,7 @@ class Snapshot:
 
     def newest_update(self, scope: str, first: int) -> datetime | None:
         """The latest ``updated`` among a scope's newest ``first`` articles."""
-        if is_combination(scope):
+        if is_combination(scope) or is_search(scope):
             articles = self.newest(scope, first)
             return max((article.updated for article in articles), default=None)
         if scope == SITE:
@@ -714,6 +795,8 @@ class Store:
         generation, epoch = self._read_counter()
         if generation != self._seen or epoch != self._epoch:
             self._refresh(generation, epoch)
+        if is_search(scope):
+            return self._versions.get(SITE, 0)
         if is_combination(scope):
             seen = self._seen  # before the versions are read: a refresh meanwhile misses
             found = self._combined.get(scope)

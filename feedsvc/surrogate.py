@@ -19,11 +19,14 @@ from urllib.parse import quote
 
 from .combinations import is_combination, parse
 from .responses import Rendered
+from .search import is_search
 from .store import SITE, STATIC
 from .urls import AUTHORS, FEED_FORMATS, feed_path
 
 EVERYTHING = "all"
 """The key every cacheable response carries."""
+SEARCH = "search"
+"""The key of every search's answers: any change to the site may change what one matches."""
 KEY_HEADERS = ("xkey", "Surrogate-Key", "Cache-Tag")
 """The headers that carry the keys, one per kind of cache."""
 
@@ -49,9 +52,13 @@ def keys_of(scopes: Iterable[str] = (), slugs: Iterable[str] = ()) -> tuple[str,
     """The keys of a response made from these scopes and articles, :data:`EVERYTHING` first.
 
     A combination of tags is named by each of its tags: a change to one purges every
-    combination holding it, and nothing lists the combinations."""
+    combination holding it, and nothing lists the combinations. Every search is named
+    :data:`SEARCH`, purged with each change to the site."""
     named = {article_key(slug) for slug in slugs}
     for scope in scopes:
+        if is_search(scope):
+            named.add(SEARCH)
+            continue
         tags = parse(scope).tags if is_combination(scope) else (scope,)
         named.update(scope_key(tag) for tag in tags)
     return (EVERYTHING, *sorted(named))

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from .articles import Article
 from .feeds import EPOCH, FeedInfo, Format, Item
 from .responses import Rendered
+from .search import is_search
 from .settings import Settings
 from .store import SITE, Snapshot
 from .surrogate import hub_links
@@ -57,6 +58,8 @@ class Syndication:
 
     def _title(self, scope: str, label: str) -> str:
         title = self.settings.site_title
+        if is_search(scope):
+            return f"{title}: search for {label}"
         return title if scope == SITE else f"{title}: {label}"
 
     def label(self, view: Snapshot, scope: str) -> str:
@@ -65,6 +68,8 @@ class Syndication:
     def _description(self, scope: str, label: str) -> str:
         if scope == SITE:
             return self.settings.site_description
+        if is_search(scope):
+            return f"Articles matching {label}"
         return f"Articles by {label}" if AUTHORS.owns(scope) else f"Articles tagged {label}"
 
     def items(
@@ -114,7 +119,8 @@ class Syndication:
         if later:
             links["next"] = urls.feed(scope, fmt.name, limit=limit, page=page + 1)
         # A WebSub topic is a feed's own URL: paged and shortened feeds advertise no hub.
-        hubs = settings.websub_hubs if page == 1 and limit is None else ()
+        # Nor does a search: hubs are told of tags' and authors' changes, not of searches'.
+        hubs = settings.websub_hubs if page == 1 and limit is None and not is_search(scope) else ()
         pictures = urls.icons
         info = FeedInfo(
             id=feed_id(data.authority, scope),

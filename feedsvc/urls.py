@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import NamedTuple
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 from .combinations import AND, OR, Combination, is_combination
 from .combinations import parse as parse_combination
+from .search import MARKER as SEARCH_MARKER
+from .search import is_search
 from .settings import Settings
 
 SITE = ""
@@ -75,7 +77,7 @@ class Shape:
     """Whether its scopes include combinations (:mod:`feedsvc.combinations`)."""
 
     def owns(self, scope: str) -> bool:
-        if not self.combines and is_combination(scope):
+        if (not self.combines and is_combination(scope)) or is_search(scope):
             return False
         return scope != SITE and scope.startswith(self.marker)
 
@@ -139,8 +141,23 @@ def shape_of(scope: str) -> Shape | None:
 # Paths ---------------------------------------------------------------------
 
 
+SEARCH_PATH = "/search/"
+"""A search's page; its feeds and headlines sit beside it, the query in ``?q=``."""
+
+
+def resource_path(scope: str, file: str) -> str:
+    """The path of one of a scope's resources (``""``: its page), with the query string a
+    search's resources take."""
+    if is_search(scope):
+        return f"{SEARCH_PATH}{file}?q={quote_plus(scope[len(SEARCH_MARKER) :])}"
+    return scope_path(scope) + file
+
+
 def scope_path(scope: str) -> str:
-    """The path of a scope's page, which its other resources sit beside."""
+    """The path of a scope's page, which its other resources sit beside (for a search,
+    with its query)."""
+    if is_search(scope):
+        return resource_path(scope, "")
     if (topical := on_topic(scope)) is not None:
         author, topic = topical
         return f"{AUTHORS.path(author)}{TOPIC}{quote(topic, safe=TAGS.safe)}/"
@@ -150,11 +167,11 @@ def scope_path(scope: str) -> str:
 
 def feed_path(scope: str, fmt: str) -> str:
     """The path of a scope's feed in a format: also its WebSub topic on the base URL."""
-    return f"{scope_path(scope)}feed.{fmt}"
+    return resource_path(scope, f"feed.{fmt}")
 
 
 def headlines_path(scope: str) -> str:
-    return scope_path(scope) + HEADLINES_FILE
+    return resource_path(scope, HEADLINES_FILE)
 
 
 def site_rule(rest: str = "") -> str:
@@ -179,6 +196,8 @@ def item_id(authority: str, name: str) -> str:
 
 def feed_id(authority: str, scope: str) -> str:
     """The id of a scope's feed, a tag URI as items' are."""
+    if is_search(scope):
+        return f"tag:{authority}:{scope_path(scope).strip('/')}"
     if on_topic(scope) is not None:
         return f"tag:{authority}:{quote(scope_path(scope).strip('/'), safe='/' + TAGS.safe)}"
     shape = shape_of(scope)
@@ -273,6 +292,7 @@ class Urls:
         self.tag_index = self.to(TAG_INDEX_PATH)
         self.author_index = self.to(AUTHOR_INDEX_PATH)
         self.author_opml = self.to(AUTHOR_OPML_PATH)
+        self.search = self.to(SEARCH_PATH)
         self.opml = self.to(OPML_PATH)
         self.widget = self.to(WIDGET_PATH)
         self.favicon_file = self.to(FAVICON_PATH)
@@ -293,7 +313,8 @@ class Urls:
     def to(self, path: str, **query: object) -> str:
         """The absolute URL of ``path``, with the query arguments that are not ``None``."""
         given = {k: v for k, v in query.items() if v is not None}
-        return self.base_url + path + (f"?{urlencode(given)}" if given else "")
+        joined = "&" if "?" in path else "?"  # a search's path holds its query
+        return self.base_url + path + (f"{joined}{urlencode(given)}" if given else "")
 
     def absolute(self, link: str | None) -> str | None:
         """A link as written in an article or a setting: a path becomes absolute."""

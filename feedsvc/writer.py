@@ -34,6 +34,8 @@ from .store import (
     SCHEDULED,
     SCHEMA,
     SCHEMA_VERSION,
+    SEARCH_TABLE,
+    SEARCH_TRIGGERS,
     SITE,
     connect,
     decode_name,
@@ -369,6 +371,7 @@ class BulkLoad:
                 "(SELECT path FROM articles a WHERE a.slug = files.slug)"
             )
         db.execute("INSERT INTO slugs (slug, uid) SELECT slug, uid FROM articles ORDER BY slug")
+        self.index_text()
         base = first_version()
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('build', ?)", (base,))
         db.execute(
@@ -387,6 +390,47 @@ class BulkLoad:
         )
         StoreWriter.schedule(db)
         db.execute("COMMIT")
+
+    def index_text(self) -> None:
+        """Number the articles for the search index and fill it, then make the triggers
+        that keep it in step."""
+        db = self.db
+        # In date order (ties by slug, the later first), each seq the larger of its date
+        # and the one before's plus one: seq_i = i + max(published_j - j) for j <= i.
+        db.execute(
+            "WITH ordered AS (SELECT slug, published, "
+            "row_number() OVER (ORDER BY published, slug DESC) AS i FROM articles), "
+            "numbered AS (SELECT slug, i + max(published - i) OVER "
+            "(ORDER BY i ROWS UNBOUNDED PRECEDING) AS seq FROM ordered) "
+            "UPDATE articles SET seq = numbered.seq FROM numbered "
+            "WHERE numbered.slug = articles.slug"
+        )
+        db.execute(SEARCH_TABLE)
+        db.execute(
+            "INSERT INTO search (rowid, title, standfirst, tags, body) "
+            "SELECT seq, title, standfirst, tags, body FROM articles ORDER BY seq"
+        )
+        for trigger in SEARCH_TRIGGERS:
+            db.execute(trigger)
+
+
+def free_seq(db: sqlite3.Connection, published: int) -> int:
+    """The smallest ``seq`` at least ``published`` that no article has (see
+    :data:`feedsvc.store.SEARCH_TABLE`)."""
+    candidate = published
+    while True:
+        taken = [
+            seq
+            for (seq,) in db.execute(
+                "SELECT seq FROM articles WHERE seq >= ? ORDER BY seq LIMIT 64", (candidate,)
+            )
+        ]
+        for seq in taken:
+            if seq != candidate:
+                return candidate
+            candidate += 1
+        if len(taken) < 64:
+            return candidate
 
 
 def first_version() -> int:
@@ -573,6 +617,10 @@ class StoreWriter:
         if current is not None:
             changed |= self._withdraw(current)
         self.db.execute(_INSERT_ARTICLE, row)
+        # Its words go into the search index (a trigger) under a seq of its date.
+        self.db.execute(
+            "UPDATE articles SET seq = ? WHERE slug = ?", (free_seq(self.db, row[3]), slug)
+        )
         self.db.execute(
             "INSERT INTO slugs (slug, uid) VALUES (?, ?) "
             "ON CONFLICT (slug) DO UPDATE SET uid = excluded.uid",

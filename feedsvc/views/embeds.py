@@ -20,6 +20,7 @@ from ..articles import Article
 from ..combinations import CombinationError, UnknownTag, is_combination
 from ..feeds import rfc3339, to_json
 from ..responses import Rendered
+from ..search import is_search
 from ..store import SITE, STATIC, Snapshot
 from ..urls import (
     AUTHOR_OPML_PATH,
@@ -30,6 +31,7 @@ from ..urls import (
     OPML_PATH,
     PAGE,
     PREFERRED_FORMAT,
+    SEARCH_PATH,
     TAG_LIST_PATH,
     TAGS,
     TOPIC,
@@ -52,6 +54,7 @@ from .kit import (
     quoted,
     resolve_author,
     resolve_scope,
+    resolve_search,
     resolve_topic,
     scope_of,
     site,
@@ -118,6 +121,7 @@ def serve_headlines(view: Snapshot, scope: str) -> Response:
             "title": site().syndication.title(view, scope),
             "tag": topic,
             "author": None if author is None else AUTHORS.key(author),
+            **({"q": view.label(scope)} if is_search(scope) else {}),
             "label": site().syndication.label(view, scope),
             "link": urls.scope(scope),
             "site": {"name": site().settings.site_title, "url": urls.home},
@@ -131,7 +135,15 @@ def serve_headlines(view: Snapshot, scope: str) -> Response:
 
 @blueprint.route(site_rule(HEADLINES_FILE))
 def site_headlines() -> Response:
+    if "q" in request.args:  # the site's articles that match: a search's headlines
+        return moved(f"{SEARCH_PATH}{HEADLINES_FILE}")
     return serve_headlines(snapshot(), SITE)
+
+
+@blueprint.route(f"{SEARCH_PATH}{HEADLINES_FILE}")
+def search_headlines() -> Response:
+    view = snapshot()
+    return serve_headlines(view, resolve_search(HEADLINES_FILE))
 
 
 @blueprint.route(TAGS.rule(HEADLINES_FILE))

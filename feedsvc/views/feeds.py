@@ -17,7 +17,17 @@ from ..responses import Rendered
 from ..settings import Settings
 from ..store import SITE, Snapshot
 from ..syndication import PastTheEnd, feed_key, shared_max_age
-from ..urls import AUTHORS, FEED, TAGS, TOPIC, feed_path, parse, site_rule, with_author
+from ..urls import (
+    AUTHORS,
+    FEED,
+    SEARCH_PATH,
+    TAGS,
+    TOPIC,
+    feed_path,
+    parse,
+    site_rule,
+    with_author,
+)
 from .kit import (
     Routes,
     cached,
@@ -28,6 +38,7 @@ from .kit import (
     moved,
     resolve_author,
     resolve_scope,
+    resolve_search,
     resolve_topic,
     site,
     snapshot,
@@ -138,3 +149,9 @@ def author_topic_feed_alias(author: str, tag: str, alias: str) -> Response:
     view = snapshot()
     scope = with_author(known_author(view, author), known_scope(view, tag))
     return moved(feed_path(scope, FEED_ALIASES[alias]))
+
+
+@blueprint.route(f"{SEARCH_PATH}{_FORMAT_RULE}")
+def search_feed(fmt: str) -> Response:
+    view = snapshot()
+    return serve_feed(view, resolve_search(f"feed.{fmt}"), fmt)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, NoReturn
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlencode
 
 from flask import Blueprint, Response, abort, current_app, g, request
 from werkzeug.datastructures import Headers
@@ -30,11 +30,13 @@ from ..responses import (
     Representation,
     respond,
 )
+from ..search import QueryError
+from ..search import read as read_query
 from ..settings import Settings
 from ..store import Snapshot, Store, is_damage, report_damage
 from ..surrogate import with_keys
 from ..syndication import Syndication
-from ..urls import AUTHORS, Urls, scope_path, with_author
+from ..urls import AUTHORS, Urls, resource_path, scope_path, with_author
 from .policy import secure
 
 
@@ -288,6 +290,26 @@ def resolve_topic(view: Snapshot, author: str, topic: str, suffix: str = "") -> 
     if AUTHORS.key(author_scope) != author or topic_scope != topic:
         abort(moved(f"{scope_path(scope)}{suffix}"))
     return scope
+
+
+def resolve_search(file: str = "") -> str:
+    """The scope of the search ``?q=`` asks for (:mod:`feedsvc.search`), for the search
+    resource ``file``; a query that cannot be run is a 400, another spelling of one a
+    301 to its canonical URL, the other arguments kept."""
+    q = request.args.get("q")
+    if q is None:
+        fail(400, "q is required: the words to search for")
+    try:
+        query = read_query(q)
+    except QueryError as error:
+        fail(400, str(error))
+    if q != query.text:
+        if len(request.query_string) > MAX_QUERY:
+            fail(400, f"the query string is longer than {MAX_QUERY} bytes")
+        rest = [(k, v) for k, v in request.args.items(multi=True) if k != "q"]
+        location = url(resource_path(query.scope, file)) + (f"&{urlencode(rest)}" if rest else "")
+        abort(secure(Response("", 301, mimetype="text/plain", headers={"Location": location})))
+    return query.scope
 
 
 MAX_QUERY = 2048

@@ -26,6 +26,7 @@ from ..urls import (
     AUTHOR_INDEX_PATH,
     AUTHORS,
     HEALTH_PATH,
+    SEARCH_PATH,
     TAG_INDEX_PATH,
     TAGS,
     TOPIC,
@@ -43,13 +44,14 @@ from .kit import (
     quoted,
     resolve_author,
     resolve_scope,
+    resolve_search,
     resolve_topic,
     site,
     snapshot,
     url,
     whole_number,
 )
-from .policy import secure
+from .policy import SEARCH_POLICY, secure
 
 blueprint = Routes("pages", __name__)
 
@@ -191,6 +193,37 @@ def author_listing(view: Snapshot, scope: str) -> Response:
             address=shown.canonical,
             image=first_image(shown.articles),
         ),
+        tag_labels=tag_labels(view, shown.articles),
+    )
+
+
+@blueprint.route(SEARCH_PATH)
+def search() -> Response:
+    """The search form, and with ``?q=`` the articles that match, newest first, with the
+    links to the search's feeds."""
+    view = snapshot()
+    title = f"Search — {site().settings.site_title}"
+    if not request.args.get("q", "").strip():
+        return page(
+            "search.html",
+            policy=SEARCH_POLICY,
+            scope=SITE,
+            q="",
+            feeds=feed_links(view, SITE),
+            title=title,
+        )
+    scope = resolve_search()
+    shown = listing(view, scope)
+    label = view.label(scope)
+    return page(
+        "search.html",
+        policy=SEARCH_POLICY,
+        scope=scope,
+        q=label,
+        listing=shown,
+        articles=shown.articles,
+        feeds=feed_links(view, scope),
+        title=f"{label} — {title}" if shown.number == 1 else f"{label}: page {shown.number}",
         tag_labels=tag_labels(view, shown.articles),
     )
 

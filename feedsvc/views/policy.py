@@ -32,6 +32,8 @@ PAGE_POLICY = (
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
 """The HTML pages: nothing but their own style and script, the pictures, and no framing."""
+SEARCH_POLICY = PAGE_POLICY.replace("form-action 'none'", "form-action 'self'")
+"""The search page's: its form sends the words to the page itself."""
 ERROR_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 """Errors, redirects and other plain text: nothing at all."""
 NOT_CROSS_ORIGIN = frozenset({"pages.healthz"})
