@@ -201,3 +201,12 @@ def test_quick_authors_benchmark_runs() -> None:
     assert "the most prolific on the biggest tag" in out, out
     assert re.search(r"/authors/: [\d,]+ authors, \d+ page\(s\) of 500; first page median", out)
     assert "rebuilding" not in said[0], said  # built once, as the service builds it
+
+
+def test_quick_search_benchmark_runs() -> None:
+    """``python -m bench.search --quick``: search feeds of every kind rendered from a built
+    index against a single tag's feed, then the index's size and an edit's cost."""
+    out = quick("bench.search", 240)
+    for kind in ("one tag (reference)", "the two commonest words", "a phrase from the newest"):
+        assert f"| {kind}" in out, out
+    assert re.search(r"\| this tree \| [\d.]+ \| \d+ \| [\d.]+ \|", out), out

@@ -1,0 +1,184 @@
+"""What search feeds cost: a first (unkept) render, the full-text index's build time and
+size, and an edit's cost in the writer.
+
+``python -m bench.search --corpus DIR --state DIR`` builds (or reuses) the index of a
+realistic corpus (``python -m bench.corpus``) and renders the first page of search feeds
+in every format, each from a fresh snapshot as a request takes one: the two commonest
+words together, the commonest without a word of about 10%, a phrase from the newest
+title, two words of about 1% of the articles each (they rarely meet: the most matches
+read), and a rare word. It prints the median and the max per kind, with a single
+tag's feed as the reference measured in the same run, then the index's size and an
+edit's writer CPU (median of 5, ``Indexer.last_update_cpu``).
+
+``--against REV`` builds the same corpus with revision ``REV`` (a git worktree, in a
+process of its own) and prints its build time, size and edit CPU beside this tree's:
+with ``REV`` a revision before the search index, what full text costs. ``--quick`` is
+the smoke test: 2,000 generated articles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.combinations import render_times
+from bench.corpus import generate
+from bench.side_by_side import checkout, remove_checkouts
+from feedsvc.search import read
+from feedsvc.settings import Settings
+from feedsvc.store import SITE, Store, connect
+from feedsvc.syndication import Syndication
+from feedsvc.urls import Urls
+
+COSTS = r"""
+import json, os, statistics, sys, time
+from feedsvc.indexer import Indexer
+from feedsvc.settings import Settings
+corpus, state = sys.argv[1], sys.argv[2]
+settings = Settings.from_mapping({"ARTICLES_DIR": corpus, "STATE_DIR": state})
+make = getattr(Indexer, "of", None)
+indexer = make(settings) if make else Indexer(corpus, state)
+started = time.perf_counter()
+indexer.open()
+indexer.catch_up()
+built = time.perf_counter() - started
+name = sorted(n for n in os.listdir(corpus) if n.endswith(".txt"))[-1]
+path = os.path.join(corpus, name)
+original = open(path, encoding="utf-8").read()
+costs = []
+try:
+    for trial in range(5):
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(original.replace("\n\n", f" edited {trial}\n\n", 1))
+        indexer.update([path])
+        costs.append(indexer.last_update_cpu * 1000)
+finally:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(original)
+    indexer.update([path])
+    indexer.close()
+size = sum(
+    os.path.getsize(os.path.join(state, n)) for n in os.listdir(state) if n.startswith("index.sqlite")
+)
+print(json.dumps({"built": built, "size": size, "edit_ms": statistics.median(costs)}))
+"""
+"""Run by a tree's own Python: build the index, edit the newest file five times, and say
+what it cost (JSON on the last line)."""
+
+
+def costs(tree: Path, corpus: Path, state: Path) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, "-c", COSTS, str(corpus), str(state)],
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    found: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
+
+
+def kinds(state: Path) -> dict[str, str]:
+    """The searches measured, by kind, from the words the index holds."""
+    db = connect(str(state / "index.sqlite"))
+    try:
+        db.execute("CREATE VIRTUAL TABLE temp.vocabulary USING fts5vocab(main, 'search', 'row')")
+        total = db.execute("SELECT count(*) FROM articles WHERE state = 0").fetchone()[0]
+        ranked = [
+            (term, count)
+            for term, count in db.execute(
+                "SELECT term, doc FROM temp.vocabulary WHERE length(term) > 2 ORDER BY doc DESC"
+            )
+            if term.isalpha()
+        ]
+        title = db.execute(
+            "SELECT title FROM articles WHERE state = 0 ORDER BY published DESC LIMIT 1"
+        ).fetchone()[0]
+        tag = db.execute(
+            "SELECT scope FROM scopes WHERE scope != '' AND substr(scope, 1, 1) != '@' "
+            "ORDER BY count DESC LIMIT 1"
+        ).fetchone()[0]
+    finally:
+        db.close()
+    first, second = ranked[0][0], ranked[1][0]
+
+    def about(share: float, skip: int = 0) -> str:
+        near = sorted(ranked, key=lambda pair: abs(pair[1] - share * total))
+        return str(near[skip][0])
+
+    phrase = " ".join(title.split()[:2])
+    return {
+        "one tag (reference)": tag,
+        "the two commonest words": read(f"{first} {second}").scope,
+        "the commonest word, not one of about 10%": read(f"{first} -{about(0.1)}").scope,
+        "a phrase from the newest title": read(f'"{phrase}"').scope,
+        "two words of about 1% each": read(f"{about(0.01)} {about(0.01, 1)}").scope,
+        "a rare word (about 50 articles)": read(about(50 / max(total, 1))).scope,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path)
+    parser.add_argument("--state", type=Path)
+    parser.add_argument("--against", metavar="REV", help="a revision to compare costs with")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="feedsvc-search-"))
+    try:
+        if args.quick:
+            args.corpus, args.state, args.rounds = work / "articles", work / "state", 1
+            generate(args.corpus, 2_000, 200)
+        if args.corpus is None:
+            parser.error("--corpus is required (a folder made by python -m bench.corpus)")
+        state = args.state or work / "state"
+        started = time.perf_counter()
+        ours = costs(Path(__file__).resolve().parent.parent, args.corpus, state)
+        print(f"index ready in {time.perf_counter() - started:.1f} s")
+        store = Store(str(state))
+        with store.reading() as view:
+            total = view.count(SITE)
+        settings = Settings.from_mapping(
+            {"ARTICLES_DIR": str(args.corpus), "STATE_DIR": str(state)}
+        )
+        syndication = Syndication(settings, Urls.of(settings))
+        print(f"{total:,} articles")
+        print("| feed | median ms | max ms | items | q |")
+        print("|---|---:|---:|---:|---|")
+        reference = None
+        for kind, scope in kinds(state).items():
+            times, shown = render_times(store, syndication, scope, args.rounds)
+            median = statistics.median(times)
+            reference = reference or median
+            print(
+                f"| {kind} | {median:.1f} ({median / reference:.2f}x) | {max(times):.1f} | "
+                f"{shown} | `{scope.removeprefix('?')}` |"
+            )
+        print("\n| tree | first build s | index MB | edit CPU ms (median of 5) |")
+        print("|---|---:|---:|---:|")
+        rows = [("this tree", ours)]
+        if args.against:
+            tree = checkout(args.against, work)
+            rows.append((args.against, costs(tree, args.corpus, work / "against-state")))
+        for name, found in rows:
+            print(
+                f"| {name} | {found['built']:.1f} | {found['size'] / 1e6:.0f} | "
+                f"{found['edit_ms']:.1f} |"
+            )
+    finally:
+        remove_checkouts(work)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
