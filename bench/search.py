@@ -64,9 +64,8 @@ finally:
         handle.write(original)
     indexer.update([path])
     indexer.close()
-size = sum(
-    os.path.getsize(os.path.join(state, n)) for n in os.listdir(state) if n.startswith("index.sqlite")
-)
+files = [os.path.join(state, n) for n in os.listdir(state) if n.startswith("index.sqlite")]
+size = sum(os.path.getsize(f) for f in files)
 print(json.dumps({"built": built, "size": size, "edit_ms": statistics.median(costs)}))
 """
 """Run by a tree's own Python: build the index, edit the newest file five times, and say
