@@ -72,7 +72,13 @@ def test_a_state_directory_deleted_while_serving_is_rebuilt_in_place(
     write_article("2026-01-01-one.txt", title="One", keywords="alpha")
     state = tmp_path / "state"
     server = live_server(args=("--workers", "2"), STATE_DIR=str(state))
-    shutil.rmtree(state)
+
+    def deleted() -> bool:
+        # As an operator's rm -r: the service may write a file into it meanwhile.
+        shutil.rmtree(state, ignore_errors=True)
+        return not state.exists()
+
+    wait_until(deleted, 10, "the state directory deleted")
     write_article("2026-01-02-two.txt", title="Two after the loss", keywords="alpha")
 
     def rebuilt() -> bool:
@@ -81,9 +87,11 @@ def test_a_state_directory_deleted_while_serving_is_rebuilt_in_place(
             feed = server.get("/tags/alpha/feed.atom").body
         except OSError:  # a worker stopping as the request came
             return False
-        return health.get("index") == "ready" and b"Two after the loss" in feed
+        # The loss noticed (every 2 s) and the index rebuilt since: a worker still on the
+        # deleted files may serve the new file before it notices.
+        noticed = "was deleted or replaced" in server.log.read_text()
+        return noticed and health.get("index") == "ready" and b"Two after the loss" in feed
 
-    wait_until(rebuilt, 30, "the index rebuilt with the new file")
-    assert (state / "index.sqlite").exists()
+    wait_until(rebuilt, 30, "the loss noticed and the index rebuilt with the new file")
+    wait_until((state / "index.sqlite").exists, 30, "the index made again in place")
     assert server.process.poll() is None
-    assert "was deleted or replaced" in server.log.read_text()
