@@ -1,7 +1,7 @@
 """What search feeds cost: a first (unkept) render, the full-text index's build time and
 size, and an edit's cost in the writer.
 
-``python -m bench.search --corpus DIR --state DIR`` builds (or reuses) the index of a
+``python -m bench.search --corpus DIR [--state DIR]`` builds the index of a
 realistic corpus (``python -m bench.corpus``) and renders the first page of search feeds
 in every format, each from a fresh snapshot as a request takes one: the two commonest
 words together, the commonest without a word of about 10%, a phrase from the newest
@@ -75,6 +75,7 @@ what it cost (JSON on the last line)."""
 def costs(tree: Path, corpus: Path, state: Path) -> dict[str, float]:
     done = subprocess.run(
         [sys.executable, "-c", COSTS, str(corpus), str(state)],
+        cwd=tree,  # "-c" puts the working directory first on the path
         env={**os.environ, "PYTHONPATH": str(tree)},
         capture_output=True,
         text=True,
@@ -141,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.corpus is None:
             parser.error("--corpus is required (a folder made by python -m bench.corpus)")
         state = args.state or work / "state"
+        if (state / "index.sqlite").exists():
+            parser.error(f"{state} holds an index: give an empty folder (the build is measured)")
         started = time.perf_counter()
         ours = costs(Path(__file__).resolve().parent.parent, args.corpus, state)
         print(f"index ready in {time.perf_counter() - started:.1f} s")

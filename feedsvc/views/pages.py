@@ -223,6 +223,7 @@ def search() -> Response:
         listing=shown,
         articles=shown.articles,
         feeds=feed_links(view, scope),
+        empty="No article holds these words.",
         title=f"{label} — {title}" if shown.number == 1 else f"{label}: page {shown.number}",
         tag_labels=tag_labels(view, shown.articles),
     )

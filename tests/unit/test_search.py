@@ -200,6 +200,7 @@ def test_a_search_is_keyed_as_a_search_and_revalidates(app: Flask) -> None:
     assert f'href="{BASE}/search/feed.atom?q=palmyra"' in page
     assert 'name="q" type="search" value="palmyra"' in page
     assert "form-action 'self'" in client.get("/search/").headers["Content-Security-Policy"]
+    assert "No article holds these words." in client.get("/search/?q=nowhere").data.decode()
     empty = client.get("/search/feed.atom?q=nowhere")
     assert empty.status_code == 200 and feedparser.parse(empty.data).entries == []
 
