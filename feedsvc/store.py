@@ -34,7 +34,7 @@ import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from .articles import Article, Stamp, Tag
 from .combinations import is_combination, parse
@@ -154,10 +154,33 @@ sorts as its date does: at least its ``published``, the smallest such number fre
 (:func:`feedsvc.writer.free_seq`), so that the matches of a search are read newest
 first and a page ends the read (:meth:`Snapshot.search`)."""
 
-ARTICLE_COLUMNS = (
-    "slug, path, state, published, updated, title, standfirst, author, image, caption, "
-    "credit, lang, tags, mtime_ns, size, uid"
-)
+
+class ArticleRow(NamedTuple):
+    """An ``articles`` row as the writer makes and reads it: :data:`ARTICLE_COLUMNS`, then
+    its body and digest. Fields are named: no one counts columns."""
+
+    slug: str
+    path: bytes
+    state: int
+    published: int
+    updated: int
+    title: str
+    standfirst: str
+    author: str | None
+    image: str | None
+    caption: str | None
+    credit: str | None
+    lang: str | None
+    tags: str
+    mtime_ns: int
+    size: int
+    uid: str
+    body: str = ""
+    digest: bytes | None = None
+
+
+ARTICLE_COLUMNS = ", ".join(ArticleRow._fields[:16])
+"""What a listing reads of an article: everything but its body and digest."""
 
 
 DAMAGED = "index-damaged"
@@ -253,26 +276,25 @@ def from_micros(micros: int) -> datetime:
 
 def article_from_row(row: Sequence[Any]) -> Article:
     """An :class:`Article` from the columns of :data:`ARTICLE_COLUMNS`."""
-    slug, path, state, published, updated, title, standfirst = row[:7]
-    author, image, caption, credit, lang, tags, mtime_ns, size, uid = row[7:]
-    scopes = [Tag(key, label) for key, label in json.loads(tags)]
+    named = ArticleRow(*row)
+    scopes = [Tag(key, label) for key, label in json.loads(named.tags)]
     return Article(
-        slug=slug,
-        title=title,
-        standfirst=standfirst,
+        slug=named.slug,
+        title=named.title,
+        standfirst=named.standfirst,
         tags=tuple(tag for tag in scopes if not AUTHORS.owns(tag.key)),
         authors=tuple(tag for tag in scopes if AUTHORS.owns(tag.key)),
-        published=from_micros(published),
-        updated=from_micros(updated),
-        path=decode_name(path),
-        stamp=Stamp(mtime_ns, size),
-        author=author,
-        image=image,
-        caption=caption,
-        credit=credit,
-        lang=lang,
-        draft=state == DRAFT,
-        uid=uid,
+        published=from_micros(named.published),
+        updated=from_micros(named.updated),
+        path=decode_name(named.path),
+        stamp=Stamp(named.mtime_ns, named.size),
+        author=named.author,
+        image=named.image,
+        caption=named.caption,
+        credit=named.credit,
+        lang=named.lang,
+        draft=named.state == DRAFT,
+        uid=named.uid,
     )
 
 

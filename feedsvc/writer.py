@@ -21,12 +21,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, NamedTuple
 
 from .articles import Article, Stamp, Tag, author_names, normalize_tag
 from .store import (
     _COUNTER,
-    ARTICLE_COLUMNS,
     DRAFT,
     GENERATION,
     INDEXES,
@@ -37,6 +36,7 @@ from .store import (
     SEARCH_TABLE,
     SEARCH_TRIGGERS,
     SITE,
+    ArticleRow,
     connect,
     decode_name,
     encode_name,
@@ -73,9 +73,9 @@ def article_row(
     published: int | None = None,
     updated: int | None = None,
     site_author: str = "",
-) -> tuple[Any, ...]:
-    """The ``articles`` row of an article: the columns of :data:`ARTICLE_COLUMNS`, then
-    its body and digest. ``published`` and ``updated`` override the file's own.
+) -> ArticleRow:
+    """The ``articles`` row of an article. ``published`` and ``updated`` override the
+    file's own.
 
     The ``tags`` column holds the article's author scopes after its tags (see
     :func:`author_scopes`): the tag rows, counts, labels and releases of an author
@@ -84,25 +84,25 @@ def article_row(
     updated = max(published, to_micros(article.updated) if updated is None else updated)
     state = DRAFT if article.draft else SCHEDULED if published > now else PUBLISHED
     tags = tags_json((*article.tags, *author_scopes(article.author, site_author)))
-    return (
-        article.slug,
-        encode_name(name),
-        state,
-        published,
-        updated,
-        article.title,
-        article.standfirst,
-        article.author,
-        article.image,
-        article.caption,
-        article.credit,
-        article.lang,
-        tags,
-        article.stamp.mtime_ns,
-        article.stamp.size,
-        uid or article.slug,
-        "\n".join(body),
-        digest,
+    return ArticleRow(
+        slug=article.slug,
+        path=encode_name(name),
+        state=state,
+        published=published,
+        updated=updated,
+        title=article.title,
+        standfirst=article.standfirst,
+        author=article.author,
+        image=article.image,
+        caption=article.caption,
+        credit=article.credit,
+        lang=article.lang,
+        tags=tags,
+        mtime_ns=article.stamp.mtime_ns,
+        size=article.stamp.size,
+        uid=uid or article.slug,
+        body="\n".join(body),
+        digest=digest,
     )
 
 
@@ -142,10 +142,11 @@ _TAG_JSON: dict[tuple[str, str], str] = {}
 
 
 _INSERT_ARTICLE = (
-    f"INSERT INTO articles ({ARTICLE_COLUMNS}, body, digest) VALUES ({', '.join('?' * 18)})"
+    f"INSERT INTO articles ({', '.join(ArticleRow._fields)}) "
+    f"VALUES ({', '.join('?' * len(ArticleRow._fields))})"
 )
-_SELECT_ARTICLE = f"SELECT {ARTICLE_COLUMNS}, body, digest FROM articles"
-_ARTICLE_FIELDS = [c.strip() for c in f"{ARTICLE_COLUMNS}, body, digest".split(",")]
+_ARTICLE_FIELDS = ArticleRow._fields
+_SELECT_ARTICLE = f"SELECT {', '.join(_ARTICLE_FIELDS)} FROM articles"
 _FIRST_CLAIM = (
     " ON CONFLICT (slug) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _ARTICLE_FIELDS if c != "slug")
@@ -177,9 +178,8 @@ def _file_row(reading: FileReading) -> tuple[Any, ...]:
     )
 
 
-def _tag_rows(row: Sequence[Any]) -> list[tuple[str, int, str]]:
-    slug, published, tags = row[0], row[3], row[12]
-    return [(key, published, slug) for key, _ in json.loads(tags)]
+def _tag_rows(row: ArticleRow) -> list[tuple[str, int, str]]:
+    return [(key, row.published, row.slug) for key, _ in json.loads(row.tags)]
 
 
 class Counter:
@@ -582,7 +582,7 @@ class StoreWriter:
 
     def _settle(self, slug: str, fresh: dict[str, FileReading], now: int) -> set[str]:
         """Serve the first claim of a slug (by file name); return the scopes that changed."""
-        current = self.db.execute(f"{_SELECT_ARTICLE} WHERE slug = ?", (slug,)).fetchone()
+        current = self._article("WHERE slug = ?", slug)
         claims = [
             decode_name(raw)
             for (raw,) in self.db.execute(
@@ -592,7 +592,7 @@ class StoreWriter:
         winner: FileReading | None = None
         for name in claims:
             reading = fresh.get(name)
-            if reading is None and current is not None and decode_name(current[1]) == name:
+            if reading is None and current is not None and decode_name(current.path) == name:
                 self._shadow(slug, name)  # the one served is unchanged
                 return set()
             if reading is None:
@@ -615,7 +615,7 @@ class StoreWriter:
         if current is not None and _same(current, row):
             self.db.execute(
                 "UPDATE articles SET path = ?, mtime_ns = ?, size = ?, digest = ? WHERE slug = ?",
-                (row[1], row[13], row[14], row[17], slug),
+                (row.path, row.mtime_ns, row.size, row.digest, slug),
             )
             return changed
         if current is not None:
@@ -623,18 +623,18 @@ class StoreWriter:
         self.db.execute(_INSERT_ARTICLE, row)
         # Its words go into the search index (a trigger) under a seq of its date.
         self.db.execute(
-            "UPDATE articles SET seq = ? WHERE slug = ?", (free_seq(self.db, row[3]), slug)
+            "UPDATE articles SET seq = ? WHERE slug = ?", (free_seq(self.db, row.published), slug)
         )
         self.db.execute(
             "INSERT INTO slugs (slug, uid) VALUES (?, ?) "
             "ON CONFLICT (slug) DO UPDATE SET uid = excluded.uid",
-            (slug, row[15]),
+            (slug, row.uid),
         )
         return changed | self._publish(row)
 
     def _remembered(
-        self, reading: FileReading, current: Sequence[Any] | None, now: int, changed: set[str]
-    ) -> tuple[Any, ...]:
+        self, reading: FileReading, current: ArticleRow | None, now: int, changed: set[str]
+    ) -> ArticleRow:
         """The row of a reading, with what the index remembers of the article.
 
         Its identity: the one served under this slug, else the one this very file
@@ -646,13 +646,12 @@ class StoreWriter:
         article = reading.article
         assert article is not None
         raw = encode_name(reading.name)
-        known = current
+        known: ArticleRow | Buried | None = current
         if known is None:
-            known = self.db.execute(
-                f"{_SELECT_ARTICLE} WHERE path = ? AND slug != ?", (raw, article.slug)
-            ).fetchone()
-            if known is not None:  # the slug moved: withdraw the old one, no tombstone
-                changed |= self._withdraw(known)
+            moved = self._article("WHERE path = ? AND slug != ?", raw, article.slug)
+            if moved is not None:  # the slug moved: withdraw the old one, no tombstone
+                changed |= self._withdraw(moved)
+            known = moved
         if known is None:
             known = self._unbury(article.slug, raw, reading.digest)
         if known is None:
@@ -666,7 +665,12 @@ class StoreWriter:
                 digest=reading.digest,
                 site_author=self.site_author,
             )
-        uid, old_published, old_updated, old_digest = known[15], known[3], known[4], known[17]
+        uid, old_published, old_updated, old_digest = (
+            known.uid,
+            known.published,
+            known.updated,
+            known.digest,
+        )
         published = None if article.dated else old_published
         updated = None
         if not article.updated_given:
@@ -684,10 +688,10 @@ class StoreWriter:
             updated=updated,
             site_author=self.site_author,
         )
-        if row[3] != old_published:
+        if row.published != old_published:
             self.db.execute(
                 "INSERT INTO date_changes VALUES (?, ?, ?, ?, ?, ?)",
-                (uid, article.slug, raw, old_published, row[3], now),
+                (uid, article.slug, raw, old_published, row.published, now),
             )
         return row
 
@@ -703,18 +707,22 @@ class StoreWriter:
             uid = f"{slug}-{n}"
         return uid
 
-    def _bury(self, row: Sequence[Any], now: int) -> None:
+    def _article(self, where: str, *args: object) -> ArticleRow | None:
+        """The one article row a condition (``WHERE ...``) selects, if any."""
+        found = self.db.execute(f"{_SELECT_ARTICLE} {where}", args).fetchone()
+        return None if found is None else ArticleRow._make(found)
+
+    def _bury(self, row: ArticleRow, now: int) -> None:
         """Leave a tombstone: its page answers 410, and it can come back as itself."""
         self.db.execute(
-            "INSERT OR REPLACE INTO gone VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (row[15], row[0], row[1], row[17], row[3], row[4], row[5], now),
+            "INSERT OR REPLACE INTO gone (uid, slug, path, digest, published, updated, title, at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (row.uid, row.slug, row.path, row.digest, row.published, row.updated, row.title, now),
         )
 
-    def _unbury(self, slug: str, path: bytes, digest: bytes | None) -> tuple[Any, ...] | None:
+    def _unbury(self, slug: str, path: bytes, digest: bytes | None) -> Buried | None:
         """The deleted article this one is: the same slug (it came back), else the same
-        file (its slug changed), else the same bytes (the file was renamed).
-
-        Returns a row shaped like an ``articles`` row for the fields that carry over."""
+        file (its slug changed), else the same bytes (the file was renamed)."""
         columns = "SELECT uid, slug, digest, published, updated FROM gone"
         found = self.db.execute(f"{columns} WHERE slug = ?", (slug,)).fetchone()
         if found is None:
@@ -727,31 +735,23 @@ class StoreWriter:
             ).fetchone()
         if found is None:
             return None
-        uid, old_slug, old_digest, published, updated = found
-        self.db.execute("DELETE FROM gone WHERE uid = ?", (uid,))
-        shaped: list[Any] = [None] * 18
-        shaped[0], shaped[3], shaped[4], shaped[15], shaped[17] = (
-            old_slug,
-            published,
-            updated,
-            uid,
-            old_digest,
-        )
-        return tuple(shaped)
+        buried = Buried._make(found)
+        self.db.execute("DELETE FROM gone WHERE uid = ?", (buried.uid,))
+        return buried
 
     def _shadow(self, slug: str, served: str) -> None:
         self.db.execute(
             "UPDATE files SET shadowed = (path != ?) WHERE slug = ?", (encode_name(served), slug)
         )
 
-    def _scopes_of(self, row: Sequence[Any]) -> set[str]:
-        return {SITE, *(key for key, _ in json.loads(row[12]))}
+    def _scopes_of(self, row: ArticleRow) -> set[str]:
+        return {SITE, *(key for key, _ in json.loads(row.tags))}
 
-    def _withdraw(self, row: Sequence[Any]) -> set[str]:
-        self.db.execute("DELETE FROM articles WHERE slug = ?", (row[0],))
-        if row[2] == DRAFT:
+    def _withdraw(self, row: ArticleRow) -> set[str]:
+        self.db.execute("DELETE FROM articles WHERE slug = ?", (row.slug,))
+        if row.state == DRAFT:
             return set()
-        if row[2] == PUBLISHED:
+        if row.state == PUBLISHED:
             self.db.executemany(
                 "DELETE FROM article_tags WHERE tag = ? AND published = ? AND slug = ?",
                 _tag_rows(row),
@@ -759,10 +759,10 @@ class StoreWriter:
             self._count(self._scopes_of(row), -1)
         return self._scopes_of(row)
 
-    def _publish(self, row: Sequence[Any]) -> set[str]:
-        if row[2] == DRAFT:
+    def _publish(self, row: ArticleRow) -> set[str]:
+        if row.state == DRAFT:
             return set()
-        if row[2] == PUBLISHED:
+        if row.state == PUBLISHED:
             self.db.executemany("INSERT INTO article_tags VALUES (?, ?, ?)", _tag_rows(row))
             self._count(self._scopes_of(row), +1)
         return self._scopes_of(row)
@@ -822,18 +822,35 @@ class StoreWriter:
         self.now = now
         self.relabeled = False
         with self._transaction() as changed:
-            due = self.db.execute(
-                f"{_SELECT_ARTICLE} WHERE state = 1 AND published <= ?", (now,)
-            ).fetchall()
-            self.touched = frozenset(row[0] for row in due)
+            due = [
+                ArticleRow._make(row)
+                for row in self.db.execute(
+                    f"{_SELECT_ARTICLE} WHERE state = 1 AND published <= ?", (now,)
+                )
+            ]
+            self.touched = frozenset(row.slug for row in due)
             for row in due:
-                self.db.execute("UPDATE articles SET state = 0 WHERE slug = ?", (row[0],))
-                changed |= self._publish((*row[:2], PUBLISHED, *row[3:]))
+                self.db.execute("UPDATE articles SET state = 0 WHERE slug = ?", (row.slug,))
+                changed |= self._publish(row._replace(state=PUBLISHED))
             if due:
                 self._figures(changed)
         return changed
 
 
-def _same(stored: Sequence[Any], row: Sequence[Any]) -> bool:
+_FILE_FIELDS = frozenset({"path", "mtime_ns", "size", "digest"})
+_SERVED_FIELDS = tuple(name for name in ArticleRow._fields if name not in _FILE_FIELDS)
+
+
+def _same(stored: ArticleRow, row: ArticleRow) -> bool:
     """Whether two article rows serve the same thing (the file, its stamp and digest aside)."""
-    return stored[0] == row[0] and stored[2:13] == row[2:13] and stored[15:17] == row[15:17]
+    return all(getattr(stored, name) == getattr(row, name) for name in _SERVED_FIELDS)
+
+
+class Buried(NamedTuple):
+    """What a tombstone keeps of a deleted article, for when it comes back."""
+
+    uid: str
+    slug: str
+    digest: bytes | None
+    published: int
+    updated: int
