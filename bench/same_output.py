@@ -86,6 +86,41 @@ def paged(client: Client, path: str, limit: int) -> list[str]:
     return found
 
 
+def author_paths(client: Client, tags: list[str], max_pages: int) -> list[str]:
+    """The author index and OPML, and the first authors' pages and feeds, alone and on
+    the first tags (none where a revision has no authors: its /authors/ is a 404)."""
+    paths = ["/authors/", "/authors/?page=2", "/authors.opml", "/authors.opml?min=2"]
+    status, _, body = client.get("/authors/")
+    if status != 200:
+        return paths
+    text = gzip.decompress(body).decode()
+    authors = list(dict.fromkeys(re.findall(re.escape(BASE_URL) + r'/authors/([^/"]+)/"', text)))
+    for author in authors[:10]:
+        scope = f"/authors/{author}/"
+        paths += paged(client, scope, max_pages)
+        paths.append(f"{scope}headlines.json")
+        for fmt in FEED_FORMATS:
+            paths += paged(client, f"{scope}feed.{fmt}", max_pages)
+        paths += [f"{scope}tags/{quote(tag, safe='')}/feed.atom" for tag in tags[:3]]
+        paths.append(f"/authors/{author.upper()}/feed.rss")
+    return paths
+
+
+def search_paths(tags: list[str]) -> list[str]:
+    """Searches made of the first tags' words: words, a phrase, an exclusion, bad ones."""
+    words = [word for tag in tags[:6] for word in tag.split("-") if word.isalnum()][:6]
+    queries = [*words[:3], " ".join(words[:2]), f'"{" ".join(words[:2])}"']
+    if len(words) > 3:
+        queries.append(f"{words[0]} -{words[3]}")
+    paths = ["/search/", "/search/feed.rss?q=", "/search/feed.atom?q=a+OR+b"]
+    for query in queries:
+        q = quote(query, safe="")
+        paths += [f"/search/?q={q}", f"/search/headlines.json?q={q}"]
+        paths += [f"/search/feed.{fmt}?q={q}" for fmt in FEED_FORMATS]
+        paths.append(f"/search/feed.atom?q={q}&page=2&limit=3")
+    return paths
+
+
 def site_paths(client: Client, max_tags: int, max_pages: int) -> list[str]:
     """Every URL worth comparing, discovered from the site itself."""
     status, _, body = client.get("/tags.json")
@@ -111,6 +146,8 @@ def site_paths(client: Client, max_tags: int, max_pages: int) -> list[str]:
         paths += [f"/tags/{quote(key.upper(), safe='')}/feed.atom", f"/tags/{encoded}"]
         paths.append(f"/tags/{encoded}//feed.rss")
     paths.append("/feeds.opml?tags=" + quote(",".join(tags[:5]), safe=""))
+    paths += author_paths(client, tags, max_pages)
+    paths += search_paths(tags)
     home = gzip.decompress(client.get("/")[2]).decode()
     slugs = re.findall(re.escape(BASE_URL) + r'/articles/([^"?#]+)"', home)
     for tag in tags[:10]:
