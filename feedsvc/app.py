@@ -8,16 +8,13 @@ serve`` does those, see :mod:`feedsvc.cli`).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import hashlib
 import logging
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -25,8 +22,8 @@ from werkzeug.exceptions import HTTPException
 
 from .access import AccessLog
 from .cache import FastPath, ResponseCache
-from .indexer import Change, Indexer, ProgressLog, claim
-from .notify import STATUS_FILE, Notifier
+from .indexer import Indexer, ProgressLog, claim
+from .notify import start_notifier
 from .prerender import Prerenderer
 from .settings import (
     Settings,
@@ -35,7 +32,7 @@ from .settings import (
     from_environment,
     state_dir_problem,
 )
-from .shelf import Shelf
+from .shelf import Shelf, edition
 from .store import NotReady, Store, StoreError
 from .syndication import Syndication
 from .urls import Urls
@@ -160,22 +157,6 @@ def stand_by(app: Flask, clock: Callable[[], float], background: bool, serving: 
     threading.Thread(target=run, name="feedsvc-standby", daemon=True).start()
 
 
-PACKAGE = Path(__file__).parent
-
-
-def edition(settings: Settings) -> str:
-    """What rendered bytes depend on beyond the index: this code and these settings.
-
-    A new release, or a new base URL, title or item count, makes every kept
-    representation obsolete at once.
-    """
-    digest = hashlib.blake2b(repr(settings).encode(), digest_size=8)
-    for path in sorted(PACKAGE.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            digest.update(path.read_bytes())
-    return digest.hexdigest() + ":"
-
-
 def start_indexer(
     settings: Settings,
     clock: Callable[[], float],
@@ -220,54 +201,3 @@ def start_indexer(
     else:
         run()
     return indexer
-
-
-NOTIFIED = "notified-edition"
-"""The edition and index build the caches were last told of, in the state directory."""
-
-
-def start_notifier(
-    settings: Settings, indexer: Indexer, store: Store, serving: str
-) -> Notifier | None:
-    """Purge the caches and publish to the hubs of the settings on each change, if any.
-
-    A start under a new edition (code, settings) or over an index rebuilt while the
-    service was down (``feedsvc index --rebuild``) changes every page: everything is
-    purged then, as after a first build.
-    """
-    if not settings.purge_urls and not settings.websub_hubs:
-        with contextlib.suppress(FileNotFoundError):  # what an earlier run configured
-            os.unlink(os.path.join(settings.state_dir, STATUS_FILE))
-        return None
-    # What workers keep tells which combinations of tags someone follows.
-    notifier = Notifier(settings, Shelf(settings.state_dir, 0, serving).followed)
-    marker = os.path.join(settings.state_dir, NOTIFIED)
-
-    def told() -> str | None:
-        """The edition and build the caches are to know now (``None``: no index yet)."""
-        try:
-            with store.reading() as view:
-                return f"{serving} {view.build()}"
-        except (NotReady, sqlite3.Error):
-            return None
-
-    def changed(change: Change) -> None:
-        notifier.changed(change)
-        current = told() if change.everything else None
-        if current is not None:
-            with contextlib.suppress(OSError), open(marker, "w", encoding="utf-8") as handle:
-                handle.write(current)
-
-    indexer.listeners.append(changed)
-    notifier.start()
-    current = told()
-    if current is None:
-        return notifier  # the first build tells everything when it is done
-    try:
-        with open(marker, encoding="utf-8") as handle:
-            last = handle.read()
-    except OSError:
-        last = ""
-    if last != current:
-        changed(Change(frozenset(), everything=True))
-    return notifier

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import random
+import sqlite3
 import threading
 import time
 import urllib.error
@@ -32,9 +33,10 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .combinations import parse
-from .indexer import Change
+from .indexer import Change, Indexer
 from .settings import Settings
-from .store import SITE
+from .shelf import Shelf
+from .store import SITE, NotReady, Store
 from .surrogate import EVERYTHING, SEARCH, article_key, scope_key, topics_of
 
 log = logging.getLogger(__name__)
@@ -317,3 +319,54 @@ def failing(status: dict[str, list[dict[str, Any]]] | None) -> bool:
     if not status:
         return False
     return any(not entry.get("ok", True) for entries in status.values() for entry in entries)
+
+
+NOTIFIED = "notified-edition"
+"""The edition and index build the caches were last told of, in the state directory."""
+
+
+def start_notifier(
+    settings: Settings, indexer: Indexer, store: Store, serving: str
+) -> Notifier | None:
+    """Purge the caches and publish to the hubs of the settings on each change, if any.
+
+    A start under a new edition (code, settings) or over an index rebuilt while the
+    service was down (``feedsvc index --rebuild``) changes every page: everything is
+    purged then, as after a first build.
+    """
+    if not settings.purge_urls and not settings.websub_hubs:
+        with contextlib.suppress(FileNotFoundError):  # what an earlier run configured
+            os.unlink(os.path.join(settings.state_dir, STATUS_FILE))
+        return None
+    # What workers keep tells which combinations of tags someone follows.
+    notifier = Notifier(settings, Shelf(settings.state_dir, 0, serving).followed)
+    marker = os.path.join(settings.state_dir, NOTIFIED)
+
+    def told() -> str | None:
+        """The edition and build the caches are to know now (``None``: no index yet)."""
+        try:
+            with store.reading() as view:
+                return f"{serving} {view.build()}"
+        except (NotReady, sqlite3.Error):
+            return None
+
+    def changed(change: Change) -> None:
+        notifier.changed(change)
+        current = told() if change.everything else None
+        if current is not None:
+            with contextlib.suppress(OSError), open(marker, "w", encoding="utf-8") as handle:
+                handle.write(current)
+
+    indexer.listeners.append(changed)
+    notifier.start()
+    current = told()
+    if current is None:
+        return notifier  # the first build tells everything when it is done
+    try:
+        with open(marker, encoding="utf-8") as handle:
+            last = handle.read()
+    except OSError:
+        last = ""
+    if last != current:
+        changed(Change(frozenset(), everything=True))
+    return notifier

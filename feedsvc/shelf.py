@@ -17,6 +17,7 @@ says so in ``/healthz``, once in the log.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -26,10 +27,12 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .responses import CODINGS, Representation
 from .room import Room, is_disk_full, room
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -515,3 +518,20 @@ class Shelf:
                 error,
             )
         self.problem = f"cannot {doing} {self.path}: {error}"
+
+
+PACKAGE = Path(__file__).parent
+"""The code a kept representation was rendered by."""
+
+
+def edition(settings: Settings) -> str:
+    """What rendered bytes depend on beyond the index: this code and these settings.
+
+    A new release, or a new base URL, title or item count, makes every kept
+    representation obsolete at once.
+    """
+    digest = hashlib.blake2b(repr(settings).encode(), digest_size=8)
+    for path in sorted(PACKAGE.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.read_bytes())
+    return digest.hexdigest() + ":"
