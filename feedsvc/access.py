@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
 
+from .settings import DEFAULTS
+
 log = logging.getLogger("feedsvc.access")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -107,7 +109,7 @@ class AccessLog:
     def __init__(
         self,
         app: WSGIApp,
-        style: str = "combined",
+        style: str = DEFAULTS["ACCESS_LOG"],
         write: Callable[[str], None] | Batched | None = None,
         answer: Callable[[dict[str, Any]], Answer | None] | None = None,
     ) -> None:

@@ -34,10 +34,12 @@ from urllib.parse import urlsplit
 
 from dateutil import parser as date_parser
 
+from .settings import DEFAULTS
+
 MIN_YEAR, MAX_YEAR = 1900, 9998
-MAX_ARTICLE_BYTES = 1 << 20
+MAX_ARTICLE_BYTES: int = DEFAULTS["MAX_ARTICLE_BYTES"]
 """The largest article file read, by default; a larger one is skipped and reported."""
-MAX_KEYWORDS = 100
+MAX_KEYWORDS: int = DEFAULTS["MAX_KEYWORDS"]
 """The most tags an article carries, by default; it keeps its first ones, the rest are noted."""
 MAX_TAG_CHARS = 100
 NFC_SHRINKS = 4

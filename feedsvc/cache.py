@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl
 from .combinations import is_combination
 from .responses import Rendered, Representation, respond
 from .search import is_search
+from .settings import DEFAULTS
 from .shelf import Shelf
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -101,7 +102,10 @@ class ResponseCache:
     """
 
     def __init__(
-        self, max_entries: int = 8192, max_bytes: int = 256 << 20, shelf: Shelf | None = None
+        self,
+        max_entries: int = DEFAULTS["CACHE_ENTRIES"],
+        max_bytes: int = DEFAULTS["CACHE_MEGABYTES"] << 20,
+        shelf: Shelf | None = None,
     ) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes

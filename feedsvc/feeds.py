@@ -41,6 +41,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from .articles import Article
+from .settings import DEFAULTS
 from .urls import FEED_FORMATS
 from .version import VERSION
 
@@ -52,7 +53,7 @@ ATOM_TYPE = "application/atom+xml"
 JSON_FEED_TYPE = "application/feed+json"
 PAGING_RELS = ("first", "previous", "next", "last")
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-ITEM_CONTENT_BYTES = 100_000
+ITEM_CONTENT_BYTES: int = DEFAULTS["ITEM_CONTENT_BYTES"]
 """The most bytes of HTML an item's content holds, by default."""
 LINE_SHARE = 10
 """A title or a summary is cut to this fraction of the content budget."""

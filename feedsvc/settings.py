@@ -11,7 +11,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
@@ -21,83 +21,77 @@ from dateutil import tz
 
 PREFIX = "FEEDSVC_"
 
-DEFAULTS: dict[str, Any] = {
-    "ARTICLES_DIR": "articles",
-    "STATE_DIR": "",
-    "BASE_URL": "http://127.0.0.1:8000",
-    "SITE_TITLE": "feedsvc news",
-    "SITE_DESCRIPTION": "The latest articles, as RSS, Atom and JSON Feed, site-wide and per tag.",
-    "LANGUAGE": "en",
-    "AUTHOR": "feedsvc newsroom",
-    "FEED_ITEMS": 20,
-    "MAX_ITEMS": 100,
-    "HEADLINE_ITEMS": 10,
-    "TIME_ZONE": "UTC",
-    "ID_AUTHORITY": "",
-    "FEED_MAX_AGE": 300,
-    "PAGE_MAX_AGE": 60,
-    "WATCH": True,
-    "WATCH_INTERVAL": 1.0,
-    "RESCAN_SECONDS": 30.0,
-    "REQUEST_HEAD_SECONDS": 10.0,
-    "CACHE_ENTRIES": 8192,
-    "CACHE_MEGABYTES": 256,
-    "SHELF_MEGABYTES": 4096,
-    "MAX_ARTICLE_BYTES": 1 << 20,
-    "MAX_KEYWORDS": 100,
-    "MAX_COMBINED_TAGS": 4,
-    "ITEM_CONTENT_BYTES": 100_000,
-    "INDEX_WORKERS": 0,
-    "HEALTH_DETAILS": False,
-    "ICON_URL": "",
-    "LOGO_URL": "",
-    "PAGE_ITEMS": 30,
-    "ACCESS_LOG": "combined",
-    "PURGE_URLS": "",
-    "SHARED_MAX_AGE": 86_400,
-    "WEBSUB_HUBS": "",
-}
-"""Every setting and its default; each is read from ``FEEDSVC_<NAME>`` too."""
 
-# Whole-number settings and their least and greatest values.
-_COUNTS: dict[str, tuple[int, int | None]] = {
-    "FEED_ITEMS": (1, None),
-    "MAX_ITEMS": (1, None),
-    "HEADLINE_ITEMS": (1, None),
-    "FEED_MAX_AGE": (0, None),
-    "PAGE_MAX_AGE": (0, None),
-    "CACHE_ENTRIES": (1, None),
-    "CACHE_MEGABYTES": (1, None),
-    "SHELF_MEGABYTES": (0, None),
-    "MAX_ARTICLE_BYTES": (1, None),
-    "MAX_KEYWORDS": (1, 1_000),
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting: read from ``FEEDSVC_<name>``, checked by its kind."""
+
+    name: str
+    default: Any
+    kind: str
+    """``text`` (taken as written, never read as JSON: "2026" stays a title), ``count``
+    (a whole number from ``least`` to ``most``), ``seconds`` (a number from ``least`` to a
+    day), ``flag`` (true or false) or ``urls`` (http(s) URLs)."""
+    help: str
+    least: float = 0
+    most: float | None = None
+
+
+TABLE: tuple[Setting, ...] = (
+    Setting("ARTICLES_DIR", "articles", "text", "the folder of article files"),
+    Setting("STATE_DIR", "", "text", "where the index lives; empty: beside the folder"),
+    Setting("BASE_URL", "http://127.0.0.1:8000", "text", "the public base URL of every link"),
+    Setting("SITE_TITLE", "feedsvc news", "text", "site and feed title"),
+    Setting(
+        "SITE_DESCRIPTION",
+        "The latest articles, as RSS, Atom and JSON Feed, site-wide and per tag.",
+        "text",
+        "site feed description",
+    ),
+    Setting("LANGUAGE", "en", "text", "language tag of the site and its feeds"),
+    Setting("AUTHOR", "feedsvc newsroom", "text", "the author of articles that name none"),
+    Setting("FEED_ITEMS", 20, "count", "items per feed page", 1),
+    Setting("MAX_ITEMS", 100, "count", "the largest ?limit= accepted", 1),
+    Setting("HEADLINE_ITEMS", 10, "count", "items in the headlines JSON", 1),
+    Setting("TIME_ZONE", "UTC", "text", "zone of dates written without one"),
+    Setting("ID_AUTHORITY", "", "text", "tag: authority of a new index; empty: host,year"),
+    Setting("FEED_MAX_AGE", 300, "count", "Cache-Control max-age of feeds, seconds"),
+    Setting("PAGE_MAX_AGE", 60, "count", "Cache-Control max-age of pages, seconds"),
+    Setting("WATCH", True, "flag", "follow the articles folder for changes"),
+    # Greater than 0: 0 would make the watcher spin.
+    Setting("WATCH_INTERVAL", 1.0, "seconds", "seconds between change checks", 0.01),
+    Setting("RESCAN_SECONDS", 30.0, "seconds", "seconds between full rescans", 0.01),
+    Setting("REQUEST_HEAD_SECONDS", 10.0, "seconds", "how long a request head may take", 0.5),
+    Setting("CACHE_ENTRIES", 8192, "count", "rendered responses held in memory", 1),
+    Setting("CACHE_MEGABYTES", 256, "count", "memory those responses may take", 1),
+    Setting("SHELF_MEGABYTES", 4096, "count", "disk kept representations may take"),
+    Setting("MAX_ARTICLE_BYTES", 1 << 20, "count", "the largest article file read", 1),
+    Setting("MAX_KEYWORDS", 100, "count", "the most tags an article carries", 1, 1_000),
     # Each tag of a combination is one more index lookup for every article it reads.
-    "MAX_COMBINED_TAGS": (2, 16),
-    # At most a million: no text node of a feed then comes near the 10 MB that
-    # libxml2 refuses without XML_PARSE_HUGE, even with every character escaped.
-    "ITEM_CONTENT_BYTES": (1_000, 1_000_000),
-    "INDEX_WORKERS": (0, None),
-    "PAGE_ITEMS": (1, 1_000),
-    "SHARED_MAX_AGE": (0, None),
-}
-# Seconds, as numbers: greater than 0 (0 would make the watcher spin) and at most a day.
-_SECONDS = {"WATCH_INTERVAL": 0.01, "RESCAN_SECONDS": 0.01, "REQUEST_HEAD_SECONDS": 0.5}
-_MOST_SECONDS = 86_400.0
-# Settings that are text: taken as written, never read as JSON ("2026" stays a title).
-_TEXTS = (
-    "ARTICLES_DIR",
-    "STATE_DIR",
-    "BASE_URL",
-    "SITE_TITLE",
-    "SITE_DESCRIPTION",
-    "LANGUAGE",
-    "AUTHOR",
-    "TIME_ZONE",
-    "ID_AUTHORITY",
-    "ICON_URL",
-    "LOGO_URL",
-    "ACCESS_LOG",
+    Setting("MAX_COMBINED_TAGS", 4, "count", "the most tags a combination names", 2, 16),
+    # At most a million: no text node of a feed then comes near the 10 MB that libxml2
+    # refuses without XML_PARSE_HUGE, even with every character escaped.
+    Setting(
+        "ITEM_CONTENT_BYTES", 100_000, "count", "the most HTML a feed item carries", 1_000, 1e6
+    ),
+    Setting("INDEX_WORKERS", 0, "count", "processes reading files in a first build; 0: a core"),
+    Setting("HEALTH_DETAILS", False, "flag", "show /healthz's skipped files to every client"),
+    Setting("ICON_URL", "", "text", "the site's square icon; empty: the built-in one"),
+    Setting("LOGO_URL", "", "text", "the site's logo for feeds; empty: the icon"),
+    Setting("PAGE_ITEMS", 30, "count", "headlines per page", 1, 1_000),
+    Setting("ACCESS_LOG", "combined", "text", "combined, json or off"),
+    Setting("PURGE_URLS", "", "urls", "caches to purge on each change"),
+    Setting("SHARED_MAX_AGE", 86_400, "count", "s-maxage of cacheable answers, seconds"),
+    Setting("WEBSUB_HUBS", "", "urls", "WebSub hubs to advertise and tell"),
 )
+"""Every setting, its default and its check: the one place a default is written. The
+environment, :class:`Settings` and the docs' table (checked by the docs test) follow."""
+
+SETTINGS = {setting.name: setting for setting in TABLE}
+DEFAULTS: dict[str, Any] = {setting.name: setting.default for setting in TABLE}
+"""Every setting and its default; each is read from ``FEEDSVC_<NAME>`` too."""
+_MOST_SECONDS = 86_400.0
+_TEXTS = tuple(setting.name for setting in TABLE if setting.kind == "text")
 ACCESS_LOG_FORMATS = ("combined", "json", "off")
 """Access log formats: the combined log format with the response time, JSON lines, none."""
 # Any C0 or C1 control character, a lone surrogate or a noncharacter XML forbids: in a
@@ -145,7 +139,8 @@ def _text(config: Mapping[str, Any], name: str) -> str:
 
 def _count(config: Mapping[str, Any], name: str) -> int:
     value = config[name]
-    least, most = _COUNTS[name]
+    least, most = int(SETTINGS[name].least), SETTINGS[name].most
+    most = None if most is None else int(most)
     if (
         not isinstance(value, int)
         or isinstance(value, bool)
@@ -159,7 +154,7 @@ def _count(config: Mapping[str, Any], name: str) -> int:
 
 def _seconds(config: Mapping[str, Any], name: str) -> float:
     value = config[name]
-    least = _SECONDS[name]
+    least = SETTINGS[name].least
     if (
         not isinstance(value, (int, float))
         or isinstance(value, bool)
@@ -291,27 +286,27 @@ class Settings:
     """The most bytes of HTML content a feed item carries; a longer article is linked."""
     index_workers: int
     """Processes that read files in a first build; 0: one per core."""
-    health_details: bool = False
+    health_details: bool
     """Show /healthz's skipped files and reasons to every client, not only local ones."""
-    icon_url: str = ""
+    icon_url: str
     """The site's square icon (absolute, or from the site root); empty: the built-in one."""
-    logo_url: str = ""
+    logo_url: str
     """The site's logo for feeds (Atom logo, RSS image); empty: the icon."""
-    page_items: int = 30
+    page_items: int
     """Headlines per page on the home and tag pages."""
-    access_log: str = "combined"
+    access_log: str
     """``combined``, ``json`` or ``off``."""
-    request_head_seconds: float = 10.0
+    request_head_seconds: float
     """How long ``feedsvc serve`` waits for a request head: on a new connection, a
     dribbling one, or an idle keep-alive one; then it closes the connection."""
-    shared_max_age: int = 86_400
+    shared_max_age: int
     """The lifetime a shared cache may keep a response (``s-maxage``), sent only to
     caches that are purged (:attr:`purge_urls`)."""
-    purge_urls: tuple[str, ...] = ()
+    purge_urls: tuple[str, ...]
     """The caches told of each change, by a ``PURGE`` naming the surrogate keys."""
-    websub_hubs: tuple[str, ...] = ()
+    websub_hubs: tuple[str, ...]
     """The WebSub hubs every feed advertises and that are told of each change."""
-    max_combined_tags: int = 4
+    max_combined_tags: int
     """The most tags a combination of tags names (``/tags/a+b/``)."""
 
     @classmethod
@@ -335,7 +330,18 @@ class Settings:
                 f"{PREFIX}LANGUAGE {_shown(texts['LANGUAGE'])} is not a language tag such as 'en' "
                 "or 'pt-BR'"
             )
-        counts = {name.lower(): _count(config, name) for name in _COUNTS}
+        read: dict[str, Callable[[Mapping[str, Any], str], Any]] = {
+            "count": _count,
+            "seconds": _seconds,
+            "flag": _flag,
+            "urls": _urls,
+        }
+        typed: dict[str, Any] = {
+            setting.name.lower(): read[setting.kind](config, setting.name)
+            for setting in TABLE
+            if setting.kind in read
+        }
+        counts = typed
         for name in ("FEED_ITEMS", "HEADLINE_ITEMS"):
             if counts[name.lower()] > counts["max_items"]:
                 raise SettingsError(
@@ -375,15 +381,8 @@ class Settings:
             time_zone=zone,
             id_authority=authority,
             id_authority_given=bool(texts["ID_AUTHORITY"]),
-            watch=_flag(config, "WATCH"),
-            watch_interval=_seconds(config, "WATCH_INTERVAL"),
-            rescan_seconds=_seconds(config, "RESCAN_SECONDS"),
-            request_head_seconds=_seconds(config, "REQUEST_HEAD_SECONDS"),
-            health_details=_flag(config, "HEALTH_DETAILS"),
             icon_url=texts["ICON_URL"],
             logo_url=texts["LOGO_URL"],
             access_log=access_log,
-            purge_urls=_urls(config, "PURGE_URLS"),
-            websub_hubs=_urls(config, "WEBSUB_HUBS"),
-            **counts,
+            **typed,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import json
 import os
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from feedsvc.app import create_app
-from feedsvc.settings import SettingsError
+from feedsvc.settings import DEFAULTS, TABLE, Settings, SettingsError
 from tests.conftest import WriteArticle
 
 
@@ -104,3 +105,18 @@ def test_the_command_says_its_version() -> None:
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0
     assert result.output == f"feedsvc, version {importlib.metadata.version('feedsvc')}\n"
+
+
+def test_the_table_is_every_setting_and_holds_every_default() -> None:
+    """One place for a default: the table. The dataclass has none of its own, and every
+    field but what is worked out from another setting comes from the table."""
+    fields = dataclasses.fields(Settings)
+    assert {field.name for field in fields} == {s.name.lower() for s in TABLE} | {
+        "id_authority_given"
+    }
+    assert all(field.default is dataclasses.MISSING for field in fields)
+    assert sorted(DEFAULTS) == sorted(s.name for s in TABLE)
+    made = Settings.from_mapping({})
+    for setting in TABLE:
+        if setting.kind in ("count", "seconds", "flag"):
+            assert getattr(made, setting.name.lower()) == setting.default, setting.name
