@@ -179,10 +179,10 @@ def check(directory: str) -> None:
     settings = load_settings(directory)
     logging.getLogger("feedsvc").setLevel(logging.ERROR)  # each problem is printed below
     store = bring_up_to_date(settings)
-    with store.reading() as view:
-        problems = view.problems()
-        published, tags = view.count(SITE), len(view.tags_by_count())
-        moved = view.date_changes()
+    with store.reading() as index:
+        problems = index.problems()
+        published, tags = index.count(SITE), len(index.tags_by_count())
+        moved = index.date_changes()
     for path, reason in problems.items():
         click.echo(f"{path}: {reason}", err=True)
     for path, old, new in moved:  # readers saw it at one date, then at another
@@ -203,10 +203,10 @@ def index(rebuild: bool, directory: str) -> None:
     """Build or bring up to date the index of DIRECTORY in the state directory."""
     settings = load_settings(directory)
     store = bring_up_to_date(settings, rebuild=rebuild)
-    with store.reading() as view:
+    with store.reading() as index:
         click.echo(
-            f"{view.count(SITE)} published, {len(view.tags_by_count())} tags, "
-            f"{len(view.problems())} skipped; index in {settings.state_dir}"
+            f"{index.count(SITE)} published, {len(index.tags_by_count())} tags, "
+            f"{len(index.problems())} skipped; index in {settings.state_dir}"
         )
 
 

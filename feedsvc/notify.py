@@ -345,8 +345,8 @@ def start_notifier(
     def told() -> str | None:
         """The edition and build the caches are to know now (``None``: no index yet)."""
         try:
-            with store.reading() as view:
-                return f"{serving} {view.build()}"
+            with store.reading() as index:
+                return f"{serving} {index.build()}"
         except (NotReady, sqlite3.Error):
             return None
 

@@ -113,13 +113,13 @@ class Prerenderer:
     def render(self, scope: str) -> None:
         """Render and keep the first page of ``scope``'s feeds unless kept at its version."""
         try:
-            view = self.store.begin()
+            index = self.store.begin()
         except NotReady:
             return
         try:
-            if scope != SITE and not view.has_tag(scope):
-                return
-            version = view.version(scope)
+            if scope != SITE and not (index.has_tag(scope) or index.has_author(scope)):
+                return  # gone since it changed
+            version = index.version(scope)
             for fmt in FORMATS.values():
                 key = feed_key(scope, fmt.name)
                 named = shelf_key(key)
@@ -128,7 +128,7 @@ class Prerenderer:
                     return
                 if shelf.find(named, version, self.syndication.max_age) is not None:
                     continue
-                self.cache.keep(named, scope, version, self.representation(view, scope, fmt))
+                self.cache.keep(named, scope, version, self.representation(index, scope, fmt))
                 self.rendered[scope] += 1
         except sqlite3.DatabaseError as error:
             if not is_damage(error):
@@ -138,10 +138,10 @@ class Prerenderer:
             report_damage(self.state_dir, error)
         finally:
             with contextlib.suppress(sqlite3.Error):  # a transaction a damaged page ended
-                view.close()
+                index.close()
 
     def representation(
-        self, view: Snapshot, scope: str, fmt: Format, page: int = 1
+        self, index: Snapshot, scope: str, fmt: Format, page: int = 1
     ) -> Representation:
         """A page of a scope's feed as the feed view renders it: the same call, the same
         surrogate keys, the same lifetimes, so the same bytes and headers."""
@@ -149,9 +149,9 @@ class Prerenderer:
         return self.cache.render(
             feed_key(scope, fmt.name, page),
             scope,
-            view.version(scope),
-            with_keys(lambda: made.feed(view, scope, fmt, page), scope),
+            index.version(scope),
+            with_keys(lambda: made.feed(index, scope, fmt, page), scope),
             made.max_age,
-            view.release_of(scope),
+            index.release_of(scope),
             made.shared_max_age,
         )

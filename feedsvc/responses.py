@@ -23,6 +23,7 @@ from typing import NamedTuple
 import brotli
 
 Headers = list[tuple[str, str]]
+"""Response headers in order, as WSGI takes them: the one meaning of the name here."""
 
 CORS_HEADERS: Headers = [
     ("Access-Control-Allow-Origin", "*"),

@@ -922,11 +922,11 @@ class Store:
     @contextlib.contextmanager
     def reading(self) -> Iterator[Snapshot]:
         """:meth:`begin` as a context manager."""
-        view = self.begin()
+        index = self.begin()
         try:
-            yield view
+            yield index
         finally:
-            view.close()
+            index.close()
 
     def progress(self) -> Progress:
         """What the writer last said of its work (``ready`` when it said nothing)."""

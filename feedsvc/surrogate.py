@@ -30,8 +30,6 @@ SEARCH = "search"
 KEY_HEADERS = ("xkey", "Surrogate-Key", "Cache-Tag")
 """The headers that carry the keys, one per kind of cache."""
 
-Headers = tuple[tuple[str, str], ...]
-
 
 def scope_key(scope: str) -> str:
     """The key of a scope: ``site``, ``static``, ``tag:<key>`` or ``author:<key>``."""
@@ -64,7 +62,7 @@ def keys_of(scopes: Iterable[str] = (), slugs: Iterable[str] = ()) -> tuple[str,
     return (EVERYTHING, *sorted(named))
 
 
-def key_headers(keys: Iterable[str]) -> Headers:
+def key_headers(keys: Iterable[str]) -> tuple[tuple[str, str], ...]:
     """The headers naming ``keys`` for Varnish (xkey), Fastly and Cloudflare."""
     listed = tuple(keys)
     spaced = " ".join(listed)

@@ -52,9 +52,9 @@ class Syndication:
         """How long a client may keep a feed (``max-age``)."""
         self.shared_max_age = shared_max_age(settings)
 
-    def title(self, view: Snapshot, scope: str) -> str:
+    def title(self, index: Snapshot, scope: str) -> str:
         """What a scope's feed and page are called: the site's title, and the tag's label."""
-        return self._title(scope, "" if scope == SITE else view.label(scope))
+        return self._title(scope, "" if scope == SITE else index.label(scope))
 
     def _title(self, scope: str, label: str) -> str:
         title = self.settings.site_title
@@ -62,8 +62,8 @@ class Syndication:
             return f"{title}: search for {label}"
         return title if scope == SITE else f"{title}: {label}"
 
-    def label(self, view: Snapshot, scope: str) -> str:
-        return self.settings.site_title if scope == SITE else view.label(scope)
+    def label(self, index: Snapshot, scope: str) -> str:
+        return self.settings.site_title if scope == SITE else index.label(scope)
 
     def _description(self, scope: str, label: str) -> str:
         if scope == SITE:
@@ -89,7 +89,7 @@ class Syndication:
         ]
 
     def feed(
-        self, view: Snapshot, scope: str, fmt: Format, page: int = 1, limit: int | None = None
+        self, index: Snapshot, scope: str, fmt: Format, page: int = 1, limit: int | None = None
     ) -> Rendered:
         """One page of a scope's feed, dated by when its items last changed.
 
@@ -98,7 +98,7 @@ class Syndication:
         settings = self.settings
         urls = self.urls
         per_page = limit or settings.feed_items
-        data = view.feed_page(scope, per_page, page)
+        data = index.feed_page(scope, per_page, page)
         if data.count is None:  # a combination: only whether a later page has articles
             pages = None
             if page > 1 and not data.articles:
@@ -153,6 +153,6 @@ class Syndication:
         return Rendered(body, fmt.content_type, data.changed, advertised)
 
 
-def tag_labels(view: Snapshot, articles: Iterable[Article]) -> dict[str, str]:
+def tag_labels(index: Snapshot, articles: Iterable[Article]) -> dict[str, str]:
     """The labels of every tag these articles carry, for printing them."""
-    return view.labels(tag.key for article in articles for tag in article.tags)
+    return index.labels(tag.key for article in articles for tag in article.tags)

@@ -106,7 +106,7 @@ def headline(article: Article) -> dict[str, object]:
     return entry
 
 
-def serve_headlines(view: Snapshot, scope: str) -> Response:
+def serve_headlines(index: Snapshot, scope: str) -> Response:
     count = limit_argument() or site().settings.headline_items
 
     author, topic = on_topic(scope) or (None, scope if shape_of(scope) is TAGS else None)
@@ -114,23 +114,23 @@ def serve_headlines(view: Snapshot, scope: str) -> Response:
         author = scope
 
     def render() -> Rendered:
-        shown = view.newest(scope, count)
+        shown = index.newest(scope, count)
         urls = site().urls
         document = {
             "version": 1,
-            "title": site().syndication.title(view, scope),
+            "title": site().syndication.title(index, scope),
             "tag": topic,
             "author": None if author is None else AUTHORS.key(author),
-            **({"q": view.label(scope)} if is_search(scope) else {}),
-            "label": site().syndication.label(view, scope),
+            **({"q": index.label(scope)} if is_search(scope) else {}),
+            "label": site().syndication.label(index, scope),
             "link": urls.scope(scope),
             "site": {"name": site().settings.site_title, "url": urls.home},
             "feeds": urls.feeds(scope),
             "items": [headline(a) for a in shown],
         }
-        return Rendered(to_json(document), JSON_TYPE, view.changed(scope))
+        return Rendered(to_json(document), JSON_TYPE, index.changed(scope))
 
-    return cached(view, scope, ("headlines", scope, count), render)
+    return cached(index, scope, ("headlines", scope, count), render)
 
 
 @blueprint.route(site_rule(HEADLINES_FILE))
@@ -142,26 +142,26 @@ def site_headlines() -> Response:
 
 @blueprint.route(f"{SEARCH_PATH}{HEADLINES_FILE}")
 def search_headlines() -> Response:
-    view = snapshot()
-    return serve_headlines(view, resolve_search(HEADLINES_FILE))
+    index = snapshot()
+    return serve_headlines(index, resolve_search(HEADLINES_FILE))
 
 
 @blueprint.route(TAGS.rule(HEADLINES_FILE))
 def tag_headlines(tag: str) -> Response:
-    view = snapshot()
-    return serve_headlines(view, resolve_scope(view, tag, HEADLINES_FILE))
+    index = snapshot()
+    return serve_headlines(index, resolve_scope(index, tag, HEADLINES_FILE))
 
 
 @blueprint.route(AUTHORS.rule(HEADLINES_FILE))
 def author_headlines(author: str) -> Response:
-    view = snapshot()
-    return serve_headlines(view, resolve_author(view, author, HEADLINES_FILE))
+    index = snapshot()
+    return serve_headlines(index, resolve_author(index, author, HEADLINES_FILE))
 
 
 @blueprint.route(AUTHORS.rule(f"{TOPIC}<tag>/{HEADLINES_FILE}"))
 def author_topic_headlines(author: str, tag: str) -> Response:
-    view = snapshot()
-    return serve_headlines(view, resolve_topic(view, author, tag, HEADLINES_FILE))
+    index = snapshot()
+    return serve_headlines(index, resolve_topic(index, author, tag, HEADLINES_FILE))
 
 
 @blueprint.route(WIDGET_PATH)
@@ -177,8 +177,8 @@ def widget() -> Response:
 def embed_page(tag: str) -> Response:
     """A tag's (or a combination's) headlines as a self-contained page for an
     ``<iframe>``: no script at all."""
-    view = snapshot()
-    key = known_scope(view, tag)
+    index = snapshot()
+    key = known_scope(index, tag)
     if key != tag:
         return moved(embed_path(key))
     limit = limit_argument()
@@ -186,10 +186,10 @@ def embed_page(tag: str) -> Response:
         "embed.html",
         policy=EMBED_CSP,
         scope=key,
-        title=site().syndication.title(view, key),
-        label=view.label(key),
+        title=site().syndication.title(index, key),
+        label=index.label(key),
         link=site().urls.scope(key),
-        articles=view.newest(key, limit or site().settings.headline_items),
+        articles=index.newest(key, limit or site().settings.headline_items),
         css=EMBED_CSS,
         rfc3339=rfc3339,
     )
@@ -200,7 +200,7 @@ MAX_PAGE_URL = 2048
 would only cost memory (Python memoises what urlsplit parses) and time."""
 
 
-def tag_of_page_url(view: Snapshot, address: str) -> str | None:
+def tag_of_page_url(index: Snapshot, address: str) -> str | None:
     """The tag whose page ``address`` is (either scheme, any spelling of the tag), or ``None``.
 
     A malformed or overlong address is no tag page.
@@ -223,7 +223,7 @@ def tag_of_page_url(view: Snapshot, address: str) -> str | None:
     if place is None or place.resource != PAGE or shape_of(place.scope) is not TAGS:
         return None
     try:
-        return scope_of(view, unquote(TAGS.key(place.scope)))
+        return scope_of(index, unquote(TAGS.key(place.scope)))
     except (UnknownTag, CombinationError):
         return None
 
@@ -245,14 +245,14 @@ def oembed() -> Response:
         fail(501, "only format=json is available")
     width = min(OEMBED_WIDTH, dimension("maxwidth"))
     height = min(OEMBED_HEIGHT, dimension("maxheight"))
-    view = snapshot()
-    key = tag_of_page_url(view, address)
+    index = snapshot()
+    key = tag_of_page_url(index, address)
     if key is None:
         fail(404, "not the address of a tag page on this site")
 
     def render() -> Rendered:
         settings = site().settings
-        title = site().syndication.title(view, key)
+        title = site().syndication.title(index, key)
         src = site().urls.embed(key, limit=OEMBED_ITEMS)
         frame = (
             f'<iframe src="{html.escape(src)}" width="{width}" height="{height}" '
@@ -269,20 +269,20 @@ def oembed() -> Response:
             "width": width,
             "height": height,
         }
-        return Rendered(to_json(document), JSON_TYPE, view.changed(key))
+        return Rendered(to_json(document), JSON_TYPE, index.changed(key))
 
-    return cached(view, key, ("oembed", key, width, height), render)
+    return cached(index, key, ("oembed", key, width, height), render)
 
 
-def opml_title(site_title: str, view: Snapshot, scope: str) -> str:
-    return site_title if scope == SITE else f"{site_title} \u2014 {view.label(scope)}"
+def opml_title(site_title: str, index: Snapshot, scope: str) -> str:
+    return site_title if scope == SITE else f"{site_title} \u2014 {index.label(scope)}"
 
 
 @blueprint.route(OPML_PATH)
 def opml() -> Response:
     """OPML 2.0: the site feed and every tag feed, or the tags asked for, as RSS, in one
     folder titled with the site."""
-    view = snapshot()
+    index = snapshot()
     wanted: list[str] | None = None
     if "tags" in request.args or "tag" in request.args:
         wanted = []
@@ -292,7 +292,7 @@ def opml() -> Response:
         names = request.args["tags"].split(",") if "tags" in request.args else []
         for name in [*names, *request.args.getlist("tag")]:
             try:
-                key = scope_of(view, name)
+                key = scope_of(index, name)
             except UnknownTag as unknown:
                 fail(400, f"tags: no tag {quoted(unknown.name.strip())}")
             except CombinationError as error:
@@ -300,12 +300,12 @@ def opml() -> Response:
             if key not in wanted:
                 wanted.append(key)
     # Past the busiest tag's count every minimum lists the same nothing: one key for all.
-    minimum = min(whole_number("min", 0) or 0, view.count(SITE) + 1)
+    minimum = min(whole_number("min", 0) or 0, index.count(SITE) + 1)
     chosen = tuple(wanted) if wanted is not None else None
 
     def render() -> Rendered:
         # Accented letters sort with their base letter: "São Paulo" before "Syria".
-        summaries = {tag.key: tag for tag in view.tags_by_count()}
+        summaries = {tag.key: tag for tag in index.tags_by_count()}
         by_label = sorted(summaries, key=lambda k: (sort_key(summaries[k].label), k))
         tags = chosen if chosen is not None else by_label
         scopes = [SITE] if chosen is None else []
@@ -314,31 +314,31 @@ def opml() -> Response:
             for k in tags
             if is_combination(k) or (k in summaries and summaries[k].count >= minimum)
         ]
-        return opml_of(view, scopes, "feeds")
+        return opml_of(index, scopes, "feeds")
 
-    return cached(view, SITE, ("opml", chosen, minimum), render)
+    return cached(index, SITE, ("opml", chosen, minimum), render)
 
 
 @blueprint.route(AUTHOR_OPML_PATH)
 def author_opml() -> Response:
     """OPML 2.0: every author's feed as :func:`opml` lists tags, by name; ``?min=N``
     lists only authors of at least N articles."""
-    view = snapshot()
-    minimum = min(whole_number("min", 0) or 0, view.count(SITE) + 1)
+    index = snapshot()
+    minimum = min(whole_number("min", 0) or 0, index.count(SITE) + 1)
 
     def render() -> Rendered:
-        authors = [a for a in view.authors_by_date() if a.count >= minimum]
+        authors = [a for a in index.authors_by_date() if a.count >= minimum]
         authors.sort(key=lambda author: (sort_key(author.label), author.key))
-        return opml_of(view, [author.key for author in authors], "authors' feeds")
+        return opml_of(index, [author.key for author in authors], "authors' feeds")
 
-    return cached(view, SITE, ("author-opml", minimum), render)
+    return cached(index, SITE, ("author-opml", minimum), render)
 
 
-def opml_of(view: Snapshot, scopes: list[str], what: str) -> Rendered:
+def opml_of(index: Snapshot, scopes: list[str], what: str) -> Rendered:
     """An OPML 2.0 document of these scopes' feeds, in one folder titled with the site;
     ``what`` they are, for its title."""
     settings = site().settings
-    updated = view.changed(SITE)
+    updated = index.changed(SITE)
     root = ElementTree.Element("opml", version="2.0")
     head = ElementTree.SubElement(root, "head")
     ElementTree.SubElement(head, "title").text = f"{settings.site_title}: {what}"
@@ -352,7 +352,7 @@ def opml_of(view: Snapshot, scopes: list[str], what: str) -> Rendered:
     urls = site().urls
     for scope in scopes:
         # "Site — Tag": a tag feed's name says whose it is, in any reader's list.
-        label = opml_title(settings.site_title, view, scope)
+        label = opml_title(settings.site_title, index, scope)
         ElementTree.SubElement(
             folder,
             "outline",
@@ -373,7 +373,7 @@ def opml_of(view: Snapshot, scopes: list[str], what: str) -> Rendered:
 def tags_json() -> Response:
     """Every tag with its label, article count, newest article date and feed URLs."""
 
-    view = snapshot()
+    index = snapshot()
 
     def render() -> Rendered:
         urls = site().urls
@@ -387,13 +387,13 @@ def tags_json() -> Response:
                 "headlines": urls.headlines(tag.key),
                 "feeds": urls.feeds(tag.key),
             }
-            for tag in view.tags_by_count()
+            for tag in index.tags_by_count()
         ]
         document: dict[str, object] = {
             "version": 1,
             "site": {"name": site().settings.site_title, "url": urls.home},
             "tags": tags,
         }
-        return Rendered(to_json(document), JSON_TYPE, view.changed(SITE))
+        return Rendered(to_json(document), JSON_TYPE, index.changed(SITE))
 
-    return cached(view, SITE, ("tags.json",), render)
+    return cached(index, SITE, ("tags.json",), render)

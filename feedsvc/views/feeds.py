@@ -91,7 +91,7 @@ def feed_locator(settings: Settings) -> Callable[[str, str], Located | None]:
     return locate
 
 
-def serve_feed(view: Snapshot, scope: str, name: str) -> Response:
+def serve_feed(index: Snapshot, scope: str, name: str) -> Response:
     page = whole_number("page", 1) or 1
     limit = limit_argument()
     fmt = FORMATS[name]
@@ -99,11 +99,11 @@ def serve_feed(view: Snapshot, scope: str, name: str) -> Response:
 
     def render() -> Rendered:
         try:
-            return syndication.feed(view, scope, fmt, page, limit)
+            return syndication.feed(index, scope, fmt, page, limit)
         except PastTheEnd as end:
             fail(404, str(end))
 
-    return cached(view, scope, feed_key(scope, name, page, limit), render)
+    return cached(index, scope, feed_key(scope, name, page, limit), render)
 
 
 @blueprint.route(site_rule(_FORMAT_RULE))
@@ -113,8 +113,8 @@ def site_feed(fmt: str) -> Response:
 
 @blueprint.route(TAGS.rule(_FORMAT_RULE))
 def tag_feed(tag: str, fmt: str) -> Response:
-    view = snapshot()
-    return serve_feed(view, resolve_scope(view, tag, f"feed.{fmt}"), fmt)
+    index = snapshot()
+    return serve_feed(index, resolve_scope(index, tag, f"feed.{fmt}"), fmt)
 
 
 @blueprint.route(site_rule(_ALIAS_RULE), canonical=False)
@@ -129,8 +129,8 @@ def tag_feed_alias(tag: str, alias: str) -> Response:
 
 @blueprint.route(AUTHORS.rule(_FORMAT_RULE))
 def author_feed(author: str, fmt: str) -> Response:
-    view = snapshot()
-    return serve_feed(view, resolve_author(view, author, f"feed.{fmt}"), fmt)
+    index = snapshot()
+    return serve_feed(index, resolve_author(index, author, f"feed.{fmt}"), fmt)
 
 
 @blueprint.route(AUTHORS.rule(_ALIAS_RULE), canonical=False)
@@ -140,18 +140,18 @@ def author_feed_alias(author: str, alias: str) -> Response:
 
 @blueprint.route(AUTHORS.rule(f"{TOPIC}<tag>/{_FORMAT_RULE}"))
 def author_topic_feed(author: str, tag: str, fmt: str) -> Response:
-    view = snapshot()
-    return serve_feed(view, resolve_topic(view, author, tag, f"feed.{fmt}"), fmt)
+    index = snapshot()
+    return serve_feed(index, resolve_topic(index, author, tag, f"feed.{fmt}"), fmt)
 
 
 @blueprint.route(AUTHORS.rule(f"{TOPIC}<tag>/{_ALIAS_RULE}"), canonical=False)
 def author_topic_feed_alias(author: str, tag: str, alias: str) -> Response:
-    view = snapshot()
-    scope = with_author(known_author(view, author), known_scope(view, tag))
+    index = snapshot()
+    scope = with_author(known_author(index, author), known_scope(index, tag))
     return moved(feed_path(scope, FEED_ALIASES[alias]))
 
 
 @blueprint.route(f"{SEARCH_PATH}{_FORMAT_RULE}")
 def search_feed(fmt: str) -> Response:
-    view = snapshot()
-    return serve_feed(view, resolve_search(f"feed.{fmt}"), fmt)
+    index = snapshot()
+    return serve_feed(index, resolve_search(f"feed.{fmt}"), fmt)

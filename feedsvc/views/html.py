@@ -25,9 +25,9 @@ from .kit import fail, site, snapshot, url, whole_number
 from .policy import PAGE_POLICY, PAGE_SCRIPT, SITE_CSS, secure
 
 
-def feed_links(view: Snapshot, scope: str) -> list[dict[str, str]]:
+def feed_links(index: Snapshot, scope: str) -> list[dict[str, str]]:
     """Autodiscovery and visible links to a scope's feeds, one per format."""
-    title = site().syndication.title(view, scope)
+    title = site().syndication.title(index, scope)
     return [
         {
             "href": url(feed_path(scope, fmt.name)),
@@ -111,7 +111,7 @@ class Listing:
     canonical: str
 
 
-def listing(view: Snapshot, scope: str) -> Listing:
+def listing(index: Snapshot, scope: str) -> Listing:
     """The page of a scope's headlines that ``?page=N`` asks for; past the last is a 404."""
     per_page = site().settings.page_items
     number = whole_number("page", 1) or 1
@@ -119,17 +119,17 @@ def listing(view: Snapshot, scope: str) -> Listing:
     pages: int | None
     if is_combination(scope):
         pages = None
-        articles = view.newest(scope, per_page + 1, offset)  # one more: is there a next page?
+        articles = index.newest(scope, per_page + 1, offset)  # one more: is there a next page?
         if number > 1 and not articles:
             fail(404, f"page {number} is past the last page")
         later = len(articles) > per_page
         articles = articles[:per_page]
     else:
-        pages = max(1, -(-view.count(scope) // per_page))
+        pages = max(1, -(-index.count(scope) // per_page))
         if number > pages:
             fail(404, f"page {number} is past the last page, {pages}")
         later = number < pages
-        articles = view.newest(scope, per_page, offset)
+        articles = index.newest(scope, per_page, offset)
     path = scope_path(scope)
 
     def at(page: int) -> str:

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from urllib.parse import quote, unquote, urlencode
 
 from flask import Blueprint, Response, abort, current_app, g, request
-from werkzeug.datastructures import Headers
+from werkzeug.datastructures import Headers as WerkzeugHeaders
 
 from ..articles import normalize_tag
 from ..cache import RequestLine, ResponseCache
@@ -191,25 +191,25 @@ MAX_SPELLING = 1000
 one: normalising is linear in its length, and no real keyword comes near."""
 
 
-def tag_key(view: Snapshot, tag: str) -> str | None:
+def tag_key(index: Snapshot, tag: str) -> str | None:
     """The key of a known tag in any spelling, or ``None``."""
-    if view.has_tag(tag):
+    if index.has_tag(tag):
         return tag
     if len(tag) > MAX_SPELLING:
         return None
     normal = normalize_tag(tag)
-    return normal.key if normal is not None and view.has_tag(normal.key) else None
+    return normal.key if normal is not None and index.has_tag(normal.key) else None
 
 
-def known_tag(view: Snapshot, tag: str) -> str:
+def known_tag(index: Snapshot, tag: str) -> str:
     """The key of a known tag in any spelling; an unknown tag is a 404."""
-    key = tag_key(view, tag)
+    key = tag_key(index, tag)
     if key is None:
         fail(404, f"no tag {quoted(tag)}")
     return key
 
 
-def scope_of(view: Snapshot, spelling: str) -> str:
+def scope_of(index: Snapshot, spelling: str) -> str:
     """The scope a spelling after ``/tags/`` names: a known tag, or a combination of
     known tags (:mod:`feedsvc.combinations`) in its canonical text. A spelling that
     reads as a combination but is one tag's (``São Paulo``, ``AC+DC``) names that tag.
@@ -218,74 +218,74 @@ def scope_of(view: Snapshot, spelling: str) -> str:
     :raises CombinationError: a combination that cannot be.
     """
     if not looks_combined(spelling):
-        key = tag_key(view, spelling)
+        key = tag_key(index, spelling)
         if key is None:
             raise UnknownTag(spelling)
         return key
     try:
         combination = read(
-            spelling, lambda name: tag_key(view, name), site().settings.max_combined_tags
+            spelling, lambda name: tag_key(index, name), site().settings.max_combined_tags
         )
     except UnknownTag:
-        key = tag_key(view, spelling)
+        key = tag_key(index, spelling)
         if key is None:
             raise
         return key
     return combination.single or combination.text
 
 
-def known_scope(view: Snapshot, spelling: str) -> str:
+def known_scope(index: Snapshot, spelling: str) -> str:
     """:func:`scope_of`; an unknown tag is a 404, a combination that cannot be a 400."""
     try:
-        return scope_of(view, spelling)
+        return scope_of(index, spelling)
     except UnknownTag as unknown:
         fail(404, f"no tag {quoted(unknown.name)}")
     except CombinationError as error:
         fail(400, str(error))
 
 
-def resolve_scope(view: Snapshot, spelling: str, suffix: str = "") -> str:
+def resolve_scope(index: Snapshot, spelling: str, suffix: str = "") -> str:
     """:func:`known_scope`; another spelling than the canonical one is a 301 to it."""
-    scope = known_scope(view, spelling)
+    scope = known_scope(index, spelling)
     if scope != spelling:
         abort(moved(f"{scope_path(scope)}{suffix}"))
     return scope
 
 
-def author_scope(view: Snapshot, spelling: str) -> str | None:
+def author_scope(index: Snapshot, spelling: str) -> str | None:
     """The scope of a known author in any spelling of their name or key, or ``None``."""
-    if view.has_author(AUTHORS.scope(spelling)):
+    if index.has_author(AUTHORS.scope(spelling)):
         return AUTHORS.scope(spelling)
     if len(spelling) > MAX_SPELLING:
         return None
     normal = normalize_tag(spelling)
-    if normal is None or not view.has_author(AUTHORS.scope(normal.key)):
+    if normal is None or not index.has_author(AUTHORS.scope(normal.key)):
         return None
     return AUTHORS.scope(normal.key)
 
 
-def known_author(view: Snapshot, spelling: str) -> str:
+def known_author(index: Snapshot, spelling: str) -> str:
     """:func:`author_scope`; an unknown author is a 404."""
-    scope = author_scope(view, spelling)
+    scope = author_scope(index, spelling)
     if scope is None:
         fail(404, f"no author {quoted(spelling)}")
     return scope
 
 
-def resolve_author(view: Snapshot, spelling: str, suffix: str = "") -> str:
+def resolve_author(index: Snapshot, spelling: str, suffix: str = "") -> str:
     """:func:`known_author`; another spelling than the canonical one is a 301 to it."""
-    scope = known_author(view, spelling)
+    scope = known_author(index, spelling)
     if AUTHORS.key(scope) != spelling:
         abort(moved(f"{scope_path(scope)}{suffix}"))
     return scope
 
 
-def resolve_topic(view: Snapshot, author: str, topic: str, suffix: str = "") -> str:
+def resolve_topic(index: Snapshot, author: str, topic: str, suffix: str = "") -> str:
     """The scope of a known author's articles on a topic (a tag or a combination); an
     unknown author or tag is a 404, another spelling of either a 301 to the canonical
     path."""
-    author_scope = known_author(view, author)
-    topic_scope = known_scope(view, topic)
+    author_scope = known_author(index, author)
+    topic_scope = known_scope(index, topic)
     scope = with_author(author_scope, topic_scope)
     if AUTHORS.key(author_scope) != author or topic_scope != topic:
         abort(moved(f"{scope_path(scope)}{suffix}"))
@@ -341,8 +341,8 @@ class ExactResponse(Response):
     paths must send the same validators.
     """
 
-    def get_wsgi_headers(self, environ: dict[str, Any]) -> Headers:
-        return Headers(self.headers)
+    def get_wsgi_headers(self, environ: dict[str, Any]) -> WerkzeugHeaders:
+        return WerkzeugHeaders(self.headers)
 
 
 def send(representation: Representation) -> Response | None:
@@ -366,7 +366,7 @@ def send(representation: Representation) -> Response | None:
     return response
 
 
-def cached(view: Snapshot, scope: str, key: Hashable, render: Callable[[], Rendered]) -> Response:
+def cached(index: Snapshot, scope: str, key: Hashable, render: Callable[[], Rendered]) -> Response:
     """Serve a scope's resource from the cache, rendering it when its version moved.
 
     A rendering carries the scope's surrogate keys, computed once with it.
@@ -378,10 +378,10 @@ def cached(view: Snapshot, scope: str, key: Hashable, render: Callable[[], Rende
         representation = current.cache.fetch(
             key,
             scope,
-            view.version(scope),
+            index.version(scope),
             with_keys(render, scope),
             max_age=current.syndication.max_age,
-            release=view.release_of(scope),
+            release=index.release_of(scope),
             shared_max_age=current.syndication.shared_max_age,
             request=line,
             fresh=fresh,

@@ -58,15 +58,15 @@ blueprint = Routes("pages", __name__)
 
 @blueprint.route(site_rule())
 def home() -> Response:
-    view = snapshot()
+    index = snapshot()
     settings = site().settings
-    shown = listing(view, SITE)
+    shown = listing(index, SITE)
     return page(
         "index.html",
         scope=SITE,
         listing=shown,
         articles=shown.articles,
-        feeds=feed_links(view, SITE),
+        feeds=feed_links(index, SITE),
         title=settings.site_title
         if shown.number == 1
         else f"{settings.site_title}: page {shown.number}",
@@ -77,7 +77,7 @@ def home() -> Response:
             address=shown.canonical,
             image=first_image(shown.articles),
         ),
-        tag_labels=tag_labels(view, shown.articles),
+        tag_labels=tag_labels(index, shown.articles),
     )
 
 
@@ -88,23 +88,23 @@ def first_image(articles: Sequence[Article]) -> str | None:
 
 @blueprint.route(TAG_INDEX_PATH)
 def tags() -> Response:
-    view = snapshot()
+    index = snapshot()
     return page(
         "tags.html",
         scope=SITE,
-        rows=[(tag.key, tag.label, tag.count) for tag in view.tags_by_count()],
-        feeds=feed_links(view, SITE),
+        rows=[(tag.key, tag.label, tag.count) for tag in index.tags_by_count()],
+        feeds=feed_links(index, SITE),
         title=f"All tags — {site().settings.site_title}",
     )
 
 
 @blueprint.route(TAGS.rule())
 def tag_page(tag: str) -> Response:
-    view = snapshot()
-    key = resolve_scope(view, tag)
-    shown = listing(view, key)
-    label = view.label(key)
-    title = site().syndication.title(view, key)
+    index = snapshot()
+    key = resolve_scope(index, tag)
+    shown = listing(index, key)
+    label = index.label(key)
+    title = site().syndication.title(index, key)
     return page(
         "tag.html",
         scope=key,
@@ -112,8 +112,8 @@ def tag_page(tag: str) -> Response:
         label=label,
         listing=shown,
         articles=shown.articles,
-        count=None if is_combination(key) else view.count(key),
-        feeds=feed_links(view, key),
+        count=None if is_combination(key) else index.count(key),
+        feeds=feed_links(index, key),
         title=title if shown.number == 1 else f"{title}: page {shown.number}",
         meta=share_meta(
             kind="website",
@@ -122,7 +122,7 @@ def tag_page(tag: str) -> Response:
             address=shown.canonical,
             image=first_image(shown.articles),
         ),
-        tag_labels=tag_labels(view, shown.articles),
+        tag_labels=tag_labels(index, shown.articles),
     )
 
 
@@ -132,12 +132,12 @@ AUTHORS_PER_PAGE = 500
 
 @blueprint.route(AUTHOR_INDEX_PATH)
 def authors() -> Response:
-    view = snapshot()
+    index = snapshot()
     number = whole_number("page", 1) or 1
-    pages = max(1, -(-view.author_count() // AUTHORS_PER_PAGE))
+    pages = max(1, -(-index.author_count() // AUTHORS_PER_PAGE))
     if number > pages:
         fail(404, f"page {number} is past the last page, {pages}")
-    rows = view.authors_by_date(AUTHORS_PER_PAGE, (number - 1) * AUTHORS_PER_PAGE)
+    rows = index.authors_by_date(AUTHORS_PER_PAGE, (number - 1) * AUTHORS_PER_PAGE)
 
     def at(page: int) -> str:
         return url(AUTHOR_INDEX_PATH, page=page if page > 1 else None)
@@ -155,36 +155,36 @@ def authors() -> Response:
             next=at(number + 1) if number < pages else None,
             canonical=at(number),
         ),
-        feeds=feed_links(view, SITE),
+        feeds=feed_links(index, SITE),
         title=title if number == 1 else f"{title}: page {number}",
     )
 
 
 @blueprint.route(AUTHORS.rule())
 def author_page(author: str) -> Response:
-    view = snapshot()
-    return author_listing(view, resolve_author(view, author))
+    index = snapshot()
+    return author_listing(index, resolve_author(index, author))
 
 
 @blueprint.route(AUTHORS.rule(f"{TOPIC}<tag>/"))
 def author_topic_page(author: str, tag: str) -> Response:
-    view = snapshot()
-    return author_listing(view, resolve_topic(view, author, tag))
+    index = snapshot()
+    return author_listing(index, resolve_topic(index, author, tag))
 
 
-def author_listing(view: Snapshot, scope: str) -> Response:
+def author_listing(index: Snapshot, scope: str) -> Response:
     """An author's page, or their page on a topic."""
-    shown = listing(view, scope)
-    label = view.label(scope)
-    title = site().syndication.title(view, scope)
+    shown = listing(index, scope)
+    label = index.label(scope)
+    title = site().syndication.title(index, scope)
     return page(
         "author.html",
         scope=scope,
         label=label,
         listing=shown,
         articles=shown.articles,
-        count=None if is_combination(scope) else view.count(scope),
-        feeds=feed_links(view, scope),
+        count=None if is_combination(scope) else index.count(scope),
+        feeds=feed_links(index, scope),
         title=title if shown.number == 1 else f"{title}: page {shown.number}",
         meta=share_meta(
             kind="profile",
@@ -193,7 +193,7 @@ def author_listing(view: Snapshot, scope: str) -> Response:
             address=shown.canonical,
             image=first_image(shown.articles),
         ),
-        tag_labels=tag_labels(view, shown.articles),
+        tag_labels=tag_labels(index, shown.articles),
     )
 
 
@@ -201,7 +201,7 @@ def author_listing(view: Snapshot, scope: str) -> Response:
 def search() -> Response:
     """The search form, and with ``?q=`` the articles that match, newest first, with the
     links to the search's feeds."""
-    view = snapshot()
+    index = snapshot()
     title = f"Search — {site().settings.site_title}"
     if not request.args.get("q", "").strip():
         return page(
@@ -209,12 +209,12 @@ def search() -> Response:
             policy=SEARCH_POLICY,
             scope=SITE,
             q="",
-            feeds=feed_links(view, SITE),
+            feeds=feed_links(index, SITE),
             title=title,
         )
     scope = resolve_search()
-    shown = listing(view, scope)
-    label = view.label(scope)
+    shown = listing(index, scope)
+    label = index.label(scope)
     return page(
         "search.html",
         policy=SEARCH_POLICY,
@@ -222,25 +222,25 @@ def search() -> Response:
         q=label,
         listing=shown,
         articles=shown.articles,
-        feeds=feed_links(view, scope),
+        feeds=feed_links(index, scope),
         empty="No article holds these words.",
         title=f"{label} — {title}" if shown.number == 1 else f"{label}: page {shown.number}",
-        tag_labels=tag_labels(view, shown.articles),
+        tag_labels=tag_labels(index, shown.articles),
     )
 
 
 @blueprint.route(ARTICLE_RULE)
 def article_page(slug: str) -> Response:
-    view = snapshot()
-    article = view.article(slug)
+    index = snapshot()
+    article = index.article(slug)
     if article is None:
-        if (current := view.moved_to(slug)) is not None:
+        if (current := index.moved_to(slug)) is not None:
             return moved(article_path(current))  # renamed: its old address still works
-        if (title := view.gone(slug)) is not None:
-            return gone_page(view, slug, title)
+        if (title := index.gone(slug)) is not None:
+            return gone_page(index, slug, title)
         fail(404, f"no article {quoted(slug)}")
     image = absolute(article.image)
-    labels = tag_labels(view, [article])
+    labels = tag_labels(index, [article])
     address = url(article_path(slug))
     meta = share_meta(
         kind="article",
@@ -261,26 +261,26 @@ def article_page(slug: str) -> Response:
         "article.html",
         slug=slug,
         article=article,
-        body=view.body(slug),
+        body=index.body(slug),
         image=image,
         canonical=address,
         meta=meta,
-        feeds=feed_links(view, SITE),
+        feeds=feed_links(index, SITE),
         # Readers offered the feeds of the article's tags can follow just those topics.
-        more_feeds=[link for tag in article.tags for link in feed_links(view, tag.key)],
+        more_feeds=[link for tag in article.tags for link in feed_links(index, tag.key)],
         title=article.title,
         tag_labels=labels,
     )
 
 
-def gone_page(view: Snapshot, slug: str, title: str) -> Response:
+def gone_page(index: Snapshot, slug: str, title: str) -> Response:
     """410 for a deleted article: not a typo's 404, and a way back to the site."""
     response = page(
         "gone.html",
         slug=slug,
         title=f"Removed: {title}",
         removed=title,
-        feeds=feed_links(view, SITE),
+        feeds=feed_links(index, SITE),
     )
     response.status_code = 410
     return response
@@ -353,10 +353,10 @@ def healthz() -> Response:
     # "starting" until the first build says it is done, even once its database is in
     # place: the two are one moment apart, and the index phase is what callers follow.
     if current.store.ready() and progress.phase != "building":
-        view = snapshot()
-        report["articles"] = view.count(SITE)
-        report["tags"] = len(view.tags_by_count())
-        problems = view.problems()
+        index = snapshot()
+        report["articles"] = index.count(SITE)
+        report["tags"] = len(index.tags_by_count())
+        problems = index.problems()
         if problems:
             report["status"] = "degraded"
     else:

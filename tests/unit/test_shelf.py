@@ -156,7 +156,8 @@ def test_a_burst_of_edits_renders_its_scope_once(
     now = 1000.0
     while prerenderer.step(now):  # the start's backlog: every scope checked, each rendered once
         pass
-    assert prerenderer.rendered == {"": 3, "alpha": 3, "beta": 3}
+    # The site, each tag and each author (the site author's: the articles name none).
+    assert prerenderer.rendered == {"": 3, "alpha": 3, "beta": 3, "@feedsvc-newsroom": 3}
     prerenderer.rendered.clear()
     for edit in range(10):  # ten edits, each within QUIET of the last
         write_article("2026-01-01-a.txt", title=f"Alpha {edit}", keywords="alpha")
