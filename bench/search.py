@@ -7,8 +7,10 @@ in every format, each from a fresh snapshot as a request takes one: the two comm
 words together, the commonest without a word of about 10%, a phrase from the newest
 title, two words of about 1% of the articles each (they rarely meet: the most matches
 read), and a rare word. It prints the median and the max per kind, with a single
-tag's feed as the reference measured in the same run, then the index's size and an
-edit's writer CPU (median of 5, ``Indexer.last_update_cpu``).
+tag's feed as the reference measured in the same run, then the index's size, an
+edit's writer CPU (median of 5, ``Indexer.last_update_cpu``), and, from ``feedsvc
+serve`` on that index, how long an edit that adds a word takes to show in the search
+feed for it over HTTP (median and max of 7).
 
 ``--against REV`` builds the same corpus with revision ``REV`` (a git worktree, in a
 process of its own) and prints its build time, size and edit CPU beside this tree's:
@@ -19,6 +21,7 @@ the smoke test: 2,000 generated articles.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import statistics
@@ -30,6 +33,8 @@ from pathlib import Path
 
 from bench.combinations import render_times
 from bench.corpus import generate
+from bench.processes import Processes, free_port, wait_healthy
+from bench.servers import ROOT, clean_env
 from bench.side_by_side import checkout, remove_checkouts
 from feedsvc.search import read
 from feedsvc.settings import Settings
@@ -85,6 +90,50 @@ def costs(tree: Path, corpus: Path, state: Path) -> dict[str, float]:
         raise RuntimeError(done.stderr[-2000:])
     found: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return found
+
+
+def edit_latency(corpus: Path, state: Path, work: Path, rounds: int = 7) -> list[float]:
+    """Milliseconds from an edit that adds a new word to a file to the search feed for
+    that word showing the article, over HTTP from ``feedsvc serve`` (two workers,
+    following the folder), on the built index."""
+    procs = Processes()
+    port = free_port()
+    env = {
+        **clean_env(),
+        "FEEDSVC_ARTICLES_DIR": str(corpus),
+        "FEEDSVC_STATE_DIR": str(state),
+        "FEEDSVC_ACCESS_LOG": "off",
+    }
+    command = [sys.executable, "-m", "feedsvc.cli", "serve", "--port", str(port), "--workers", "2"]
+    server = procs.start(command, work / "serve.log", env=env, cwd=ROOT)
+    name = sorted(n for n in os.listdir(corpus) if n.endswith(".txt"))[0]
+    path = corpus / name
+    original = path.read_text(encoding="utf-8")
+    times = []
+    try:
+        wait_healthy(port, server, limit=900)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+        def found(word: str) -> bool:
+            connection.request("GET", f"/search/feed.atom?q={word}")
+            return b"<entry>" in connection.getresponse().read()
+
+        for trial in range(rounds):
+            word = f"zqxedit{trial}"
+            found(word)  # asked once before: an empty answer is cached
+            started = time.monotonic()
+            # A paragraph of its own at the end: the body, whatever the file's front matter.
+            path.write_text(f"{original.rstrip()}\n\n{word}\n", encoding="utf-8")
+            while not found(word):
+                if time.monotonic() - started > 60:
+                    raise RuntimeError(f"the edit of {path} never reached the search for {word}")
+                time.sleep(0.005)
+            times.append((time.monotonic() - started) * 1000)
+            time.sleep(0.3)
+    finally:
+        path.write_text(original, encoding="utf-8")
+        procs.stop_all()
+    return times
 
 
 def kinds(state: Path) -> dict[str, str]:
@@ -177,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {name} | {found['built']:.1f} | {found['size'] / 1e6:.0f} | "
                 f"{found['edit_ms']:.1f} |"
             )
+        latency = edit_latency(args.corpus, state, work)
+        print(
+            f"\nan edit adding a word, to its search feed over HTTP: median "
+            f"{statistics.median(latency):.0f} ms, max {max(latency):.0f} ms "
+            f"(of {len(latency)}: {', '.join(f'{t:.0f}' for t in latency)})"
+        )
     finally:
         remove_checkouts(work)
     return 0

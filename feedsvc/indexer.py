@@ -585,24 +585,37 @@ class Indexer:
         except OSError as exc:
             return [], f"cannot list the articles directory: {exc.strerror or exc}"
 
-    def scan(self, skip: Callable[[str, FileReading], bool] | None = None) -> None:
-        """Reconcile the whole folder with the index; ``skip`` as for :meth:`update`."""
-        self._reconcile(None, skip)
+    def scan(
+        self,
+        skip: Callable[[str, FileReading], bool] | None = None,
+        between: Callable[[], None] | None = None,
+    ) -> None:
+        """Reconcile the whole folder with the index; ``skip`` as for :meth:`update`.
+
+        ``between`` is called after each slice of the folder is compared with the index
+        (:data:`RECONCILE_SLICE` files), while no reading of the scan is pending: the
+        watcher applies the edits that came meanwhile, so a rescan of a big folder (a
+        million files take tens of seconds to stat) never holds an edit back."""
+        self._reconcile(None, skip, between)
 
     def _reconcile(
         self,
         report: ProgressCallback | None,
         skip: Callable[[str, FileReading], bool] | None = None,
+        between: Callable[[], None] | None = None,
     ) -> None:
         started = time.monotonic()
         names, problem = self._list()
         with self._lock:
             if self.writer.meta("directory_problem") != problem:
                 self._record(lambda: self.writer.set_meta("directory_problem", problem))
-        changed, gone = self._differences(names)
+        changed, gone = self._differences(names, between)
         total = len(changed) + len(gone)
         self._report(Progress("reconciling", 0, total, 0.0, time.time()), report, force=bool(total))
         done = 0
+        # Gone when compared, and still: a file made since the folder was listed, that
+        # an edit applied during the scan put in the index, is no file gone.
+        gone = [name for name in gone if _stamp(os.path.join(self.directory, name)) is None]
         if gone:
             self._apply([FileReading(name, None) for name in gone])
             done += len(gone)
@@ -617,9 +630,12 @@ class Indexer:
             self._report(self._progress("reconciling", done, total, started), report)
         self._report(self._progress("ready", done, total, started), report, force=True)
 
-    def _differences(self, names: list[str]) -> tuple[list[str], list[str]]:
+    def _differences(
+        self, names: list[str], between: Callable[[], None] | None = None
+    ) -> tuple[list[str], list[str]]:
         """Files whose stamp moved or that are new, and files gone: a merge of two sorted
-        lists, the folder's and the index's, read a slice at a time to keep memory flat."""
+        lists, the folder's and the index's, read a slice at a time to keep memory flat;
+        ``between`` called after each slice."""
         changed: list[str] = []
         gone: list[str] = []
         position = 0
@@ -641,6 +657,8 @@ class Indexer:
             if len(known) < RECONCILE_SLICE:
                 break
             after = known[-1][0]
+            if between is not None:
+                between()
         changed.extend(names[position:])
         return changed, gone
 

@@ -102,6 +102,19 @@ class Watcher(threading.Thread):
             return True
         return False
 
+    def apply_events(self) -> None:
+        """Read the files that file events named since the last look (during a rescan:
+        an edit is not held back until it ends). A failure leaves them for later."""
+        paths = self.take()
+        if not paths:
+            return
+        try:
+            self.indexer.update(paths, skip=self.hold)
+        except Exception:
+            with self.changed_lock:
+                self.changed |= paths
+            raise
+
     def take(self) -> set[str]:
         """The files to read now: those closed or moved, and those written then left alone."""
         now = time.monotonic()
@@ -219,7 +232,7 @@ class Watcher(threading.Thread):
                 if self._follow_the_folder() or time.monotonic() - last_scan >= period:
                     scanning = True
                     started = time.monotonic()
-                    self.indexer.scan(skip=self.hold_recent)
+                    self.indexer.scan(skip=self.hold_recent, between=self.apply_events)
                     last_scan = time.monotonic()
                     scan_took = last_scan - started
                 self.indexer.release_due()

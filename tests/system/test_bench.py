@@ -210,3 +210,4 @@ def test_quick_search_benchmark_runs() -> None:
     for kind in ("one tag (reference)", "the two commonest words", "a phrase from the newest"):
         assert f"| {kind}" in out, out
     assert re.search(r"\| this tree \| [\d.]+ \| \d+ \| [\d.]+ \|", out), out
+    assert re.search(r"to its search feed over HTTP: median \d+ ms, max \d+ ms \(of 7: ", out)

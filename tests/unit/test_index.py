@@ -285,7 +285,7 @@ def test_a_restart_says_it_is_reconciling_before_it_stats_the_folder(
     again.open()
     real_differences = again._differences
 
-    def differences(names: list[str]) -> tuple[list[str], list[str]]:
+    def differences(names: list[str], between: object = None) -> tuple[list[str], list[str]]:
         said.append(Store(str(state)).progress().phase)  # what a worker's /healthz reads
         return real_differences(names)
 
@@ -482,3 +482,32 @@ def test_a_reading_process_holds_a_bounded_share_of_large_files(
 def test_what_counts_as_a_damaged_index(error: BaseException, damaged: bool) -> None:
     """Damage makes the writer rebuild; a lock or a full disk is waited out instead."""
     assert is_damage(error) is damaged
+
+
+def test_a_rescan_lets_edits_in_between_slices_and_keeps_what_they_made(
+    make_index: Callable[..., Index],
+    write_article: WriteArticle,
+    articles_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The watcher applies file events between slices of a rescan (a million files take
+    tens of seconds to stat): an edit is not held back until the scan ends, and a file
+    made after the folder was listed is no file gone."""
+    for n in range(30):
+        write_article(f"2026-01-01-f{n:02d}.txt", title=f"F{n}", keywords="alpha")
+    index = make_index()
+    monkeypatch.setattr(indexer_module, "RECONCILE_SLICE", 5)
+    calls: list[int] = []
+
+    def events() -> None:  # what the watcher does between slices
+        calls.append(len(calls))
+        if len(calls) == 1:
+            new = write_article("2026-01-02-zz-new.txt", title="Made mid-scan", keywords="alpha")
+            edited = write_article("2026-01-01-f29.txt", title="F29 edited", keywords="alpha")
+            index.indexer.update([str(new), str(edited)])
+
+    index.indexer.scan(between=events)
+    assert len(calls) >= 5  # once a slice
+    titles = index.titles("alpha")
+    assert "Made mid-scan" in titles and "F29 edited" in titles and "F29" not in titles
+    assert len(titles) == 31
