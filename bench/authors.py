@@ -23,21 +23,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.combinations import build, render_times
+from bench.combinations import build, render_table
 from bench.corpus import generate
 from feedsvc.app import create_app
-from feedsvc.settings import Settings
 from feedsvc.store import SITE, Store
-from feedsvc.syndication import Syndication
-from feedsvc.urls import Urls, with_author
+from feedsvc.urls import with_author
 from feedsvc.views.pages import AUTHORS_PER_PAGE
 
 
 def kinds(store: Store) -> dict[str, str]:
     """The scopes measured, by kind."""
-    with store.reading() as view:
-        tags = [(tag.key, tag.count) for tag in view.tags_by_count()]
-        authors = [(author.key, author.count) for author in view.authors_by_date()]
+    with store.reading() as index:
+        tags = [(tag.key, tag.count) for tag in index.tags_by_count()]
+        authors = [(author.key, author.count) for author in index.authors_by_date()]
     big_tag = tags[0][0]
     small_tag = min(tags, key=lambda pair: abs(pair[1] - 50))[0]
     prolific = max(authors, key=lambda pair: pair[1])[0]
@@ -57,7 +55,7 @@ def kinds(store: Store) -> dict[str, str]:
 
 
 def author_index(corpus: Path, state: Path, rounds: int) -> None:
-    """Time ``/authors/`` through the service's own view, and say its size."""
+    """Time ``/authors/`` through the service's own index, and say its size."""
     app = create_app({"ARTICLES_DIR": str(corpus), "STATE_DIR": str(state), "WATCH": False})
     client = app.test_client()
     times = []
@@ -70,8 +68,8 @@ def author_index(corpus: Path, state: Path, rounds: int) -> None:
         if answer.status_code != 200:
             raise RuntimeError(f"/authors/: {answer.status_code}")
     compressed = client.get("/authors/", headers={"Accept-Encoding": "br"}).data
-    with Store(str(state)).reading() as view:
-        authors = view.author_count()
+    with Store(str(state)).reading() as index:
+        authors = index.author_count()
     pages = -(-authors // AUTHORS_PER_PAGE)
     print(
         f"\n/authors/: {authors:,} authors, {pages} page(s) of {AUTHORS_PER_PAGE}; first page "
@@ -97,24 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         state = args.state or work / "state"
         seconds = build(args.corpus, state)
         store = Store(str(state))
-        with store.reading() as view:
-            total = view.count(SITE)
-        settings = Settings.from_mapping(
-            {"ARTICLES_DIR": str(args.corpus), "STATE_DIR": str(state)}
-        )
-        syndication = Syndication(settings, Urls.of(settings))
+        with store.reading() as index:
+            total = index.count(SITE)
         print(f"{total:,} articles; index ready in {seconds:.1f} s")
-        print("| feed | median ms | max ms | items | scope |")
-        print("|---|---:|---:|---:|---|")
-        reference = None
-        for kind, scope in kinds(store).items():
-            times, shown = render_times(store, syndication, scope, args.rounds)
-            median = statistics.median(times)
-            reference = reference or median
-            print(
-                f"| {kind} | {median:.1f} ({median / reference:.2f}x) | {max(times):.1f} | "
-                f"{shown} | `{scope}` |"
-            )
+        render_table(args.corpus, state, kinds(store), args.rounds)
         author_index(args.corpus, state, max(args.rounds, 3))
     finally:
         shutil.rmtree(work, ignore_errors=True)

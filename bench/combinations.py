@@ -55,11 +55,11 @@ def build(corpus: Path, state: Path) -> float:
 
 def kinds(store: Store) -> dict[str, str]:
     """The scopes measured, by kind."""
-    view = store.begin()
+    index = store.begin()
     try:
-        ranked = [(tag.key, tag.count) for tag in view.tags_by_count()]
+        ranked = [(tag.key, tag.count) for tag in index.tags_by_count()]
     finally:
-        view.close()
+        index.close()
     (big, _), (second, _) = ranked[0], ranked[1]
     # A tag of about 50 articles: an AND with the biggest reads far to fill a page.
     small = min(ranked, key=lambda pair: abs(pair[1] - 50))[0]
@@ -83,14 +83,33 @@ def render_times(
     for _ in range(rounds):
         for fmt in FORMATS.values():
             started = time.perf_counter()
-            view = store.begin()
+            index = store.begin()
             try:
-                shown = len(view.newest(scope, syndication.settings.feed_items))
-                syndication.feed(view, scope, fmt)
+                shown = len(index.newest(scope, syndication.settings.feed_items))
+                syndication.feed(index, scope, fmt)
             finally:
-                view.close()
+                index.close()
             times.append((time.perf_counter() - started) * 1000)
     return times, shown
+
+
+def render_table(corpus: Path, state: Path, kinds: dict[str, str], rounds: int) -> None:
+    """Print a markdown row per kind of scope: the median and max milliseconds of a first
+    render (:func:`render_times`), as a ratio of the first kind's (the reference)."""
+    store = Store(str(state))
+    settings = Settings.from_mapping({"ARTICLES_DIR": str(corpus), "STATE_DIR": str(state)})
+    syndication = Syndication(settings, Urls.of(settings))
+    print("| feed | median ms | max ms | items | scope |")
+    print("|---|---:|---:|---:|---|")
+    reference = None
+    for kind, scope in kinds.items():
+        times, shown = render_times(store, syndication, scope, rounds)
+        median = statistics.median(times)
+        reference = reference or median
+        print(
+            f"| {kind} | {median:.1f} ({median / reference:.2f}x) | {max(times):.1f} | "
+            f"{shown} | `{scope}` |"
+        )
 
 
 def memory_run(
@@ -166,27 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         state = args.state or work / "state"
         seconds = build(args.corpus, state)
         store = Store(str(state))
-        view = store.begin()
-        try:
-            total = view.count(SITE)
-        finally:
-            view.close()
-        settings = Settings.from_mapping(
-            {"ARTICLES_DIR": str(args.corpus), "STATE_DIR": str(state)}
-        )
-        syndication = Syndication(settings, Urls.of(settings))
+        with store.reading() as index:
+            total = index.count(SITE)
         print(f"{total:,} articles; index ready in {seconds:.1f} s")
-        print("| feed | median ms | max ms | items | scope |")
-        print("|---|---:|---:|---:|---|")
-        reference = None
-        for kind, scope in kinds(store).items():
-            times, shown = render_times(store, syndication, scope, args.rounds)
-            median = statistics.median(times)
-            reference = reference or median
-            print(
-                f"| {kind} | {median:.1f} ({median / reference:.2f}x) | {max(times):.1f} | "
-                f"{shown} | `{scope}` |"
-            )
+        render_table(args.corpus, state, kinds(store), args.rounds)
         if args.memory:
             memory_run(args.corpus, state, args.memory, work, args.cache_megabytes, args.items)
     finally:

@@ -31,16 +31,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.combinations import render_times
+from bench.combinations import render_table
 from bench.corpus import generate
 from bench.processes import Processes, free_port, wait_healthy
 from bench.servers import ROOT, clean_env
 from bench.side_by_side import checkout, remove_checkouts
 from feedsvc.search import read
-from feedsvc.settings import Settings
 from feedsvc.store import SITE, Store, connect
-from feedsvc.syndication import Syndication
-from feedsvc.urls import Urls
 
 COSTS = r"""
 import json, os, statistics, sys, time
@@ -197,24 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         ours = costs(Path(__file__).resolve().parent.parent, args.corpus, state)
         print(f"index ready in {time.perf_counter() - started:.1f} s")
         store = Store(str(state))
-        with store.reading() as view:
-            total = view.count(SITE)
-        settings = Settings.from_mapping(
-            {"ARTICLES_DIR": str(args.corpus), "STATE_DIR": str(state)}
-        )
-        syndication = Syndication(settings, Urls.of(settings))
+        with store.reading() as index:
+            total = index.count(SITE)
         print(f"{total:,} articles")
-        print("| feed | median ms | max ms | items | q |")
-        print("|---|---:|---:|---:|---|")
-        reference = None
-        for kind, scope in kinds(state).items():
-            times, shown = render_times(store, syndication, scope, args.rounds)
-            median = statistics.median(times)
-            reference = reference or median
-            print(
-                f"| {kind} | {median:.1f} ({median / reference:.2f}x) | {max(times):.1f} | "
-                f"{shown} | `{scope.removeprefix('?')}` |"
-            )
+        render_table(args.corpus, state, kinds(state), args.rounds)
         print("\n| tree | first build s | index MB | edit CPU ms (median of 5) |")
         print("|---|---:|---:|---:|")
         rows = [("this tree", ours)]

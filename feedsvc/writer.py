@@ -657,29 +657,17 @@ class StoreWriter:
             known = moved
         if known is None:
             known = self._unbury(article.slug, raw, reading.digest)
-        if known is None:
-            uid = self._new_uid(article.slug)
-            return article_row(
-                article,
-                reading.body,
-                reading.name,
-                now,
-                uid=uid,
-                digest=reading.digest,
-                site_author=self.site_author,
-            )
-        uid, old_published, old_updated, old_digest = (
-            known.uid,
-            known.published,
-            known.updated,
-            known.digest,
-        )
-        published = None if article.dated else old_published
-        updated = None
-        if not article.updated_given:
+        # A new article is what its file says; a known one keeps its identity, and the
+        # dates the file does not give.
+        uid = self._new_uid(article.slug) if known is None else known.uid
+        published = updated = None
+        if known is not None and not article.dated:
+            published = known.published
+        if known is not None and not article.updated_given:
             # Feeds carry whole seconds: the edit's second, never before the last.
             edited = now - now % 1_000_000
-            updated = old_updated if old_digest == reading.digest else max(edited, old_updated)
+            same = known.digest == reading.digest
+            updated = known.updated if same else max(edited, known.updated)
         row = article_row(
             article,
             reading.body,
@@ -691,6 +679,9 @@ class StoreWriter:
             updated=updated,
             site_author=self.site_author,
         )
+        if known is None:
+            return row
+        old_published = known.published
         if row.published != old_published:
             self.db.execute(
                 "INSERT INTO date_changes VALUES (?, ?, ?, ?, ?, ?)",

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import feedparser
 import pytest
 
 from bench.processes import free_port, stop, wait_healthy
@@ -44,6 +45,15 @@ class LiveServer:
         response.body = response.read()  # type: ignore[attr-defined]
         connection.close()
         return response
+
+
+def feed_titles(server: LiveServer, path: str) -> list[str]:
+    """The titles of a feed's items, as feedparser reads them (it must find nothing wrong)."""
+    answer = server.get(path)
+    assert answer.status == 200, (path, answer.body)
+    parsed = feedparser.parse(answer.body)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    return [entry.title for entry in parsed.entries]
 
 
 def start_server(

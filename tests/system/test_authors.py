@@ -5,18 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-import feedparser
-
 from tests.conftest import WriteArticle, wait_until
-from tests.system.conftest import LiveServer
-
-
-def titles(server: LiveServer, path: str) -> list[str]:
-    answer = server.get(path)
-    assert answer.status == 200, (path, answer.body)
-    parsed = feedparser.parse(answer.body)
-    assert not parsed.bozo, parsed.get("bozo_exception")
-    return [entry.title for entry in parsed.entries]
+from tests.system.conftest import LiveServer, feed_titles
 
 
 def test_an_author_feed_follows_edits_and_revalidates(
@@ -29,8 +19,8 @@ def test_an_author_feed_follows_edits_and_revalidates(
         "2026-01-02-b.txt", title="Bo one", keywords="Syria", front={"author": "Bo Chen"}
     )
     server = live_server(args=("--workers", "2"))
-    assert titles(server, "/authors/ana-lima/feed.atom") == ["Ana one"]
-    assert titles(server, "/authors/ana-lima/tags/syria/feed.rss") == ["Ana one"]
+    assert feed_titles(server, "/authors/ana-lima/feed.atom") == ["Ana one"]
+    assert feed_titles(server, "/authors/ana-lima/tags/syria/feed.rss") == ["Ana one"]
     first = server.get("/authors/ana-lima/feed.atom")
     again = server.get("/authors/ana-lima/feed.atom", {"If-None-Match": first.getheader("ETag")})
     assert again.status == 304
@@ -41,11 +31,11 @@ def test_an_author_feed_follows_edits_and_revalidates(
     os.utime(path, ns=(2_000_000_000 * 10**9, 2_000_000_000 * 10**9))
 
     def moved() -> bool:
-        return titles(server, "/authors/ana-lima/feed.atom") == ["Bo one", "Ana one"]
+        return feed_titles(server, "/authors/ana-lima/feed.atom") == ["Bo one", "Ana one"]
 
     wait_until(moved, 10, "the edit reached Ana's feed")
-    assert titles(server, "/authors/ana-lima/tags/syria/feed.rss") == ["Bo one", "Ana one"]
-    assert titles(server, "/authors/bo-chen/feed.atom") == ["Bo one"]
+    assert feed_titles(server, "/authors/ana-lima/tags/syria/feed.rss") == ["Bo one", "Ana one"]
+    assert feed_titles(server, "/authors/bo-chen/feed.atom") == ["Bo one"]
     changed = server.get("/authors/ana-lima/feed.atom", {"If-None-Match": first.getheader("ETag")})
     assert changed.status == 200
 

@@ -5,18 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-import feedparser
-
 from tests.conftest import WriteArticle, wait_until
-from tests.system.conftest import LiveServer
-
-
-def titles(server: LiveServer, path: str) -> list[str]:
-    answer = server.get(path)
-    assert answer.status == 200, (path, answer.body)
-    parsed = feedparser.parse(answer.body)
-    assert not parsed.bozo, parsed.get("bozo_exception")
-    return [entry.title for entry in parsed.entries]
+from tests.system.conftest import LiveServer, feed_titles
 
 
 def test_an_edit_that_adds_the_words_is_found(
@@ -26,7 +16,7 @@ def test_an_edit_that_adds_the_words_is_found(
     path = write_article("2026-01-02-b.txt", title="Aleppo souk", body=("Stalls again.",))
     server = live_server(args=("--workers", "2"))
     feed = "/search/feed.atom?q=%22old+city%22+palmyra"
-    assert titles(server, feed) == ["Palmyra reopens"]
+    assert feed_titles(server, feed) == ["Palmyra reopens"]
     first = server.get(feed)
     assert first.getheader("xkey") == "all search"
     assert server.get(feed, {"If-None-Match": first.getheader("ETag")}).status == 304
@@ -36,10 +26,12 @@ def test_an_edit_that_adds_the_words_is_found(
     )
     os.utime(path, ns=(2_000_000_000 * 10**9, 2_000_000_000 * 10**9))
     wait_until(
-        lambda: titles(server, feed) == ["Aleppo souk", "Palmyra reopens"], 10, "the edit found"
+        lambda: feed_titles(server, feed) == ["Aleppo souk", "Palmyra reopens"],
+        10,
+        "the edit found",
     )
     # Words taken out: no longer found.
     path.write_text(path.read_text().replace("Palmyra's old city", "Homs"))
     os.utime(path, ns=(2_000_000_001 * 10**9, 2_000_000_001 * 10**9))
-    wait_until(lambda: titles(server, feed) == ["Palmyra reopens"], 10, "the edit undone")
+    wait_until(lambda: feed_titles(server, feed) == ["Palmyra reopens"], 10, "the edit undone")
     assert server.get("/search/feed.rss?q=a+OR+b").status == 400
