@@ -48,7 +48,8 @@ from bench.client import get, wait_for
 from bench.corpus import generate
 from bench.processes import Processes, clean_up, free_port
 from bench.servers import ROOT, feedsvc_env
-from bench.soak import Editor, Loop, compare, on_disk, wait_quiet
+from bench.soak_edits import Editor, Loop
+from bench.soak_state import compare, on_disk, wait_quiet
 
 QUIET_SECONDS = 3.0
 """How long /healthz must say the index has nothing to do before the final comparison."""
