@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from bench.combinations import build, render_table
-from bench.corpus import generate
+from bench.corpus import corpus_and_state, corpus_arguments
 from feedsvc.app import create_app
 from feedsvc.store import SITE, Store
 from feedsvc.urls import with_author
@@ -80,19 +80,11 @@ def author_index(corpus: Path, state: Path, rounds: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", type=Path)
-    parser.add_argument("--state", type=Path)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--quick", action="store_true")
+    corpus_arguments(parser)
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="feedsvc-authors-"))
     try:
-        if args.quick:
-            args.corpus, args.state, args.rounds = work / "articles", work / "state", 1
-            generate(args.corpus, 2_000, 200)
-        if args.corpus is None:
-            parser.error("--corpus is required (a folder made by python -m bench.corpus)")
-        state = args.state or work / "state"
+        args.corpus, state = corpus_and_state(parser, args, work)
         seconds = build(args.corpus, state)
         store = Store(str(state))
         with store.reading() as index:

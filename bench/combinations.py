@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from bench.corpus import generate
+from bench.corpus import corpus_and_state, corpus_arguments
 from bench.processes import Processes, descendants, free_port, memory_mb, wait_healthy
 from bench.servers import ROOT, clean_env
 from feedsvc.combinations import CombinationError, read
@@ -167,22 +167,14 @@ def memory_run(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", type=Path)
-    parser.add_argument("--state", type=Path)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--quick", action="store_true")
+    corpus_arguments(parser)
     parser.add_argument("--memory", type=int, metavar="N", help="then N distinct combinations")
     parser.add_argument("--cache-megabytes", type=int, default=32)
     parser.add_argument("--items", type=int, default=20, help="FEEDSVC_FEED_ITEMS of --memory")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="feedsvc-combinations-"))
     try:
-        if args.quick:
-            args.corpus, args.state, args.rounds = work / "articles", work / "state", 1
-            generate(args.corpus, 2_000, 200)
-        if args.corpus is None:
-            parser.error("--corpus is required (a folder made by python -m bench.corpus)")
-        state = args.state or work / "state"
+        args.corpus, state = corpus_and_state(parser, args, work)
         seconds = build(args.corpus, state)
         store = Store(str(state))
         with store.reading() as index:

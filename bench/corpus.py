@@ -233,6 +233,27 @@ def generate(
     return corpus
 
 
+def corpus_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of a benchmark that measures an index of a corpus folder."""
+    parser.add_argument("--corpus", type=Path)
+    parser.add_argument("--state", type=Path)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true")
+
+
+def corpus_and_state(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, work: Path
+) -> tuple[Path, Path]:
+    """The corpus folder and the state directory :func:`corpus_arguments` asked for; with
+    ``--quick``, 2,000 articles generated in ``work`` and one round."""
+    if args.quick:
+        args.corpus, args.state, args.rounds = work / "articles", work / "state", 1
+        generate(args.corpus, 2_000, 200)
+    if args.corpus is None:
+        parser.error("--corpus is required (a folder made by python -m bench.corpus)")
+    return args.corpus, args.state or work / "state"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("outdir")

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from bench.combinations import render_table
-from bench.corpus import generate
+from bench.corpus import corpus_and_state, corpus_arguments
 from bench.processes import Processes, free_port, wait_healthy
 from bench.servers import ROOT, clean_env
 from bench.side_by_side import checkout, remove_checkouts
@@ -174,20 +174,12 @@ def kinds(state: Path) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", type=Path)
-    parser.add_argument("--state", type=Path)
+    corpus_arguments(parser)
     parser.add_argument("--against", metavar="REV", help="a revision to compare costs with")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="feedsvc-search-"))
     try:
-        if args.quick:
-            args.corpus, args.state, args.rounds = work / "articles", work / "state", 1
-            generate(args.corpus, 2_000, 200)
-        if args.corpus is None:
-            parser.error("--corpus is required (a folder made by python -m bench.corpus)")
-        state = args.state or work / "state"
+        args.corpus, state = corpus_and_state(parser, args, work)
         if (state / "index.sqlite").exists():
             parser.error(f"{state} holds an index: give an empty folder (the build is measured)")
         started = time.perf_counter()

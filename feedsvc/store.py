@@ -277,13 +277,15 @@ def from_micros(micros: int) -> datetime:
 def article_from_row(row: Sequence[Any]) -> Article:
     """An :class:`Article` from the columns of :data:`ARTICLE_COLUMNS`."""
     named = ArticleRow(*row)
+    # The column holds plain keys only (no combination): the marker alone tells.
     scopes = [Tag(key, label) for key, label in json.loads(named.tags)]
+    marker = AUTHORS.marker
     return Article(
         slug=named.slug,
         title=named.title,
         standfirst=named.standfirst,
-        tags=tuple(tag for tag in scopes if not AUTHORS.owns(tag.key)),
-        authors=tuple(tag for tag in scopes if AUTHORS.owns(tag.key)),
+        tags=tuple(tag for tag in scopes if not tag.key.startswith(marker)),
+        authors=tuple(tag for tag in scopes if tag.key.startswith(marker)),
         published=from_micros(named.published),
         updated=from_micros(named.updated),
         path=decode_name(named.path),

@@ -65,7 +65,8 @@ class Syndication:
     def label(self, index: Snapshot, scope: str) -> str:
         return self.settings.site_title if scope == SITE else index.label(scope)
 
-    def _description(self, scope: str, label: str) -> str:
+    def description(self, scope: str, label: str) -> str:
+        """What a scope's feed and page hold: "Articles tagged Syria", "Articles by Ana Lima"."""
         if scope == SITE:
             return self.settings.site_description
         if is_search(scope):
@@ -125,7 +126,7 @@ class Syndication:
         info = FeedInfo(
             id=feed_id(data.authority, scope),
             title=self._title(scope, data.label),
-            description=self._description(scope, data.label),
+            description=self.description(scope, data.label),
             home_url=urls.scope(scope),
             self_url=urls.feed(scope, fmt.name, limit=limit, page=page if page > 1 else None),
             feed_url=urls.feed(scope, fmt.name, limit=limit),

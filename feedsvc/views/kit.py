@@ -304,11 +304,9 @@ def resolve_search(file: str = "") -> str:
     except QueryError as error:
         fail(400, str(error))
     if q != query.text:
-        if len(request.query_string) > MAX_QUERY:
-            fail(400, f"the query string is longer than {MAX_QUERY} bytes")
         rest = [(k, v) for k, v in request.args.items(multi=True) if k != "q"]
-        location = url(resource_path(query.scope, file)) + (f"&{urlencode(rest)}" if rest else "")
-        abort(secure(Response("", 301, mimetype="text/plain", headers={"Location": location})))
+        path = resource_path(query.scope, file) + (f"&{urlencode(rest)}" if rest else "")
+        abort(moved(path, keep_query=False))
     return query.scope
 
 
@@ -318,15 +316,17 @@ QUERY_SAFE = "!$&'()*+,;=:@/?%"
 """What a query string may hold unescaped (RFC 3986), and "%" for the escapes in it."""
 
 
-def moved(path: str) -> Response:
-    """A 301 to ``path`` on the public base URL, keeping the query string.
+def moved(path: str, *, keep_query: bool = True) -> Response:
+    """A 301 to ``path`` on the public base URL, keeping the query string (unless
+    ``path`` carries the query it needs: ``keep_query=False``).
 
     The Location is built from the base URL alone: no request header changes it.
     """
     query = request.query_string
     if len(query) > MAX_QUERY:
         fail(400, f"the query string is longer than {MAX_QUERY} bytes")
-    location = url(path) + (f"?{quote(query, safe=QUERY_SAFE)}" if query else "")
+    kept = f"?{quote(query, safe=QUERY_SAFE)}" if query and keep_query else ""
+    location = url(path) + kept
     response = Response("", 301, mimetype="text/plain", headers={"Location": location})
     return secure(response)
 

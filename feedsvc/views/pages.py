@@ -11,6 +11,7 @@ import json
 import os
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from flask import Response, request
 
@@ -102,27 +103,35 @@ def tags() -> Response:
 def tag_page(tag: str) -> Response:
     index = snapshot()
     key = resolve_scope(index, tag)
-    shown = listing(index, key)
-    label = index.label(key)
-    title = site().syndication.title(index, key)
+    return scope_page(index, key, "tag.html", "website", key=key)
+
+
+def scope_page(index: Snapshot, scope: str, template: str, kind: str, **more: Any) -> Response:
+    """A tag's or an author's page (or a combination's): one page of its headlines, its
+    feeds, and what a shared link shows."""
+    shown = listing(index, scope)
+    label = index.label(scope)
+    syndication = site().syndication
+    title = syndication.title(index, scope)
+    description = syndication.description(scope, label)
     return page(
-        "tag.html",
-        scope=key,
-        key=key,
+        template,
+        scope=scope,
         label=label,
         listing=shown,
         articles=shown.articles,
-        count=None if is_combination(key) else index.count(key),
-        feeds=feed_links(index, key),
+        count=None if is_combination(scope) else index.count(scope),
+        feeds=feed_links(index, scope),
         title=title if shown.number == 1 else f"{title}: page {shown.number}",
         meta=share_meta(
-            kind="website",
+            kind=kind,
             title=title,
-            description=f"Articles tagged {label} on {site().settings.site_title}",
+            description=f"{description} on {site().settings.site_title}",
             address=shown.canonical,
             image=first_image(shown.articles),
         ),
         tag_labels=tag_labels(index, shown.articles),
+        **more,
     )
 
 
@@ -163,38 +172,13 @@ def authors() -> Response:
 @blueprint.route(AUTHORS.rule())
 def author_page(author: str) -> Response:
     index = snapshot()
-    return author_listing(index, resolve_author(index, author))
+    return scope_page(index, resolve_author(index, author), "author.html", "profile")
 
 
 @blueprint.route(AUTHORS.rule(f"{TOPIC}<tag>/"))
 def author_topic_page(author: str, tag: str) -> Response:
     index = snapshot()
-    return author_listing(index, resolve_topic(index, author, tag))
-
-
-def author_listing(index: Snapshot, scope: str) -> Response:
-    """An author's page, or their page on a topic."""
-    shown = listing(index, scope)
-    label = index.label(scope)
-    title = site().syndication.title(index, scope)
-    return page(
-        "author.html",
-        scope=scope,
-        label=label,
-        listing=shown,
-        articles=shown.articles,
-        count=None if is_combination(scope) else index.count(scope),
-        feeds=feed_links(index, scope),
-        title=title if shown.number == 1 else f"{title}: page {shown.number}",
-        meta=share_meta(
-            kind="profile",
-            title=title,
-            description=f"Articles by {label} on {site().settings.site_title}",
-            address=shown.canonical,
-            image=first_image(shown.articles),
-        ),
-        tag_labels=tag_labels(index, shown.articles),
-    )
+    return scope_page(index, resolve_topic(index, author, tag), "author.html", "profile")
 
 
 @blueprint.route(SEARCH_PATH)

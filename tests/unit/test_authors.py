@@ -292,6 +292,10 @@ def test_an_author_on_a_topic_is_their_articles_with_the_tags(app: Flask) -> Non
     assert (headlines["author"], headlines["tag"]) == ("ana-lima", "climate,syria")
     page = client.get("/authors/ana-lima/tags/syria/").data.decode()
     assert "<h1>Syria by Ana Lima</h1>" in page
+    assert (
+        '<meta name="description" content="Articles tagged Syria by Ana Lima on feedsvc news">'
+        in page
+    )
     # Nothing written on a topic yet: an empty feed, not an error.
     empty = client.get("/authors/the-desk/tags/climate+syria/feed.atom")
     assert empty.status_code == 200 and feedparser.parse(empty.data).entries == []
