@@ -32,60 +32,271 @@ class Setting:
     """``text`` (taken as written, never read as JSON: "2026" stays a title), ``count``
     (a whole number from ``least`` to ``most``), ``seconds`` (a number from ``least`` to a
     day), ``flag`` (true or false) or ``urls`` (http(s) URLs)."""
-    help: str
+    meaning: str
+    """What it does, as the docs' settings table says it (Markdown, links from ``docs/``)."""
     least: float = 0
     most: float | None = None
+    shown: str = ""
+    """The docs' words for a default the value alone does not tell (an empty one, say)."""
 
 
 TABLE: tuple[Setting, ...] = (
-    Setting("ARTICLES_DIR", "articles", "text", "the folder of article files"),
-    Setting("STATE_DIR", "", "text", "where the index lives; empty: beside the folder"),
-    Setting("BASE_URL", "http://127.0.0.1:8000", "text", "the public base URL of every link"),
-    Setting("SITE_TITLE", "feedsvc news", "text", "site and feed title"),
+    Setting(
+        "ARTICLES_DIR",
+        "articles",
+        "text",
+        "the folder of article files",
+    ),
+    Setting(
+        "STATE_DIR",
+        "",
+        "text",
+        "where the index lives (see [The index](#the-index)); safe to delete",
+        shown="`.feedsvc-state/<folder name>` beside the articles folder",
+    ),
+    Setting(
+        "BASE_URL",
+        "http://127.0.0.1:8000",
+        "text",
+        "the public base URL; every link in feeds and pages is built on it (set it once behind "
+        "a proxy)",
+    ),
+    Setting(
+        "SITE_TITLE",
+        "feedsvc news",
+        "text",
+        "site and feed title",
+    ),
     Setting(
         "SITE_DESCRIPTION",
         "The latest articles, as RSS, Atom and JSON Feed, site-wide and per tag.",
         "text",
         "site feed description",
     ),
-    Setting("LANGUAGE", "en", "text", "language tag of the site and its feeds"),
-    Setting("AUTHOR", "feedsvc newsroom", "text", "the author of articles that name none"),
-    Setting("FEED_ITEMS", 20, "count", "items per feed page", 1),
-    Setting("MAX_ITEMS", 100, "count", "the largest ?limit= accepted", 1),
-    Setting("HEADLINE_ITEMS", 10, "count", "items in the headlines JSON", 1),
-    Setting("TIME_ZONE", "UTC", "text", "zone of dates written without one"),
-    Setting("ID_AUTHORITY", "", "text", "tag: authority of a new index; empty: host,year"),
-    Setting("FEED_MAX_AGE", 300, "count", "Cache-Control max-age of feeds, seconds"),
-    Setting("PAGE_MAX_AGE", 60, "count", "Cache-Control max-age of pages, seconds"),
-    Setting("WATCH", True, "flag", "follow the articles folder for changes"),
+    Setting(
+        "LANGUAGE",
+        "en",
+        "text",
+        "language of the site and its feeds: a language tag such as `en` or `pt-BR`",
+    ),
+    Setting(
+        "AUTHOR",
+        "feedsvc newsroom",
+        "text",
+        "feed author, for articles that name none (they make this author's feed; changing it "
+        "builds the index again at the next start)",
+    ),
+    Setting(
+        "FEED_ITEMS",
+        20,
+        "count",
+        "items per feed page",
+        1,
+    ),
+    Setting(
+        "MAX_ITEMS",
+        100,
+        "count",
+        "the largest `?limit=` accepted",
+        1,
+    ),
+    Setting(
+        "HEADLINE_ITEMS",
+        10,
+        "count",
+        "items in the headlines JSON for embeds",
+        1,
+    ),
+    Setting(
+        "TIME_ZONE",
+        "UTC",
+        "text",
+        "zone of dates written without one",
+    ),
+    Setting(
+        "ID_AUTHORITY",
+        "",
+        "text",
+        "the authority of `tag:` ids (`example.org,2026`), taken once when the index is made "
+        "and kept; setting a different one against an existing index is refused (it would "
+        "publish every article again as new)",
+        shown="host of the base URL + `,` + the year",
+    ),
+    Setting(
+        "FEED_MAX_AGE",
+        300,
+        "count",
+        "`Cache-Control` max-age of feeds, seconds",
+    ),
+    Setting(
+        "PAGE_MAX_AGE",
+        60,
+        "count",
+        "`Cache-Control` max-age of HTML pages, seconds",
+    ),
+    Setting(
+        "WATCH",
+        True,
+        "flag",
+        "follow the articles folder for changes",
+    ),
     # Greater than 0: 0 would make the watcher spin.
-    Setting("WATCH_INTERVAL", 1.0, "seconds", "seconds between change checks", 0.01),
-    Setting("RESCAN_SECONDS", 30.0, "seconds", "seconds between full rescans", 0.01),
-    Setting("REQUEST_HEAD_SECONDS", 10.0, "seconds", "how long a request head may take", 0.5),
-    Setting("CACHE_ENTRIES", 8192, "count", "rendered responses held in memory", 1),
-    Setting("CACHE_MEGABYTES", 256, "count", "memory those responses may take", 1),
-    Setting("SHELF_MEGABYTES", 4096, "count", "disk kept representations may take"),
-    Setting("MAX_ARTICLE_BYTES", 1 << 20, "count", "the largest article file read", 1),
-    Setting("MAX_KEYWORDS", 100, "count", "the most tags an article carries", 1, 1_000),
+    Setting(
+        "WATCH_INTERVAL",
+        1.0,
+        "seconds",
+        "seconds between change checks when file events are unavailable",
+        0.01,
+    ),
+    Setting(
+        "RESCAN_SECONDS",
+        30.0,
+        "seconds",
+        "seconds between full rescans that catch missed file events",
+        0.01,
+    ),
+    Setting(
+        "REQUEST_HEAD_SECONDS",
+        10.0,
+        "seconds",
+        "under `feedsvc serve`, how long a connection may go without a complete request head "
+        "before it is closed: a new connection that sends nothing, one that dribbles its head, "
+        "a keep-alive connection idle after its last answer (see [Serving](#serving))",
+        0.5,
+    ),
+    Setting(
+        "CACHE_ENTRIES",
+        8192,
+        "count",
+        "rendered responses kept in memory, at most",
+        1,
+    ),
+    Setting(
+        "CACHE_MEGABYTES",
+        256,
+        "count",
+        "memory those responses may take, at most (per worker); their fast-path aliases take up"
+        " to a sixteenth more (see [Memory under hostile "
+        "requests](http.md#memory-under-hostile-requests))",
+        1,
+    ),
+    Setting(
+        "SHELF_MEGABYTES",
+        4096,
+        "count",
+        "disk the rendered representations kept in the state directory may take (see [Kept "
+        "representations](http.md#kept-representations)); `0` keeps none and renders on demand",
+    ),
+    Setting(
+        "MAX_ARTICLE_BYTES",
+        1 << 20,
+        "count",
+        "the largest article file read; a larger one is skipped and reported",
+        1,
+    ),
+    Setting(
+        "MAX_KEYWORDS",
+        100,
+        "count",
+        "the most tags an article carries; it keeps its first ones and the rest are logged (see"
+        " [Limits](articles.md#limits))",
+        1,
+        1_000,
+    ),
     # Each tag of a combination is one more index lookup for every article it reads.
-    Setting("MAX_COMBINED_TAGS", 4, "count", "the most tags a combination names", 2, 16),
+    Setting(
+        "MAX_COMBINED_TAGS",
+        4,
+        "count",
+        "the most tags a combination of tags names (see [Combinations of "
+        "tags](http.md#combinations-of-tags)); more is a `400`",
+        2,
+        16,
+    ),
     # At most a million: no text node of a feed then comes near the 10 MB that libxml2
     # refuses without XML_PARSE_HUGE, even with every character escaped.
     Setting(
-        "ITEM_CONTENT_BYTES", 100_000, "count", "the most HTML a feed item carries", 1_000, 1e6
+        "ITEM_CONTENT_BYTES",
+        100_000,
+        "count",
+        "the most bytes of HTML content a feed item carries; a longer article is carried as its"
+        " standfirst and a link",
+        1_000,
+        1_000_000,
     ),
-    Setting("INDEX_WORKERS", 0, "count", "processes reading files in a first build; 0: a core"),
-    Setting("HEALTH_DETAILS", False, "flag", "show /healthz's skipped files to every client"),
-    Setting("ICON_URL", "", "text", "the site's square icon; empty: the built-in one"),
-    Setting("LOGO_URL", "", "text", "the site's logo for feeds; empty: the icon"),
-    Setting("PAGE_ITEMS", 30, "count", "headlines per page", 1, 1_000),
-    Setting("ACCESS_LOG", "combined", "text", "combined, json or off"),
-    Setting("PURGE_URLS", "", "urls", "caches to purge on each change"),
-    Setting("SHARED_MAX_AGE", 86_400, "count", "s-maxage of cacheable answers, seconds"),
-    Setting("WEBSUB_HUBS", "", "urls", "WebSub hubs to advertise and tell"),
+    Setting(
+        "INDEX_WORKERS",
+        0,
+        "count",
+        "processes that read files during a first build; `0` is one per core (a first build "
+        "uses at most 8)",
+    ),
+    Setting(
+        "HEALTH_DETAILS",
+        False,
+        "flag",
+        "show `/healthz`'s list of skipped files and reasons to every client, not only to local"
+        " ones (see [Health](http.md#health))",
+    ),
+    Setting(
+        "ICON_URL",
+        "",
+        "text",
+        "the site's square icon, absolute or from the site root: Atom `icon`, JSON Feed `icon` "
+        "and `favicon`, the pages' icon and their preview picture when they have none (see "
+        "[Icons](http.md#icons))",
+        shown="the built-in `/icon.png`",
+    ),
+    Setting(
+        "LOGO_URL",
+        "",
+        "text",
+        "the site's logo, absolute or from the site root: Atom `logo` and the RSS `image` (Atom"
+        " suggests twice as wide as tall; RSS allows at most 144 pixels wide and 400 high)",
+        shown="the icon",
+    ),
+    Setting(
+        "PAGE_ITEMS",
+        30,
+        "count",
+        "headlines per page on the home and tag pages; `?page=N` shows the older ones",
+        1,
+        1_000,
+    ),
+    Setting(
+        "ACCESS_LOG",
+        "combined",
+        "text",
+        "the access log of `feedsvc serve`: `combined`, `json` (JSON lines) or `off` (see "
+        "[Access log](#access-log))",
+    ),
+    Setting(
+        "PURGE_URLS",
+        "",
+        "urls",
+        "caches to purge on each change, http(s) URLs separated by spaces or commas "
+        "(`http://10.0.0.5:6081/`); each gets `PURGE` with an `xkey-purge` header (see [Shared "
+        "caches and WebSub](#shared-caches-and-websub))",
+        shown="empty",
+    ),
+    Setting(
+        "SHARED_MAX_AGE",
+        86_400,
+        "count",
+        "`s-maxage` of cacheable answers, seconds: how long a purged shared cache keeps them; "
+        "sent only with `FEEDSVC_PURGE_URLS`",
+    ),
+    Setting(
+        "WEBSUB_HUBS",
+        "",
+        "urls",
+        "WebSub hubs every feed advertises and that are told of each change, http(s) URLs "
+        "separated by spaces or commas",
+        shown="empty",
+    ),
 )
-"""Every setting, its default and its check: the one place a default is written. The
-environment, :class:`Settings` and the docs' table (checked by the docs test) follow."""
+"""Every setting, its default, its check and its meaning: the one place each is written.
+The environment, :class:`Settings` and the docs' table (:func:`reference`) follow."""
 
 SETTINGS = {setting.name: setting for setting in TABLE}
 DEFAULTS: dict[str, Any] = {setting.name: setting.default for setting in TABLE}
@@ -98,6 +309,42 @@ ACCESS_LOG_FORMATS = ("combined", "json", "off")
 # title or an author it would make every feed and the OPML ill-formed.
 _FORBIDDEN_IN_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
+
+
+REFERENCE_HEADING = "| variable | default | values | meaning |\n|---|---|---|---|\n"
+_LONGEST_SHOWN = 30
+"""A longer default text is shown cut at a word, with an ellipsis."""
+
+
+def reference() -> str:
+    """The docs' table of settings (``docs/operations.md``), made from :data:`TABLE`:
+    ``scripts/settings-reference`` writes it there, and the docs test checks it is."""
+    return REFERENCE_HEADING + "".join(
+        f"| `{PREFIX}{setting.name}` | {_default_shown(setting)} | {_values(setting)} "
+        f"| {setting.meaning} |\n"
+        for setting in TABLE
+    )
+
+
+def _default_shown(setting: Setting) -> str:
+    if setting.shown:
+        return setting.shown
+    value = setting.default
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    if len(text) > _LONGEST_SHOWN:
+        text = text[:_LONGEST_SHOWN].rsplit(" ", 1)[0] + " …"
+    return f"`{text}`"
+
+
+def _values(setting: Setting) -> str:
+    """What a setting of its kind and bounds takes, as the checks below hold it to."""
+    if setting.kind == "count":
+        if setting.most is not None:
+            return f"{setting.least:,.0f} to {setting.most:,.0f}"
+        return f"{setting.least:,.0f} or more"
+    if setting.kind == "seconds":
+        return f"{setting.least:g} to {_MOST_SECONDS:,.0f} s"
+    return {"flag": "`true` or `false`", "urls": "http(s) URLs"}.get(setting.kind, "text")
 
 
 class SettingsError(ValueError):
@@ -252,11 +499,11 @@ def articles_dir_problem(path: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """The settings, checked and typed once at start-up."""
+    """The settings, checked and typed once at start-up: one field per setting of
+    :data:`TABLE` (its name in lower case, its meaning there), and what is derived."""
 
     articles_dir: str
     state_dir: str
-    """Where the index lives; by default ``.feedsvc-state/<folder name>`` beside the folder."""
     base_url: str
     site_title: str
     site_description: str
@@ -267,7 +514,6 @@ class Settings:
     headline_items: int
     time_zone: tzinfo
     id_authority: str
-    """The ``tag:`` authority a new index takes (ids never change after that)."""
     id_authority_given: bool
     """Whether FEEDSVC_ID_AUTHORITY was set: an index of another authority is then refused."""
     feed_max_age: int
@@ -275,39 +521,23 @@ class Settings:
     cache_entries: int
     cache_megabytes: int
     shelf_megabytes: int
-    """Disk the kept representations may take in the state directory; 0 keeps none."""
     watch: bool
     watch_interval: float
     rescan_seconds: float
     max_article_bytes: int
     max_keywords: int
-    """The most tags an article carries; it keeps its first ones."""
     item_content_bytes: int
-    """The most bytes of HTML content a feed item carries; a longer article is linked."""
     index_workers: int
-    """Processes that read files in a first build; 0: one per core."""
     health_details: bool
-    """Show /healthz's skipped files and reasons to every client, not only local ones."""
     icon_url: str
-    """The site's square icon (absolute, or from the site root); empty: the built-in one."""
     logo_url: str
-    """The site's logo for feeds (Atom logo, RSS image); empty: the icon."""
     page_items: int
-    """Headlines per page on the home and tag pages."""
     access_log: str
-    """``combined``, ``json`` or ``off``."""
     request_head_seconds: float
-    """How long ``feedsvc serve`` waits for a request head: on a new connection, a
-    dribbling one, or an idle keep-alive one; then it closes the connection."""
     shared_max_age: int
-    """The lifetime a shared cache may keep a response (``s-maxage``), sent only to
-    caches that are purged (:attr:`purge_urls`)."""
     purge_urls: tuple[str, ...]
-    """The caches told of each change, by a ``PURGE`` naming the surrogate keys."""
     websub_hubs: tuple[str, ...]
-    """The WebSub hubs every feed advertises and that are told of each change."""
     max_combined_tags: int
-    """The most tags a combination of tags names (``/tags/a+b/``)."""
 
     @classmethod
     def from_mapping(cls, given: Mapping[str, Any]) -> Settings:

@@ -4,6 +4,7 @@ the commands present, the article example readable, every link between them reso
 from __future__ import annotations
 
 import re
+import runpy
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,12 @@ ROW = re.compile(r"^\| `FEEDSVC_([A-Z_]+)` \| ([^|]*) \|", re.MULTILINE)
 
 def documented_defaults() -> dict[str, str]:
     return {name: cell.strip() for name, cell in ROW.findall(OPERATIONS)}
+
+
+def test_the_settings_table_is_written_from_the_code_s() -> None:
+    """Run ``python scripts/settings_reference.py`` after changing a setting."""
+    script = runpy.run_path(str(ROOT / "scripts" / "settings_reference.py"))
+    assert script["with_reference"](OPERATIONS) == OPERATIONS
 
 
 def test_every_setting_is_documented_once_and_no_other() -> None:
