@@ -4,7 +4,8 @@ A :class:`Representation` is one version of one resource (a feed page, say) with
 its validators and its compressed variants, each compressed once and kept. The
 :func:`respond` function answers a GET or HEAD for it, 200 or 304, and is the only
 place those headers are written: the Flask views and the fast path in front of
-them both call it, so a cached hit and a first render send identical headers.
+them both call it, so a cached hit and a first render send identical headers, and
+the HTML pages, rendered for each request, are answered by it too.
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ class Representation:
     """More headers every answer carries: surrogate keys and links, computed once."""
     shared_max_age: int | None = None
     """``s-maxage``: how long a purged shared cache may keep it; ``None`` sends none."""
+    dated: bool = True
+    """Whether it has a ``Last-Modified``: a page, made from more than one scope, has
+    none, and ``If-Modified-Since`` is then ignored."""
     bodies: dict[str, bytes] = field(default_factory=dict)
     load: Callable[[str], bytes | None] | None = None
     on_grow: Callable[[int], None] | None = None
@@ -104,6 +108,7 @@ class Representation:
         release: float = math.inf,
         headers: tuple[tuple[str, str], ...] = (),
         shared_max_age: int | None = None,
+        dated: bool = True,
     ) -> Representation:
         """A representation of freshly rendered bytes, held in memory."""
         return cls(
@@ -114,6 +119,7 @@ class Representation:
             release=release,
             headers=headers,
             shared_max_age=shared_max_age,
+            dated=dated,
             bodies={"identity": body},
         )
 
@@ -132,15 +138,11 @@ class Representation:
             etag = f'"{self.digest}"' if coding == "identity" else f'"{self.digest}-{coding}"'
             # Sec-Fetch-Dest picks the label of a browsable feed: caches must key on it.
             vary = "Accept-Encoding, Sec-Fetch-Dest" if self.browsable else "Accept-Encoding"
-            headers = [
-                ("Content-Type", self.content_type),
-                ("ETag", etag),
-                ("Last-Modified", formatdate(self.last_modified, usegmt=True)),
-                ("Vary", vary),
-                ("X-Content-Type-Options", "nosniff"),
-                *CORS_HEADERS,
-                *self.headers,
-            ]
+            headers = [("Content-Type", self.content_type), ("ETag", etag)]
+            if self.dated:
+                headers.append(("Last-Modified", formatdate(self.last_modified, usegmt=True)))
+            headers += [("Vary", vary), ("X-Content-Type-Options", "nosniff"), *CORS_HEADERS]
+            headers += self.headers
             if coding != "identity":
                 headers.append(("Content-Encoding", coding))
             found = self._prepared[coding] = _prepare(etag, headers)
@@ -363,7 +365,7 @@ def respond(
         prepared = representation.prepared(coding)
     if if_none_match is not None:
         fresh = etag_matches(if_none_match, prepared.etag)
-    elif if_modified_since is not None:
+    elif if_modified_since is not None and representation.dated:
         fresh = not_modified_since(if_modified_since, representation.last_modified)
     else:
         fresh = False

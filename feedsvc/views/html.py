@@ -4,25 +4,22 @@ the links to a scope's feeds, and what a shared link shows.
 
 from __future__ import annotations
 
-import gzip
 import math
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import brotli
-from flask import Response, render_template, request
+from flask import Response, render_template
 
 from ..articles import Article
 from ..combinations import is_combination
 from ..feeds import FORMATS
-from ..responses import NOT_ACCEPTABLE, cache_control, choose_coding
+from ..responses import Representation
 from ..store import Snapshot
 from ..surrogate import key_headers, keys_of
 from ..urls import PREFERRED_FORMAT, feed_path, scope_path
-from .kit import fail, site, snapshot, url, whole_number
-from .policy import PAGE_POLICY, PAGE_SCRIPT, SITE_CSS, secure
+from .kit import fail, send, site, snapshot, url, whole_number
+from .policy import PAGE_POLICY, PAGE_SCRIPT, SITE_CSS, policy_headers
 
 
 def feed_links(index: Snapshot, scope: str) -> list[dict[str, str]]:
@@ -39,36 +36,24 @@ def feed_links(index: Snapshot, scope: str) -> list[dict[str, str]]:
     ]
 
 
-PAGE_COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
-    # Pages are rendered per request: a quick setting, still far smaller than identity.
-    "br": lambda body: bytes(brotli.compress(body, quality=5)),
-    "gzip": lambda body: gzip.compress(body, compresslevel=6, mtime=0),
-    "identity": lambda body: body,
-}
-
-
 def page(
     template: str,
     *,
     policy: str = PAGE_POLICY,
     scope: str | None = None,
     slug: str | None = None,
+    status: int = 200,
     **context: Any,
 ) -> Response:
-    """An HTML page with its own validators and a shorter cache lifetime than feeds,
-    under ``policy``; compressed as ``Accept-Encoding`` asks, negotiated as feeds are
-    (:func:`~feedsvc.responses.choose_coding`), each coding with its own ETag.
+    """An HTML page under ``policy``, answered by :func:`~feedsvc.responses.respond` as
+    feeds are (negotiated, compressed, each coding with its own ETag), with a shorter
+    lifetime and no ``Last-Modified``.
 
     The page is made from ``scope`` (the site or a tag) or from the article ``slug``:
     its surrogate keys name them, and its lifetimes end at the scope's next release.
+    A ``status`` other than 200 (a 410) is sent whatever the request's validators say.
     """
     settings = site().settings
-    accept = request.headers.get("Accept-Encoding")
-    coding = choose_coding(accept) if accept else "identity"
-    if coding is None:
-        refused = Response(NOT_ACCEPTABLE, 406, mimetype="text/plain")
-        refused.vary.add("Accept-Encoding")
-        return secure(refused)
     html = render_template(
         template,
         settings=settings,
@@ -80,20 +65,23 @@ def page(
         urls=site().urls,
         **context,
     )
-    response = Response(PAGE_COMPRESSORS[coding](html.encode()), mimetype="text/html")
-    if coding != "identity":
-        response.headers["Content-Encoding"] = coding
-    release = math.inf if scope is None else snapshot().release_of(scope)
-    response.headers["Cache-Control"] = cache_control(
-        settings.page_max_age, site().syndication.shared_max_age, release, time.time()
+    keys = keys_of([] if scope is None else [scope], [] if slug is None else [slug])
+    representation = Representation.of(
+        html.encode(),
+        "text/html; charset=utf-8",
+        0.0,  # not dated: no Last-Modified
+        settings.page_max_age,
+        release=math.inf if scope is None else snapshot().release_of(scope),
+        headers=(*key_headers(keys), *policy_headers(policy)),
+        shared_max_age=site().syndication.shared_max_age,
+        dated=False,
     )
-    response.headers.extend(
-        key_headers(keys_of([] if scope is None else [scope], [] if slug is None else [slug]))
-    )
-    response.vary.add("Accept-Encoding")
-    response.add_etag()  # of the bytes sent: each coding has its own
-    response.make_conditional(request)
-    return secure(response, policy)
+    response = send(representation, conditional=status == 200)
+    if response is None:
+        raise AssertionError("a fresh rendering holds its body")
+    if response.status_code == 200:
+        response.status_code = status
+    return response
 
 
 @dataclass(frozen=True, slots=True)

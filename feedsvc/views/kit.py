@@ -345,14 +345,18 @@ class ExactResponse(Response):
         return WerkzeugHeaders(self.headers)
 
 
-def send(representation: Representation) -> Response | None:
+def send(representation: Representation, *, conditional: bool = True) -> Response | None:
     """Answer through :func:`respond`, exactly as the fast path would; ``None`` when
-    a kept body turned out gone or damaged."""
+    a kept body turned out gone or damaged (never for a fresh rendering).
+
+    Not ``conditional``: the request's validators are not asked, for an answer that
+    will not be a 200 (RFC 9110 13.2.1: a 410 is never a 304).
+    """
     answer = respond(
         representation,
         "GET",  # Werkzeug drops the body of a HEAD response itself
-        request.headers.get("If-None-Match"),
-        request.headers.get("If-Modified-Since"),
+        request.headers.get("If-None-Match") if conditional else None,
+        request.headers.get("If-Modified-Since") if conditional else None,
         request.headers.get("Accept-Encoding"),
         time.time(),
         request.headers.get("Sec-Fetch-Dest"),

@@ -259,15 +259,14 @@ def article_page(slug: str) -> Response:
 
 def gone_page(index: Snapshot, slug: str, title: str) -> Response:
     """410 for a deleted article: not a typo's 404, and a way back to the site."""
-    response = page(
+    return page(
         "gone.html",
         slug=slug,
+        status=410,
         title=f"Removed: {title}",
         removed=title,
         feeds=feed_links(index, SITE),
     )
-    response.status_code = 410
-    return response
 
 
 HEALTH_STATUS = {"ok": 200, "starting": 200, "degraded": 200, "failing": 503}

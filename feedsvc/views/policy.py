@@ -42,14 +42,24 @@ NOT_CROSS_ORIGIN_PATHS = frozenset({HEALTH_PATH})
 """Endpoints that get no CORS headers: they are for the operators, not for other sites."""
 
 
-def secure(response: Response, policy: str = ERROR_POLICY) -> Response:
-    """Add the security headers of an HTML page or an error to ``response``.
+def policy_headers(policy: str) -> tuple[tuple[str, str], ...]:
+    """The headers that say ``policy``, and that no page of ours leaks where it came from.
 
     The page is framed only where ``policy``'s ``frame-ancestors`` allows it.
     """
-    response.headers["Content-Security-Policy"] = policy
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
+    headers: tuple[tuple[str, str], ...] = (
+        ("Content-Security-Policy", policy),
+        ("Referrer-Policy", "same-origin"),
+    )
     if "frame-ancestors 'none'" in policy:
-        response.headers["X-Frame-Options"] = "DENY"
+        headers += (("X-Frame-Options", "DENY"),)
+    return headers
+
+
+def secure(response: Response, policy: str = ERROR_POLICY) -> Response:
+    """Add the security headers of an error, a redirect or other plain text to ``response``."""
+    (name, value), *more = policy_headers(policy)
+    response.headers[name] = value
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers.extend(more)
     return response

@@ -73,3 +73,63 @@ def test_a_shelf_that_cannot_be_opened_is_reported_before_any_request(
     assert report["status"] == "degraded"
     assert report["representations"]["kept"] is False
     assert client.get("/feed.rss").status_code == 200  # rendered on demand meanwhile
+
+
+PAGES = ["/", "/tags/syria/", "/articles/one", "/tags/", "/search/?q=one"]
+
+
+@pytest.mark.usefixtures("site")
+@pytest.mark.parametrize("path", PAGES)
+@pytest.mark.parametrize("coding", ["br", "gzip", "identity"])
+def test_pages_are_answered_as_feeds_are_each_coding_with_its_etag(
+    client: FlaskClient, path: str, coding: str
+) -> None:
+    """Pages go through respond(): negotiated, one ETag per coding, a 304 for it; no
+    Last-Modified (a page is made from more than its scope)."""
+    page = client.get(path, headers={"Accept-Encoding": coding})
+    assert page.status_code == 200
+    assert page.headers.get("Content-Encoding", "identity") == coding
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert page.headers["Cache-Control"] == "public, max-age=60"
+    etag = page.headers["ETag"]
+    assert etag.startswith('"') and (coding == "identity") == ("-" not in etag)
+    assert "Last-Modified" not in page.headers
+    assert page.headers["Access-Control-Allow-Origin"] == "*"
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    again = client.get(path, headers={"Accept-Encoding": coding, "If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    assert again.headers["ETag"] == etag
+    assert again.headers["Vary"] == "Accept-Encoding"
+    assert again.headers["Cache-Control"] == "public, max-age=60"
+    other = "identity" if coding != "identity" else "gzip"
+    assert (
+        client.get(path, headers={"Accept-Encoding": other, "If-None-Match": etag}).status_code
+        == 200
+    )
+    # No date of its own: If-Modified-Since alone is ignored.
+    dated = client.get(path, headers={"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"})
+    assert dated.status_code == 200
+
+
+@pytest.mark.usefixtures("site")
+def test_a_page_refuses_with_406_when_no_coding_is_acceptable(client: FlaskClient) -> None:
+    refused = client.get("/tags/syria/", headers={"Accept-Encoding": "identity;q=0"})
+    assert refused.status_code == 406
+    assert refused.headers["Content-Type"].startswith("text/plain")
+
+
+def test_a_removed_article_s_page_is_a_410_whatever_validators_are_sent(
+    articles_dir: Path, write_article: WriteArticle
+) -> None:
+    """RFC 9110 13.2.1: only a 2xx answer is made conditional; a 410 never becomes a 304."""
+    write_article("2026-01-01-one.txt", title="One", keywords="Syria")
+    write_article("2026-01-02-two.txt", title="Two", keywords="Syria")
+    create_app({"ARTICLES_DIR": str(articles_dir), "WATCH": False})
+    (articles_dir / "2026-01-02-two.txt").unlink()
+    client = create_app({"ARTICLES_DIR": str(articles_dir), "WATCH": False}).test_client()
+    gone = client.get("/articles/two")
+    assert gone.status_code == 410
+    assert b"Removed" in gone.data or b"removed" in gone.data
+    again = client.get("/articles/two", headers={"If-None-Match": gone.headers["ETag"]})
+    assert again.status_code == 410
+    assert again.data == gone.data
