@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import random
 import shutil
@@ -27,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -113,9 +115,19 @@ def render_table(corpus: Path, state: Path, kinds: dict[str, str], rounds: int) 
 
 
 def memory_run(
-    corpus: Path, state: Path, count: int, work: Path, cache_megabytes: int, items: int
+    corpus: Path,
+    state: Path,
+    work: Path,
+    cache_megabytes: int,
+    items: int,
+    paths: Callable[[list[str]], Iterator[str]],
+    count: int,
+    what: str,
 ) -> None:
-    """The worker's memory while ``count`` distinct combinations are asked for."""
+    """The service's memory while ``count`` distinct URLs of ``paths`` are asked for.
+
+    ``paths`` is given the keys of every tag and yields distinct paths, each to be a 200.
+    """
     procs = Processes()
     port = free_port()
     env = {
@@ -134,35 +146,41 @@ def memory_run(
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         connection.request("GET", "/tags.json")
         keys = [tag["key"] for tag in json.loads(connection.getresponse().read())["tags"]]
-        rng = random.Random(7)
-        seen: set[str] = set()
-        formats = ("rss", "atom", "json")
-        print("| distinct combinations asked | service VmRSS MB | seconds |")
+        print(f"| distinct {what} asked | service VmRSS MB | seconds |")
         print("|---:|---:|---:|")
         started = time.perf_counter()
-        while len(seen) < count:
-            # Two to four tags, each joined by AND, OR or AND NOT.
-            first, *others = rng.sample(keys, rng.randint(2, 4))
-            spelling = first + "".join(rng.choice(("+", ",", "+-")) + key for key in others)
-            try:
-                text = read(spelling, str, 4).text
-            except CombinationError:  # "a+-b,c": a NOT in an OR
-                continue
-            if text in seen:
-                continue
-            seen.add(text)
-            path = f"/tags/{quote(text, safe='+,')}/feed.{formats[len(seen) % 3]}"
+        for asked, path in enumerate(itertools.islice(paths(keys), count), 1):
             connection.request("GET", path)
             response = connection.getresponse()
             response.read()
             if response.status != 200:
-                raise RuntimeError(f"{text}: {response.status}")
-            if len(seen) % max(1, count // 20) == 0:
+                raise RuntimeError(f"{path}: {response.status}")
+            if asked % max(1, count // 20) == 0:
                 rss = memory_mb([server.pid, *descendants(server.pid)])
                 elapsed = time.perf_counter() - started
-                print(f"| {len(seen):,} | {rss:.0f} | {elapsed:.0f} |", flush=True)
+                print(f"| {asked:,} | {rss:.0f} | {elapsed:.0f} |", flush=True)
     finally:
         procs.stop_all()
+
+
+def combination_paths(keys: list[str]) -> Iterator[str]:
+    """Distinct random combinations of two to four of ``keys`` (AND, OR, NOT), canonical,
+    one format each."""
+    rng = random.Random(7)
+    seen: set[str] = set()
+    formats = ("rss", "atom", "json")
+    while True:
+        # Two to four tags, each joined by AND, OR or AND NOT.
+        first, *others = rng.sample(keys, rng.randint(2, 4))
+        spelling = first + "".join(rng.choice(("+", ",", "+-")) + key for key in others)
+        try:
+            text = read(spelling, str, 4).text
+        except CombinationError:  # "a+-b,c": a NOT in an OR
+            continue
+        if text in seen:
+            continue
+        seen.add(text)
+        yield f"/tags/{quote(text, safe='+,')}/feed.{formats[len(seen) % 3]}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,7 +200,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{total:,} articles; index ready in {seconds:.1f} s")
         render_table(args.corpus, state, kinds(store), args.rounds)
         if args.memory:
-            memory_run(args.corpus, state, args.memory, work, args.cache_megabytes, args.items)
+            memory_run(
+                args.corpus,
+                state,
+                work,
+                args.cache_megabytes,
+                args.items,
+                combination_paths,
+                args.memory,
+                "combinations",
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -16,6 +16,10 @@ feed for it over HTTP (median and max of 7).
 process of its own) and prints its build time, size and edit CPU beside this tree's:
 with ``REV`` a revision before the search index, what full text costs. ``--quick`` is
 the smoke test: 2,000 generated articles.
+
+``--memory N`` then asks ``feedsvc serve`` (one worker, a response cache of
+``--cache-megabytes``) for N distinct searches, as :mod:`bench.combinations` does for
+combinations, printing the service's memory along the way: what made-up searches leave.
 """
 
 from __future__ import annotations
@@ -24,20 +28,23 @@ import argparse
 import http.client
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from bench.combinations import render_table
+from bench.combinations import memory_run, render_table
 from bench.corpus import corpus_and_state, corpus_arguments
 from bench.processes import Processes, free_port, wait_healthy
 from bench.servers import ROOT, clean_env
 from bench.side_by_side import checkout, remove_checkouts
-from feedsvc.search import read
+from feedsvc.search import QueryError, read
 from feedsvc.store import SITE, Store, connect
+from feedsvc.urls import resource_path
 
 COSTS = r"""
 import json, os, statistics, sys, time
@@ -133,19 +140,56 @@ def edit_latency(corpus: Path, state: Path, work: Path, rounds: int = 7) -> list
     return times
 
 
-def kinds(state: Path) -> dict[str, str]:
-    """The searches measured, by kind, from the words the index holds."""
+def vocabulary(state: Path, most: int = 50_000) -> list[tuple[str, int]]:
+    """The index's ``most`` commonest words of three letters or more, with how many
+    articles hold each, commonest first."""
     db = connect(str(state / "index.sqlite"))
     try:
         db.execute("CREATE VIRTUAL TABLE temp.vocabulary USING fts5vocab(main, 'search', 'row')")
-        total = db.execute("SELECT count(*) FROM articles WHERE state = 0").fetchone()[0]
-        ranked = [
+        return [
             (term, count)
             for term, count in db.execute(
                 "SELECT term, doc FROM temp.vocabulary WHERE length(term) > 2 ORDER BY doc DESC"
             )
             if term.isalpha()
-        ]
+        ][:most]
+    finally:
+        db.close()
+
+
+def search_paths(words: list[tuple[str, int]]) -> Callable[[list[str]], Iterator[str]]:
+    """Distinct random searches as people type them: one to three words, drawn as often
+    as articles hold them, one search in five with a word excluded; canonical, one
+    format each."""
+
+    def paths(_tags: list[str]) -> Iterator[str]:
+        rng = random.Random(7)
+        terms = [term for term, _ in words]
+        weights = [count for _, count in words]
+        seen: set[str] = set()
+        formats = ("rss", "atom", "json")
+        while True:
+            chosen = rng.choices(terms, weights, k=rng.randint(1, 3))
+            if rng.random() < 0.2:
+                chosen.append("-" + rng.choice(terms))
+            try:
+                query = read(" ".join(chosen))
+            except QueryError:  # only exclusions left, say
+                continue
+            if query.text in seen:
+                continue
+            seen.add(query.text)
+            yield resource_path(query.scope, f"feed.{formats[len(seen) % 3]}")
+
+    return paths
+
+
+def kinds(state: Path) -> dict[str, str]:
+    """The searches measured, by kind, from the words the index holds."""
+    ranked = vocabulary(state, most=sys.maxsize)
+    db = connect(str(state / "index.sqlite"))
+    try:
+        total = db.execute("SELECT count(*) FROM articles WHERE state = 0").fetchone()[0]
         title = db.execute(
             "SELECT title FROM articles WHERE state = 0 ORDER BY published DESC LIMIT 1"
         ).fetchone()[0]
@@ -176,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     corpus_arguments(parser)
     parser.add_argument("--against", metavar="REV", help="a revision to compare costs with")
+    parser.add_argument("--memory", type=int, metavar="N", help="then N distinct searches")
+    parser.add_argument("--cache-megabytes", type=int, default=32)
+    parser.add_argument("--items", type=int, default=20, help="FEEDSVC_FEED_ITEMS of --memory")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="feedsvc-search-"))
     try:
@@ -207,6 +254,18 @@ def main(argv: list[str] | None = None) -> int:
             f"{statistics.median(latency):.0f} ms, max {max(latency):.0f} ms "
             f"(of {len(latency)}: {', '.join(f'{t:.0f}' for t in latency)})"
         )
+        if args.memory:
+            print()
+            memory_run(
+                args.corpus,
+                state,
+                work,
+                args.cache_megabytes,
+                args.items,
+                search_paths(vocabulary(state)),
+                args.memory,
+                "searches",
+            )
     finally:
         remove_checkouts(work)
     return 0

@@ -73,12 +73,12 @@ def test_realistic_corpus_looks_like_real_copy(tmp_path: Path) -> None:
     assert not any("\x0b" in a.title + a.standfirst for a in articles)  # cleaned on reading
 
 
-def quick(module: str, timeout: float, said: list[str] | None = None) -> str:
-    """Run ``python -m <module> --quick`` with no FEEDSVC_ setting; its standard output
-    (its standard error appended to ``said``)."""
+def quick(module: str, timeout: float, said: list[str] | None = None, *arguments: str) -> str:
+    """Run ``python -m <module> --quick [arguments]`` with no FEEDSVC_ setting; its
+    standard output (its standard error appended to ``said``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
     done = subprocess.run(
-        [sys.executable, "-m", module, "--quick"],
+        [sys.executable, "-m", module, "--quick", *arguments],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -184,11 +184,14 @@ def test_same_output_compares_every_url_of_two_servers() -> None:
 
 def test_quick_combinations_benchmark_runs() -> None:
     """``python -m bench.combinations --quick``: every kind of combination rendered
-    from a built index, a row each, against a single tag's feed."""
-    out = quick("bench.combinations", 240)
+    from a built index, a row each, against a single tag's feed; then the service's
+    memory while distinct combinations are asked for."""
+    out = quick("bench.combinations", 240, None, "--memory", "200")
     for kind in ("one tag (reference)", "AND of the two biggest", "OR of the two biggest"):
         assert f"| {kind} |" in out, out
     assert "biggest NOT second" in out and "AND of the biggest and a small tag" in out, out
+    assert "| distinct combinations asked | service VmRSS MB | seconds |" in out, out
+    assert re.search(r"^\| 200 \| \d+ \| \d+ \|$", out, re.MULTILINE), out
 
 
 def test_quick_authors_benchmark_runs() -> None:
@@ -205,9 +208,12 @@ def test_quick_authors_benchmark_runs() -> None:
 
 def test_quick_search_benchmark_runs() -> None:
     """``python -m bench.search --quick``: search feeds of every kind rendered from a built
-    index against a single tag's feed, then the index's size and an edit's cost."""
-    out = quick("bench.search", 240)
+    index against a single tag's feed, then the index's size and an edit's cost, and the
+    service's memory while distinct searches are asked for."""
+    out = quick("bench.search", 240, None, "--memory", "200")
     for kind in ("one tag (reference)", "the two commonest words", "a phrase from the newest"):
         assert f"| {kind}" in out, out
     assert re.search(r"\| this tree \| [\d.]+ \| \d+ \| [\d.]+ \|", out), out
     assert re.search(r"to its search feed over HTTP: median \d+ ms, max \d+ ms \(of 7: ", out)
+    assert "| distinct searches asked | service VmRSS MB | seconds |" in out, out
+    assert re.search(r"^\| 200 \| \d+ \| \d+ \|$", out, re.MULTILINE), out
