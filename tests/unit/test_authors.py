@@ -67,28 +67,28 @@ def test_the_index_keeps_each_author_as_a_scope(
     write_article("2026-01-03-c.txt", title="C")
     write_article("2026-01-04-d.txt", title="D", front={"author": "Bo Chen", "draft": "yes"})
     store = index_of(articles_dir, tmp_path / "state")
-    with store.reading() as view:
+    with store.reading() as index:
         ana, bo, newsroom = (AUTHORS.scope(k) for k in ("ana-lima", "bo-chen", "the-newsroom"))
-        assert [a.title for a in view.newest(ana, 10)] == ["B", "A"]
-        assert [a.title for a in view.newest(bo, 10)] == ["B"]  # a draft is no article
-        assert [a.title for a in view.newest(newsroom, 10)] == ["C"]
-        assert view.label(ana) == "ana lima"  # the oldest article's spelling
-        assert view.count(ana) == 2
-        assert [(s.key, s.count) for s in view.authors_by_date()] == [
+        assert [a.title for a in index.newest(ana, 10)] == ["B", "A"]
+        assert [a.title for a in index.newest(bo, 10)] == ["B"]  # a draft is no article
+        assert [a.title for a in index.newest(newsroom, 10)] == ["C"]
+        assert index.label(ana) == "ana lima"  # the oldest article's spelling
+        assert index.count(ana) == 2
+        assert [(s.key, s.count) for s in index.authors_by_date()] == [
             (newsroom, 1),
             (ana, 2),  # B is the newest of both: then by key
             (bo, 1),
         ]
-        assert view.author_count() == 3
-        assert view.has_author(ana) and not view.has_tag(ana)
-        assert not view.has_author("news") and view.has_tag("news")
+        assert index.author_count() == 3
+        assert index.has_author(ana) and not index.has_tag(ana)
+        assert not index.has_author("news") and index.has_tag("news")
         # Authors are no tags: the tag index lists only tags.
-        assert [t.key for t in view.tags_by_count()] == ["news"]
-        b = view.newest(ana, 1)[0]
+        assert [t.key for t in index.tags_by_count()] == ["news"]
+        b = index.newest(ana, 1)[0]
         assert [(t.key, t.label) for t in b.authors] == [(ana, "Ana Lima"), (bo, "Bo Chen")]
         assert [t.key for t in b.tags] == ["news"]
-        assert [t.key for t in view.article(b.slug).authors] == [ana, bo]  # type: ignore[union-attr]
-        assert view.count(SITE) == 3
+        assert [t.key for t in index.article(b.slug).authors] == [ana, bo]  # type: ignore[union-attr]
+        assert index.count(SITE) == 3
 
 
 def test_an_edit_moves_an_article_between_authors(
@@ -103,9 +103,9 @@ def test_an_edit_moves_an_article_between_authors(
     path.write_text(path.read_text().replace("Ana Lima", "Bo Chen"))
     os.utime(path, ns=(1, 1))
     indexer.catch_up()
-    with store.reading() as view:
-        assert view.count("@ana-lima") == 0 and view.count("@bo-chen") == 1
-        assert [s.key for s in view.authors_by_date()] == ["@bo-chen"]
+    with store.reading() as index:
+        assert index.count("@ana-lima") == 0 and index.count("@bo-chen") == 1
+        assert [s.key for s in index.authors_by_date()] == ["@bo-chen"]
     assert store.version("@ana-lima") != before
     indexer.close()
 
@@ -115,11 +115,11 @@ def test_another_site_author_rebuilds_the_index(
 ) -> None:
     write_article("2026-01-01-a.txt", title="A")
     state = tmp_path / "state"
-    with index_of(articles_dir, state, "Desk").reading() as view:
-        assert view.count("@desk") == 1
-    with index_of(articles_dir, state, "Night Desk").reading() as view:
-        assert view.count("@desk") == 0
-        assert view.count("@night-desk") == 1
+    with index_of(articles_dir, state, "Desk").reading() as index:
+        assert index.count("@desk") == 1
+    with index_of(articles_dir, state, "Night Desk").reading() as index:
+        assert index.count("@desk") == 0
+        assert index.count("@night-desk") == 1
     # An outdated index is no damaged one: nothing is kept aside.
     assert not [p.name for p in state.iterdir() if "damaged" in p.name or "outdated" in p.name]
 
@@ -378,19 +378,19 @@ def test_a_renamed_author_keeps_their_key_and_takes_the_new_spelling(
     indexer.open()
     indexer.catch_up()
     store = Store(str(tmp_path / "state"))
-    with store.reading() as view:
-        assert view.label("@ana-lima") == "Ana Lima"
+    with store.reading() as index:
+        assert index.label("@ana-lima") == "Ana Lima"
     oldest.write_text(oldest.read_text().replace("Ana Lima", "ana  lima"))
     os.utime(oldest, ns=(1, 1))
     indexer.catch_up()
-    with store.reading() as view:
-        assert view.label("@ana-lima") == "ana lima"  # the oldest article's, as it is now
-        assert view.count("@ana-lima") == 2
+    with store.reading() as index:
+        assert index.label("@ana-lima") == "ana lima"  # the oldest article's, as it is now
+        assert index.count("@ana-lima") == 2
     # Accents are kept, as in tags: another accent is another author.
     oldest.write_text(oldest.read_text().replace("ana  lima", "Ána Lima"))
     os.utime(oldest, ns=(2, 2))
     indexer.catch_up()
-    with store.reading() as view:
-        assert view.count("@ana-lima") == 1 and view.count("@ána-lima") == 1
-        assert view.label("@ana-lima") == "ANA LIMA"
+    with store.reading() as index:
+        assert index.count("@ana-lima") == 1 and index.count("@ána-lima") == 1
+        assert index.label("@ana-lima") == "ANA LIMA"
     indexer.close()

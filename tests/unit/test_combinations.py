@@ -252,18 +252,18 @@ def test_a_combination_reads_a_bounded_range_of_each_tag(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = app.extensions["feedsvc"].store
-    view = store.begin()
+    index = store.begin()
     try:
-        everything = view.matching("science+-space", 100)
-        assert view.matching("space+-space", 100) == []  # a term and its NOT
-        newest = {article.slug for article in view.newest("science", 3)}
+        everything = index.matching("science+-space", 100)
+        assert index.matching("space+-space", 100) == []  # a term and its NOT
+        newest = {article.slug for article in index.newest("science", 3)}
         assert len(everything) > len([row for row in everything if row[1] in newest]) > 0
         monkeypatch.setattr(feedsvc.store, "COMBINATION_ROWS", 3)
         # Only what the 3 newest science articles hold: an older match is not read.
-        bounded = view.matching("science+-space", 100)
+        bounded = index.matching("science+-space", 100)
         assert bounded == [row for row in everything if row[1] in newest]
     finally:
-        view.close()
+        index.close()
 
 
 def test_hubs_hear_of_the_combinations_someone_follows(app: Flask, tmp_path: Path) -> None:
@@ -320,11 +320,11 @@ def test_a_combination_version_moves_with_its_tags_only(
     site.indexer.scan()
     after = site.store.version("refugees+syria")
     assert after != before
-    view = site.store.begin()
+    index = site.store.begin()
     try:
-        assert view.version("refugees+syria") == after  # the snapshot agrees
+        assert index.version("refugees+syria") == after  # the snapshot agrees
     finally:
-        view.close()
+        index.close()
 
 
 def test_an_edit_renders_again_only_the_combinations_holding_its_tags(app: Flask) -> None:

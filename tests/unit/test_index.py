@@ -25,6 +25,7 @@ from feedsvc.indexer import (
     read_reading,
 )
 from feedsvc.store import SITE, Snapshot, Store, is_damage
+from feedsvc.watch import Watcher
 from feedsvc.writer import (
     BUILD_PARTS,
     BulkLoad,
@@ -44,15 +45,15 @@ class Index:
     indexer: Indexer
     store: Store
 
-    def view(self) -> Snapshot:
+    def snapshot(self) -> Snapshot:
         """A snapshot that stays open until the test ends (closed by the fixture)."""
-        view = self.store.begin()
-        opened.append(view)
-        return view
+        snapshot = self.store.begin()
+        opened.append(snapshot)
+        return snapshot
 
     def titles(self, scope: str = SITE) -> list[str]:
-        with self.store.reading() as view:
-            return [a.title for a in view.newest(scope, 100)]
+        with self.store.reading() as snapshot:
+            return [a.title for a in snapshot.newest(scope, 100)]
 
 
 opened: list[Snapshot] = []
@@ -85,7 +86,7 @@ def test_index_lists_newest_first_by_scope(index: Index) -> None:
     assert index.titles() == ["B1", "A2", "A1"]
     assert index.titles("alpha") == ["A2", "A1"]
     assert index.titles("shared") == ["B1", "A2"]
-    assert index.view().label("beta") == "Beta"
+    assert index.snapshot().label("beta") == "Beta"
 
 
 def test_unchanged_files_are_not_read_again(index: Index, articles_dir: Path) -> None:
@@ -100,25 +101,25 @@ def test_unchanged_files_are_not_read_again(index: Index, articles_dir: Path) ->
 def test_edit_moves_only_the_versions_of_its_scopes(
     index: Index, write_article: WriteArticle
 ) -> None:
-    before = index.view()
+    before = index.snapshot()
     versions = {scope: before.version(scope) for scope in ("alpha", SITE, "beta", "shared")}
     path = write_article("2026-01-01-a1.txt", title="A1 edited", keywords="alpha")
     index.indexer.update([str(path)])
-    after = index.view()
+    after = index.snapshot()
     assert after.version("alpha") > versions["alpha"]
     assert after.version(SITE) > versions[SITE]
     assert after.version("beta") == versions["beta"]
     assert after.version("shared") == versions["shared"]
-    assert index.store.version("alpha") == after.version("alpha")  # every worker's view
+    assert index.store.version("alpha") == after.version("alpha")  # every worker's snapshot
     assert before.newest("alpha", 10)[1].title == "A1"  # the old snapshot is untouched
 
 
 def test_same_bytes_under_a_new_stamp_move_no_version(index: Index, articles_dir: Path) -> None:
     path = articles_dir / "2026-01-02-a2.txt"
-    version = index.view().version("alpha")
+    version = index.snapshot().version("alpha")
     path.write_bytes(path.read_bytes())  # rewritten: new times, same bytes
     index.indexer.update([str(path)])
-    assert index.view().version("alpha") == version
+    assert index.snapshot().version("alpha") == version
 
 
 def test_moving_an_article_between_tags(index: Index, write_article: WriteArticle) -> None:
@@ -131,9 +132,9 @@ def test_moving_an_article_between_tags(index: Index, write_article: WriteArticl
 def test_last_article_of_a_tag_removes_the_tag(index: Index, articles_dir: Path) -> None:
     (articles_dir / "2026-01-03-b1.txt").unlink()
     index.indexer.scan()
-    view = index.view()
-    assert not view.has_tag("beta")
-    assert "beta" not in {tag.key for tag in view.tags_by_count()}
+    snapshot = index.snapshot()
+    assert not snapshot.has_tag("beta")
+    assert "beta" not in {tag.key for tag in snapshot.tags_by_count()}
 
 
 def test_duplicate_slug_serves_first_file_name_and_reports_the_other(
@@ -141,16 +142,16 @@ def test_duplicate_slug_serves_first_file_name_and_reports_the_other(
 ) -> None:
     write_article("x-copy.txt", title="Copy", keywords="alpha", front={"slug": "a1"})
     index.indexer.scan()
-    view = index.view()
-    article = view.article("a1")
+    snapshot = index.snapshot()
+    article = snapshot.article("a1")
     assert article is not None and article.title == "A1"  # "2026-…" sorts before "x-copy"
-    assert "already served from" in view.problems()[str(articles_dir / "x-copy.txt")]
+    assert "already served from" in snapshot.problems()[str(articles_dir / "x-copy.txt")]
     (articles_dir / "2026-01-01-a1.txt").unlink()
     index.indexer.scan()
-    view = index.view()
-    article = view.article("a1")
+    snapshot = index.snapshot()
+    article = snapshot.article("a1")
     assert article is not None and article.title == "Copy"
-    assert view.problems() == {}
+    assert snapshot.problems() == {}
 
 
 def test_duplicate_slug_in_a_first_build(
@@ -158,17 +159,17 @@ def test_duplicate_slug_in_a_first_build(
 ) -> None:
     write_article("2026-01-01-a1.txt", title="A1", keywords="alpha")
     write_article("x-copy.txt", title="Copy", keywords="beta", front={"slug": "a1"})
-    view = make_index().view()
-    article = view.article("a1")
+    snapshot = make_index().snapshot()
+    article = snapshot.article("a1")
     assert article is not None and article.title == "A1"
-    assert list(view.problems()) == [str(articles_dir / "x-copy.txt")]
-    assert not view.has_tag("beta")
+    assert list(snapshot.problems()) == [str(articles_dir / "x-copy.txt")]
+    assert not snapshot.has_tag("beta")
 
 
 def test_drafts_are_not_published(index: Index, write_article: WriteArticle) -> None:
     write_article("d.txt", title="Draft", keywords="alpha", front={"draft": "true"})
     index.indexer.scan()
-    assert index.view().article("d") is None
+    assert index.snapshot().article("d") is None
 
 
 def test_scheduled_article_is_released_by_the_clock(
@@ -178,24 +179,24 @@ def test_scheduled_article_is_released_by_the_clock(
     write_article("s.txt", title="Soon", keywords="alpha", front={"date": "2023-11-14T22:15:00Z"})
     index = make_index(clock=lambda: now[0])
     release = 1_700_000_100.0  # 2023-11-14T22:15:00Z
-    view = index.view()
-    assert view.article("s") is None
-    assert view.release_of("alpha") == release == view.release_of(SITE)
+    snapshot = index.snapshot()
+    assert snapshot.article("s") is None
+    assert snapshot.release_of("alpha") == release == snapshot.release_of(SITE)
     assert index.indexer.next_release == release
     index.indexer.release_due()
     assert index.titles("alpha") == []  # not yet
     now[0] = release
     index.indexer.release_due()
     assert index.titles("alpha") == ["Soon"]
-    assert index.view().release_of("alpha") == float("inf")
+    assert index.snapshot().release_of("alpha") == float("inf")
 
 
 def test_missing_directory_is_reported_not_raised(
     make_index: Callable[..., Index], tmp_path: Path
 ) -> None:
-    view = make_index(folder=tmp_path / "nowhere").view()
-    assert view.count(SITE) == 0
-    assert "cannot list" in view.problems()[str(tmp_path / "nowhere")]
+    snapshot = make_index(folder=tmp_path / "nowhere").snapshot()
+    assert snapshot.count(SITE) == 0
+    assert "cannot list" in snapshot.problems()[str(tmp_path / "nowhere")]
 
 
 def test_new_label_moves_every_scope_that_prints_it(
@@ -205,12 +206,12 @@ def test_new_label_moves_every_scope_that_prints_it(
     write_article("2026-01-01-old.txt", title="Old", keywords="Climate")
     write_article("2026-01-02-new.txt", title="New", keywords="climate, energy")
     index = make_index()
-    before = index.view()
+    before = index.snapshot()
     assert before.label("climate") == "Climate"
     version = before.version("energy")
     (articles_dir / "2026-01-01-old.txt").unlink()
     index.indexer.scan()
-    after = index.view()
+    after = index.snapshot()
     assert after.label("climate") == "climate"
     assert after.version("energy") > version
 
@@ -221,9 +222,9 @@ def test_implausible_dates_are_reported_not_raised(
     write_article("early.txt", keywords="alpha", front={"date": "0001-01-01T00:00:00+01:00"})
     write_article("0001-01-01-prefix.txt", keywords="alpha")
     write_article("2026-01-01-fine.txt", keywords="alpha")
-    view = make_index().view()
-    assert [a.slug for a in view.newest(SITE, 10)] == ["fine"]
-    problems = view.problems()
+    snapshot = make_index().snapshot()
+    assert [a.slug for a in snapshot.newest(SITE, 10)] == ["fine"]
+    problems = snapshot.problems()
     assert "outside 1900 to 9998" in problems[str(articles_dir / "early.txt")]
     assert "is not a date" in problems[str(articles_dir / "0001-01-01-prefix.txt")]
 
@@ -232,9 +233,9 @@ def test_body_comes_from_the_indexed_reading(index: Index, articles_dir: Path) -
     """A body is the one read with its title and dates: never newer text under an old entry."""
     path = articles_dir / "2026-01-01-a1.txt"
     path.write_text(path.read_text() + "\nOne more paragraph.\n")
-    assert index.view().body("a1") == ("The first paragraph.", "The second paragraph.")
+    assert index.snapshot().body("a1") == ("The first paragraph.", "The second paragraph.")
     index.indexer.update([str(path)])
-    assert index.view().body("a1") == (
+    assert index.snapshot().body("a1") == (
         "The first paragraph.",
         "The second paragraph.",
         "One more paragraph.",
@@ -246,10 +247,10 @@ def test_missing_directory_stays_reported_through_file_updates(
 ) -> None:
     index = make_index(folder=tmp_path / "nowhere")
     index.indexer.update([str(tmp_path / "nowhere" / "a.txt")])
-    assert "cannot list" in index.view().problems()[str(tmp_path / "nowhere")]
+    assert "cannot list" in index.snapshot().problems()[str(tmp_path / "nowhere")]
     (tmp_path / "nowhere").mkdir()
     index.indexer.scan()
-    assert index.view().problems() == {}
+    assert index.snapshot().problems() == {}
 
 
 def test_restart_reads_only_what_changed_while_stopped(
@@ -338,15 +339,15 @@ def test_first_build_on_every_core_keeps_first_claims_and_reports_problems(
     write_article("2026-01-09-broken.txt", text="---\nnot a pair\n---\nT\n\nS\n\nk\n\nBody\n")
     indexer = Indexer(str(articles_dir), str(tmp_path / "state"), workers=2)
     indexer.catch_up()
-    view = Store(str(tmp_path / "state")).begin()
-    opened.append(view)
-    assert view.article("a5").title == "First"  # type: ignore[union-attr]
-    assert view.article("a1").title == "A1"  # type: ignore[union-attr]
-    assert view.has_tag("first") and not view.has_tag("late")
-    assert sorted(a.title for a in view.newest("alpha", 100)) == [
+    snapshot = Store(str(tmp_path / "state")).begin()
+    opened.append(snapshot)
+    assert snapshot.article("a5").title == "First"  # type: ignore[union-attr]
+    assert snapshot.article("a1").title == "A1"  # type: ignore[union-attr]
+    assert snapshot.has_tag("first") and not snapshot.has_tag("late")
+    assert sorted(a.title for a in snapshot.newest("alpha", 100)) == [
         f"A{n}" for n in range(8) if n != 5
     ]
-    problems = view.problems()
+    problems = snapshot.problems()
     assert sorted(problems) == [
         str(articles_dir / name)
         for name in ("2026-01-06-a5.txt", "2026-01-09-broken.txt", "z-late.txt")
@@ -511,3 +512,33 @@ def test_a_rescan_lets_edits_in_between_slices_and_keeps_what_they_made(
     titles = index.titles("alpha")
     assert "Made mid-scan" in titles and "F29 edited" in titles and "F29" not in titles
     assert len(titles) == 31
+
+
+def test_the_watcher_reads_noted_files_between_slices_of_its_rescan(
+    make_index: Callable[..., Index],
+    write_article: WriteArticle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The watcher's own hook (what its thread passes to a rescan): a file named by an
+    event during the rescan is read at the next slice, not when the rescan ends."""
+    for n in range(30):
+        write_article(f"2026-01-01-f{n:02d}.txt", title=f"F{n}", keywords="alpha")
+    index = make_index()
+    watcher = Watcher(index.indexer, interval=1.0, rescan=30.0)
+    monkeypatch.setattr(indexer_module, "RECONCILE_SLICE", 5)
+    seen: list[list[str]] = []
+
+    def between() -> None:
+        seen.append(index.titles("alpha"))
+        if len(seen) == 1:  # an editor saves during the rescan, and its event arrives
+            watcher.note(
+                str(write_article("2026-01-01-f03.txt", title="F3 saved", keywords="alpha"))
+            )
+        watcher.apply_events()
+
+    index.indexer.scan(skip=watcher.hold_recent, between=between)
+    assert len(seen) >= 3
+    assert "F3 saved" not in seen[0]
+    assert "F3 saved" in seen[1]  # read at the slice after the event, mid-rescan
+    assert "F3 saved" in index.titles("alpha") and "F3" not in index.titles("alpha")
+    assert not watcher.take()  # nothing left over for after the rescan

@@ -219,11 +219,11 @@ def test_the_search_index_follows_every_change_in_date_order(
     match = read("tidal").match()
 
     def agree() -> None:
-        with store.reading() as view:
-            site = [a.slug for a in view.newest("", 100) if "Tidal" in a.title]
-            assert [slug for _, slug in view.search(match, 100)] == site
+        with store.reading() as index:
+            site = [a.slug for a in index.newest("", 100) if "Tidal" in a.title]
+            assert [slug for _, slug in index.search(match, 100)] == site
             for offset in (0, 7, 20):
-                page = [slug for _, slug in view.search(match, 7, offset)]
+                page = [slug for _, slug in index.search(match, 7, offset)]
                 assert page == site[offset : offset + 7]
 
     agree()
@@ -240,9 +240,9 @@ def test_the_search_index_follows_every_change_in_date_order(
     write_article("2026-02-03-z.txt", title="Tidal late")
     indexer.catch_up()
     agree()
-    with store.reading() as view:
-        slugs = {slug for _, slug in view.search(match, 100)}
+    with store.reading() as index:
+        slugs = {slug for _, slug in index.search(match, 100)}
     assert "t00" not in slugs and "t01" not in slugs and "z" in slugs
-    with store.reading() as view:
-        assert [slug for _, slug in view.search(read("calm").match(), 5)] == ["t00"]
+    with store.reading() as index:
+        assert [slug for _, slug in index.search(read("calm").match(), 5)] == ["t00"]
     indexer.close()

@@ -66,11 +66,11 @@ def test_a_later_page_renders_the_same_in_the_background_and_in_the_view(
 ) -> None:
     prerenderer = prerendered(config)
     client = on_demand(config).test_client()
-    view = prerenderer.store.begin()
+    index = prerenderer.store.begin()
     try:
         for scope in SCOPES:
             for fmt in FORMATS.values():
-                background = prerenderer.representation(view, scope, fmt, page=2)
+                background = prerenderer.representation(index, scope, fmt, page=2)
                 served = client.get(f"{feed_path(scope, fmt.name)}?page=2")
                 assert served.status_code == 200
                 assert background.body("identity") == served.data
@@ -82,18 +82,18 @@ def test_a_later_page_renders_the_same_in_the_background_and_in_the_view(
                 ]
                 assert sorted(background.prepared("identity").headers) == sorted(sent)
     finally:
-        view.close()
+        index.close()
 
 
 def test_a_page_past_the_end_is_a_domain_error_and_a_404(config: dict[str, object]) -> None:
     app = create_app(config)
     site = app.extensions["feedsvc"]
-    view = site.store.begin()
+    index = site.store.begin()
     try:
         with pytest.raises(PastTheEnd, match="page 4 is past the last page, 3"):
-            site.syndication.feed(view, SITE, FORMATS["atom"], page=4)
+            site.syndication.feed(index, SITE, FORMATS["atom"], page=4)
     finally:
-        view.close()
+        index.close()
     answer = app.test_client().get("/feed.atom?page=4")
     assert answer.status_code == 404
     assert answer.data == b"page 4 is past the last page, 3\n"
@@ -107,21 +107,21 @@ def test_a_feed_page_read_at_once_is_what_the_separate_queries_say(
         "2025-06-01-old.txt", title="Old", keywords="Alpha", front={"updated": "2026-02-01"}
     )
     store = create_app(config).extensions["feedsvc"].store
-    view = store.begin()
+    index = store.begin()
     try:
         for scope in SCOPES:
-            count = view.count(scope)
+            count = index.count(scope)
             for page in (1, 2, 3, 4):
-                data = view.feed_page(scope, 4, page)
-                shown = view.newest(scope, 4, (page - 1) * 4)
+                data = index.feed_page(scope, 4, page)
+                shown = index.newest(scope, 4, (page - 1) * 4)
                 assert data.count == count and data.articles == shown
-                assert data.bodies == view.bodies([a.slug for a in shown])
-                assert data.labels == view.labels(t.key for a in shown for t in a.tags)
-                assert (data.label, data.changed) == (view.label(scope), view.changed(scope))
-                assert data.authority == view.authority()
+                assert data.bodies == index.bodies([a.slug for a in shown])
+                assert data.labels == index.labels(t.key for a in shown for t in a.tags)
+                assert (data.label, data.changed) == (index.label(scope), index.changed(scope))
+                assert data.authority == index.authority()
                 if shown:
-                    assert data.updated == view.newest_update(scope, page * 4)
+                    assert data.updated == index.newest_update(scope, page * 4)
                 else:
                     assert (page - 1) * 4 >= count and data.updated is None
     finally:
-        view.close()
+        index.close()
