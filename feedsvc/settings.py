@@ -41,12 +41,7 @@ class Setting:
 
 
 TABLE: tuple[Setting, ...] = (
-    Setting(
-        "ARTICLES_DIR",
-        "articles",
-        "text",
-        "the folder of article files",
-    ),
+    Setting("ARTICLES_DIR", "articles", "text", "the folder of article files"),
     Setting(
         "STATE_DIR",
         "",
@@ -61,12 +56,7 @@ TABLE: tuple[Setting, ...] = (
         "the public base URL; every link in feeds and pages is built on it (set it once behind "
         "a proxy)",
     ),
-    Setting(
-        "SITE_TITLE",
-        "feedsvc news",
-        "text",
-        "site and feed title",
-    ),
+    Setting("SITE_TITLE", "feedsvc news", "text", "site and feed title"),
     Setting(
         "SITE_DESCRIPTION",
         "The latest articles, as RSS, Atom and JSON Feed, site-wide and per tag.",
@@ -86,33 +76,10 @@ TABLE: tuple[Setting, ...] = (
         "feed author, for articles that name none (they make this author's feed; changing it "
         "builds the index again at the next start)",
     ),
-    Setting(
-        "FEED_ITEMS",
-        20,
-        "count",
-        "items per feed page",
-        1,
-    ),
-    Setting(
-        "MAX_ITEMS",
-        100,
-        "count",
-        "the largest `?limit=` accepted",
-        1,
-    ),
-    Setting(
-        "HEADLINE_ITEMS",
-        10,
-        "count",
-        "items in the headlines JSON for embeds",
-        1,
-    ),
-    Setting(
-        "TIME_ZONE",
-        "UTC",
-        "text",
-        "zone of dates written without one",
-    ),
+    Setting("FEED_ITEMS", 20, "count", "items per feed page", 1),
+    Setting("MAX_ITEMS", 100, "count", "the largest `?limit=` accepted", 1),
+    Setting("HEADLINE_ITEMS", 10, "count", "items in the headlines JSON for embeds", 1),
+    Setting("TIME_ZONE", "UTC", "text", "zone of dates written without one"),
     Setting(
         "ID_AUTHORITY",
         "",
@@ -122,24 +89,9 @@ TABLE: tuple[Setting, ...] = (
         "publish every article again as new)",
         shown="host of the base URL + `,` + the year",
     ),
-    Setting(
-        "FEED_MAX_AGE",
-        300,
-        "count",
-        "`Cache-Control` max-age of feeds, seconds",
-    ),
-    Setting(
-        "PAGE_MAX_AGE",
-        60,
-        "count",
-        "`Cache-Control` max-age of HTML pages, seconds",
-    ),
-    Setting(
-        "WATCH",
-        True,
-        "flag",
-        "follow the articles folder for changes",
-    ),
+    Setting("FEED_MAX_AGE", 300, "count", "`Cache-Control` max-age of feeds, seconds"),
+    Setting("PAGE_MAX_AGE", 60, "count", "`Cache-Control` max-age of HTML pages, seconds"),
+    Setting("WATCH", True, "flag", "follow the articles folder for changes"),
     # Greater than 0: 0 would make the watcher spin.
     Setting(
         "WATCH_INTERVAL",
@@ -164,13 +116,7 @@ TABLE: tuple[Setting, ...] = (
         "a keep-alive connection idle after its last answer (see [Serving](#serving))",
         0.5,
     ),
-    Setting(
-        "CACHE_ENTRIES",
-        8192,
-        "count",
-        "rendered responses kept in memory, at most",
-        1,
-    ),
+    Setting("CACHE_ENTRIES", 8192, "count", "rendered responses kept in memory, at most", 1),
     Setting(
         "CACHE_MEGABYTES",
         256,
@@ -318,7 +264,7 @@ _LONGEST_SHOWN = 30
 
 def reference() -> str:
     """The docs' table of settings (``docs/operations.md``), made from :data:`TABLE`:
-    ``scripts/settings-reference`` writes it there, and the docs test checks it is."""
+    ``scripts/settings_reference.py`` writes it there, and the docs test checks it is."""
     return REFERENCE_HEADING + "".join(
         f"| `{PREFIX}{setting.name}` | {_default_shown(setting)} | {_values(setting)} "
         f"| {setting.meaning} |\n"
