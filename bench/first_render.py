@@ -89,18 +89,18 @@ def render_costs(
         for scope in scopes:
             for fmt in FORMATS.values():
                 started = time.perf_counter()
-                view = store.begin()  # type: ignore[attr-defined]
+                index = store.begin()  # type: ignore[attr-defined]
                 counted = [0]
 
                 def count(_: str, counted: list[int] = counted) -> None:
                     counted[0] += 1
 
-                view._db.set_trace_callback(count)
+                index._db.set_trace_callback(count)
                 try:
-                    syndication.feed(view, scope, fmt, page)  # type: ignore[attr-defined]
+                    syndication.feed(index, scope, fmt, page)  # type: ignore[attr-defined]
                 finally:
-                    view._db.set_trace_callback(None)
-                    view.close()
+                    index._db.set_trace_callback(None)
+                    index.close()
                 times.append((time.perf_counter() - started) * 1000)
                 statements += counted[0]
                 renders += 1
@@ -138,12 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_mapping({"ARTICLES_DIR": args.corpus, "STATE_DIR": args.state})
     syndication = Syndication(settings, Urls.of(settings))
     store = Store(args.state)
-    view = store.begin()
+    index = store.begin()
     try:
-        ranked = [tag.key for tag in view.tags_by_count()]
-        total = view.count(SITE)
+        ranked = [tag.key for tag in index.tags_by_count()]
+        total = index.count(SITE)
     finally:
-        view.close()
+        index.close()
     step = max(1, len(ranked) // args.scopes)
     scopes = [SITE, *ranked[::step][: args.scopes]]
     print(f"{total:,} articles, {len(ranked):,} tags; {len(scopes)} scopes, 3 formats each")
@@ -162,11 +162,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def count_of(store: object, scope: str) -> int:
-    view = store.begin()  # type: ignore[attr-defined]
+    index = store.begin()  # type: ignore[attr-defined]
     try:
-        return int(view.count(scope))
+        return int(index.count(scope))
     finally:
-        view.close()
+        index.close()
 
 
 if __name__ == "__main__":

@@ -144,8 +144,8 @@ def open_index(directory: Path) -> InProcessIndex:
         return indexer.last_update_cpu
 
     def problems() -> int:
-        with Store(state).reading() as view:
-            return len(view.problems())
+        with Store(state).reading() as index:
+            return len(index.problems())
 
     return InProcessIndex(lambda: indexer.catch_up(rebuild=True), update, problems)
 

@@ -217,3 +217,14 @@ def test_quick_search_benchmark_runs() -> None:
     assert re.search(r"to its search feed over HTTP: median \d+ ms, max \d+ ms \(of 7: ", out)
     assert "| distinct searches asked | service VmRSS MB | seconds |" in out, out
     assert re.search(r"^\| 200 \| \d+ \| \d+ \|$", out, re.MULTILINE), out
+
+
+def test_quick_pages_benchmark_runs() -> None:
+    """``python -m bench.pages --quick``: every kind of page answered by the app in
+    process, in br and gzip, with its median."""
+    out = quick("bench.pages", 240)
+    for kind in ("home (`/`)", "tag list (`/tags/`)", "the biggest tag, page 2", "author list"):
+        assert f"| {kind}" in out, out
+    assert re.search(
+        r"^\| the newest article \(`/articles/[^`]+`\) \| gzip \| [\d.]+ \|$", out, re.M
+    )
