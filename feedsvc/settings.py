@@ -38,6 +38,8 @@ class Setting:
     most: float | None = None
     shown: str = ""
     """The docs' words for a default the value alone does not tell (an empty one, say)."""
+    choices: tuple[str, ...] = ()
+    """The only values a text setting takes, when it has a few."""
 
 
 TABLE: tuple[Setting, ...] = (
@@ -213,8 +215,9 @@ TABLE: tuple[Setting, ...] = (
         "ACCESS_LOG",
         "combined",
         "text",
-        "the access log of `feedsvc serve`: `combined`, `json` (JSON lines) or `off` (see "
-        "[Access log](#access-log))",
+        "the access log of `feedsvc serve`: the combined log format with the response time, "
+        "JSON lines, or none (see [Access log](#access-log))",
+        choices=("combined", "json", "off"),
     ),
     Setting(
         "PURGE_URLS",
@@ -249,8 +252,6 @@ DEFAULTS: dict[str, Any] = {setting.name: setting.default for setting in TABLE}
 """Every setting and its default; each is read from ``FEEDSVC_<NAME>`` too."""
 _MOST_SECONDS = 86_400.0
 _TEXTS = tuple(setting.name for setting in TABLE if setting.kind == "text")
-ACCESS_LOG_FORMATS = ("combined", "json", "off")
-"""Access log formats: the combined log format with the response time, JSON lines, none."""
 # Any C0 or C1 control character, a lone surrogate or a noncharacter XML forbids: in a
 # title or an author it would make every feed and the OPML ill-formed.
 _FORBIDDEN_IN_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
@@ -290,6 +291,9 @@ def _values(setting: Setting) -> str:
         return f"{setting.least:,.0f} or more"
     if setting.kind == "seconds":
         return f"{setting.least:g} to {_MOST_SECONDS:,.0f} s"
+    if setting.choices:
+        *most, last = (f"`{choice}`" for choice in setting.choices)
+        return f"{', '.join(most)} or {last}"
     return {"flag": "`true` or `false`", "urls": "http(s) URLs"}.get(setting.kind, "text")
 
 
@@ -531,9 +535,9 @@ class Settings:
                 "'example.org,2026'"
             )
         access_log = texts["ACCESS_LOG"].strip().lower()
-        if access_log not in ACCESS_LOG_FORMATS:
+        if access_log not in (formats := SETTINGS["ACCESS_LOG"].choices):
             raise SettingsError(
-                f"{PREFIX}ACCESS_LOG must be one of {', '.join(ACCESS_LOG_FORMATS)}, "
+                f"{PREFIX}ACCESS_LOG must be one of {', '.join(formats)}, "
                 f"not {_shown(texts['ACCESS_LOG'])}"
             )
         for name in ("ICON_URL", "LOGO_URL"):

@@ -27,6 +27,7 @@ from tests.conftest import WriteArticle
         ("TIME_ZONE", "Mars/Olympus", "not a known time zone"),
         ("BASE_URL", "example.org", "not an absolute http"),
         ("ID_AUTHORITY", "no date", "not a tag URI authority"),
+        ("ACCESS_LOG", "verbose", "ACCESS_LOG must be one of combined, json, off, not"),
     ],
 )
 def test_bad_setting_stops_start_up_with_its_name(
