@@ -28,7 +28,7 @@ from bench.corpus import corpus_and_state, corpus_arguments
 from feedsvc.app import create_app
 from feedsvc.store import SITE, Store
 from feedsvc.urls import with_author
-from feedsvc.views.pages import AUTHORS_PER_PAGE
+from feedsvc.views.pages import LISTED_PER_PAGE
 
 
 def kinds(store: Store) -> dict[str, str]:
@@ -70,9 +70,9 @@ def author_index(corpus: Path, state: Path, rounds: int) -> None:
     compressed = client.get("/authors/", headers={"Accept-Encoding": "br"}).data
     with Store(str(state)).reading() as index:
         authors = index.author_count()
-    pages = -(-authors // AUTHORS_PER_PAGE)
+    pages = -(-authors // LISTED_PER_PAGE)
     print(
-        f"\n/authors/: {authors:,} authors, {pages} page(s) of {AUTHORS_PER_PAGE}; first page "
+        f"\n/authors/: {authors:,} authors, {pages} page(s) of {LISTED_PER_PAGE}; first page "
         f"median {statistics.median(times):.1f} ms, max {max(times):.1f} ms; "
         f"{len(body) / 1000:.0f} kB ({len(compressed) / 1000:.0f} kB with br)"
     )

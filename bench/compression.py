@@ -10,6 +10,7 @@ representations"). Without ``--corpus`` it generates 3,000 articles.
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import shutil
 import statistics
@@ -25,12 +26,20 @@ from bench.corpus import generate
 Compressor = Callable[[bytes], bytes]
 
 
+def _brotli(body: bytes, quality: int) -> bytes:
+    return bytes(brotli.compress(body, quality=quality))
+
+
+def _gzip(body: bytes, level: int) -> bytes:
+    return gzip.compress(body, compresslevel=level, mtime=0)
+
+
 def levels() -> dict[str, Compressor]:
     found: dict[str, Compressor] = {}
     for quality in (4, 5, 6, 9, 11):
-        found[f"brotli {quality}"] = lambda body, q=quality: bytes(brotli.compress(body, quality=q))
+        found[f"brotli {quality}"] = functools.partial(_brotli, quality=quality)
     for level in (1, 6, 9):
-        found[f"gzip {level}"] = lambda body, n=level: gzip.compress(body, compresslevel=n, mtime=0)
+        found[f"gzip {level}"] = functools.partial(_gzip, level=level)
     return found
 
 

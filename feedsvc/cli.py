@@ -181,7 +181,7 @@ def check(directory: str) -> None:
     store = bring_up_to_date(settings)
     with store.reading() as index:
         problems = index.problems()
-        published, tags = index.count(SITE), len(index.tags_by_count())
+        published, tags = index.count(SITE), index.tag_count()
         moved = index.date_changes()
     for path, reason in problems.items():
         click.echo(f"{path}: {reason}", err=True)
@@ -205,7 +205,7 @@ def index(rebuild: bool, directory: str) -> None:
     store = bring_up_to_date(settings, rebuild=rebuild)
     with store.reading() as index:
         click.echo(
-            f"{index.count(SITE)} published, {len(index.tags_by_count())} tags, "
+            f"{index.count(SITE)} published, {index.tag_count()} tags, "
             f"{len(index.problems())} skipped; index in {settings.state_dir}"
         )
 

@@ -730,14 +730,23 @@ class Snapshot:
                 found[slug] = tuple(text.split("\n")) if text else ()
         return found
 
-    def tags_by_count(self) -> list[TagSummary]:
-        """Every tag in use, the most used first, then by key."""
+    def tags_by_count(self, limit: int = -1, offset: int = 0) -> list[TagSummary]:
+        """Tags in use, the most used first, then by key: every one, or a page of them."""
         rows = self._db.execute(
             "SELECT scope, label, count, newest FROM scopes WHERE scope != '' AND count > 0 "
-            "AND substr(scope, 1, 1) != ? ORDER BY count DESC, scope",
-            (AUTHORS.marker,),
+            "AND substr(scope, 1, 1) != ? ORDER BY count DESC, scope LIMIT ? OFFSET ?",
+            (AUTHORS.marker, limit, offset),
         )
         return [TagSummary(k, label, n, from_micros(newest)) for k, label, n, newest in rows]
+
+    def tag_count(self) -> int:
+        return int(
+            self._one(
+                "SELECT count(*) FROM scopes WHERE scope != '' AND count > 0 "
+                "AND substr(scope, 1, 1) != ?",
+                AUTHORS.marker,
+            )
+        )
 
     def authors_by_date(self, limit: int = -1, offset: int = 0) -> list[TagSummary]:
         """Authors with published articles, the latest to publish first, then by key;

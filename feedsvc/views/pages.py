@@ -87,15 +87,45 @@ def first_image(articles: Sequence[Article]) -> str | None:
     return next((absolute(a.image) for a in articles if a.image), None)
 
 
+LISTED_PER_PAGE = 500
+"""Tags or authors listed on each page of the tag index and the author index: a site
+of many thousand tags is a page's worth of rows a request, never all of them."""
+
+
+def index_listing(path: str, total: int) -> tuple[Listing, int]:
+    """The page of an index of ``total`` tags or authors at ``path`` that ``?page=N``
+    asks for, and the offset of its first row; past the last page is a 404."""
+    number = whole_number("page", 1) or 1
+    pages = max(1, -(-total // LISTED_PER_PAGE))
+    if number > pages:
+        fail(404, f"page {number} is past the last page, {pages}")
+
+    def at(page: int) -> str:
+        return url(path, page=page if page > 1 else None)
+
+    listing = Listing(
+        articles=(),
+        number=number,
+        pages=pages,
+        previous=at(number - 1) if number > 1 else None,
+        next=at(number + 1) if number < pages else None,
+        canonical=at(number),
+    )
+    return listing, (number - 1) * LISTED_PER_PAGE
+
+
 @blueprint.route(TAG_INDEX_PATH)
 def tags() -> Response:
     index = snapshot()
+    listing, offset = index_listing(TAG_INDEX_PATH, index.tag_count())
+    title = f"All tags — {site().settings.site_title}"
     return page(
         "tags.html",
         scope=SITE,
-        rows=[(tag.key, tag.label, tag.count) for tag in index.tags_by_count()],
+        rows=index.tags_by_count(LISTED_PER_PAGE, offset),
+        listing=listing,
         feeds=feed_links(index, SITE),
-        title=f"All tags — {site().settings.site_title}",
+        title=title if listing.number == 1 else f"{title}: page {listing.number}",
     )
 
 
@@ -135,37 +165,18 @@ def scope_page(index: Snapshot, scope: str, template: str, kind: str, **more: An
     )
 
 
-AUTHORS_PER_PAGE = 500
-"""Authors listed on each page of the author index."""
-
-
 @blueprint.route(AUTHOR_INDEX_PATH)
 def authors() -> Response:
     index = snapshot()
-    number = whole_number("page", 1) or 1
-    pages = max(1, -(-index.author_count() // AUTHORS_PER_PAGE))
-    if number > pages:
-        fail(404, f"page {number} is past the last page, {pages}")
-    rows = index.authors_by_date(AUTHORS_PER_PAGE, (number - 1) * AUTHORS_PER_PAGE)
-
-    def at(page: int) -> str:
-        return url(AUTHOR_INDEX_PATH, page=page if page > 1 else None)
-
+    listing, offset = index_listing(AUTHOR_INDEX_PATH, index.author_count())
     title = f"All authors — {site().settings.site_title}"
     return page(
         "authors.html",
         scope=SITE,
-        rows=rows,
-        listing=Listing(
-            articles=(),
-            number=number,
-            pages=pages,
-            previous=at(number - 1) if number > 1 else None,
-            next=at(number + 1) if number < pages else None,
-            canonical=at(number),
-        ),
+        rows=index.authors_by_date(LISTED_PER_PAGE, offset),
+        listing=listing,
         feeds=feed_links(index, SITE),
-        title=title if number == 1 else f"{title}: page {number}",
+        title=title if listing.number == 1 else f"{title}: page {listing.number}",
     )
 
 
@@ -338,7 +349,7 @@ def healthz() -> Response:
     if current.store.ready() and progress.phase != "building":
         index = snapshot()
         report["articles"] = index.count(SITE)
-        report["tags"] = len(index.tags_by_count())
+        report["tags"] = index.tag_count()
         problems = index.problems()
         if problems:
             report["status"] = "degraded"

@@ -4,6 +4,7 @@ sends, and a shelf that cannot be used."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from flask.testing import FlaskClient
 
 from feedsvc.app import create_app
 from feedsvc.shelf import DATABASE
+from feedsvc.views import pages
 from tests.conftest import WriteArticle
 
 BASE = "http://127.0.0.1:8000"
@@ -133,3 +135,35 @@ def test_a_removed_article_s_page_is_a_410_whatever_validators_are_sent(
     again = client.get("/articles/two", headers={"If-None-Match": gone.headers["ETag"]})
     assert again.status_code == 410
     assert again.data == gone.data
+
+
+def test_the_tag_index_is_paged_the_most_used_first(
+    articles_dir: Path, write_article: WriteArticle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A site of many thousand tags costs a page of rows a request, not every tag: the tag
+    index, like the author index, lists LISTED_PER_PAGE a page, with prev/next links."""
+    monkeypatch.setattr(pages, "LISTED_PER_PAGE", 3)
+    for n in range(7):  # tag t0 on one article, t1 on two, ... t6 on seven
+        keywords = ", ".join(f"t{k}" for k in range(n, 7))
+        write_article(f"2026-01-0{n + 1}-a{n}.txt", title=f"A{n}", keywords=keywords)
+    client = create_app({"ARTICLES_DIR": str(articles_dir), "WATCH": False}).test_client()
+
+    def listed(path: str) -> list[str]:
+        answer = client.get(path)
+        assert answer.status_code == 200
+        return re.findall(rf'<td><a href="{BASE}/tags/(t\d)/">', answer.data.decode())
+
+    assert [listed(f"/tags/?page={n}") for n in (1, 2, 3)] == [
+        ["t6", "t5", "t4"],
+        ["t3", "t2", "t1"],
+        ["t0"],
+    ]
+    first, middle = client.get("/tags/").data.decode(), client.get("/tags/?page=2").data.decode()
+    assert f'<link rel="next" href="{BASE}/tags/?page=2">' in first and 'rel="prev"' not in first
+    assert f'<a rel="prev" href="{BASE}/tags/">' in middle  # page 1 at its own URL
+    assert f'<a rel="next" href="{BASE}/tags/?page=3">' in middle
+    assert "Page 2 of 3" in middle
+    past = client.get("/tags/?page=4")
+    assert past.status_code == 404 and b"past the last page, 3" in past.data
+    assert client.get("/tags/?page=0").status_code == 400
+    assert json.loads(client.get("/healthz").data)["tags"] == 7
