@@ -206,7 +206,7 @@ def index(rebuild: bool, directory: str) -> None:
     with store.reading() as index:
         click.echo(
             f"{index.count(SITE)} published, {index.tag_count()} tags, "
-            f"{len(index.problems())} skipped; index in {settings.state_dir}"
+            f"{index.problem_count()} skipped; index in {settings.state_dir}"
         )
 
 

@@ -770,14 +770,16 @@ class Snapshot:
             )
         )
 
-    def problems(self) -> dict[str, str]:
-        """Every file skipped, by path, with the reason; and a folder that cannot be listed."""
+    def problems(self, limit: int = -1) -> dict[str, str]:
+        """Files skipped, by path, with the reason: every one, or the first ``limit``;
+        a folder that cannot be listed comes first."""
         found: dict[str, str] = {}
         directory = str(self._one("SELECT value FROM meta WHERE key = 'articles_dir'"))
         rows = self._db.execute(
             "SELECT f.path, f.error, f.slug, a.path FROM files f "
             "LEFT JOIN articles a ON a.slug = f.slug AND f.shadowed "
-            "WHERE f.error IS NOT NULL OR f.shadowed ORDER BY f.path"
+            "WHERE f.error IS NOT NULL OR f.shadowed ORDER BY f.path LIMIT ?",
+            (limit,),
         )
         for name, error, slug, served_from in rows:
             path = os.path.join(directory, decode_name(name))
@@ -788,7 +790,15 @@ class Snapshot:
         folder = self._one("SELECT value FROM meta WHERE key = 'directory_problem'")
         if folder:
             found[directory] = str(folder)
-        return dict(sorted(found.items()))
+        listed = sorted(found.items())  # the folder sorts before the files in it
+        return dict(listed if limit < 0 else listed[:limit])
+
+    def problem_count(self) -> int:
+        """How many files are skipped (and the folder, if it cannot be listed): counted
+        in the index of problems, not read."""
+        files = self._one("SELECT count(*) FROM files WHERE error IS NOT NULL OR shadowed")
+        folder = self._one("SELECT value FROM meta WHERE key = 'directory_problem'")
+        return int(files or 0) + (1 if folder else 0)
 
 
 class Store:

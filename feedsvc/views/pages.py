@@ -327,6 +327,12 @@ def local_client() -> bool:
     return address.is_loopback
 
 
+HEALTH_LISTED = 100
+"""The most skipped files ``/healthz`` lists, the first by path: a health check polled
+every few seconds stays cheap when a folder holds thousands of broken files (``feedsvc
+check`` lists every one)."""
+
+
 @blueprint.route(HEALTH_PATH)
 def healthz() -> Response:
     """How the service is: ``ok``, ``starting`` (a first build runs), ``degraded`` (files
@@ -344,28 +350,32 @@ def healthz() -> Response:
         "progress": {"done": progress.done, "total": progress.total, "rate": progress.rate},
     }
     problems: dict[str, str] = {}
+    skipped = 0
     # "starting" until the first build says it is done, even once its database is in
     # place: the two are one moment apart, and the index phase is what callers follow.
     if current.store.ready() and progress.phase != "building":
         index = snapshot()
         report["articles"] = index.count(SITE)
         report["tags"] = index.tag_count()
-        problems = index.problems()
-        if problems:
+        problems = index.problems(HEALTH_LISTED)
+        skipped = index.problem_count()
+        if skipped:
             report["status"] = "degraded"
     else:
         report["status"] = "starting"
     folder = folder_problem(directory)
     if folder is not None:
+        if directory not in problems:
+            skipped += 1
         problems = {directory: folder, **problems}
     if folder is not None or directory in problems:
         report["status"] = "failing"
-    report["skipped_count"] = len(problems)
+    report["skipped_count"] = skipped
     details = current.settings.health_details or local_client()
     if details:
         report["skipped"] = [
             {"path": relative(path, directory), "reason": public_reason(reason, directory)}
-            for path, reason in problems.items()
+            for path, reason in list(problems.items())[:HEALTH_LISTED]
         ]
     shelf = current.cache.shelf
     kept: dict[str, object] = {"kept": shelf is not None and shelf.usable()}

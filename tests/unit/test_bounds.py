@@ -19,6 +19,7 @@ from feedsvc.articles import normalize_tag
 from feedsvc.cache import Entry, RequestLine, ResponseCache
 from feedsvc.responses import Representation, choose_coding
 from feedsvc.settings import Settings, SettingsError
+from feedsvc.views import pages
 from tests.conftest import WriteArticle
 
 MB = 1 << 20
@@ -133,3 +134,24 @@ def test_health_details_setting_is_a_boolean(value: object) -> None:
     with pytest.raises(SettingsError, match="HEALTH_DETAILS"):
         Settings.from_mapping({"HEALTH_DETAILS": value})
     assert Settings.from_mapping({}).health_details is False
+
+
+def test_health_lists_a_bounded_number_of_skipped_files_and_counts_them_all(
+    broken_corpus: None, articles_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder of thousands of broken files keeps /healthz cheap (a load balancer or
+    Varnish polls it): every skipped file is counted, the first HEALTH_LISTED by path
+    are listed, and the folder's own problem comes first."""
+    monkeypatch.setattr(pages, "HEALTH_LISTED", 2)
+    client = create_app({"ARTICLES_DIR": str(articles_dir), "WATCH": False}).test_client()
+    report = json.loads(client.get("/healthz").data)
+    assert report["status"] == "degraded" and report["skipped_count"] == 4
+    assert [entry["path"] for entry in report["skipped"]] == ["colon.txt", "dated.txt"]
+    hidden = articles_dir.with_name("hidden")
+    articles_dir.rename(hidden)  # the folder is gone: it is the first problem listed
+    try:
+        report = json.loads(client.get("/healthz").data)
+    finally:
+        hidden.rename(articles_dir)
+    assert report["status"] == "failing" and report["skipped_count"] == 5
+    assert [entry["path"] for entry in report["skipped"]] == [".", "colon.txt"]
