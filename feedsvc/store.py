@@ -739,6 +739,22 @@ class Snapshot:
         )
         return [TagSummary(k, label, n, from_micros(newest)) for k, label, n, newest in rows]
 
+    def least_count(self, at_least: int, authors: bool = False) -> int | None:
+        """The smallest article count of at least ``at_least`` that a tag (or an author)
+        has: every minimum from one count to the next lists the same tags."""
+        marker = AUTHORS.marker
+        given: tuple[object, ...]
+        if authors:
+            where, given = "scope >= ? AND scope < ?", (marker, chr(ord(marker) + 1))
+        else:
+            where, given = "scope != '' AND substr(scope, 1, 1) != ?", (marker,)
+        found = self._one(
+            f"SELECT min(count) FROM scopes WHERE {where} AND count >= ?",
+            *given,
+            max(at_least, 1),
+        )
+        return None if found is None else int(found)
+
     def tag_count(self) -> int:
         return int(
             self._one(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import unicodedata
+from collections.abc import Mapping
 from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -274,8 +275,8 @@ def oembed() -> Response:
     return cached(index, key, ("oembed", key, width, height), render)
 
 
-def opml_title(site_title: str, index: Snapshot, scope: str) -> str:
-    return site_title if scope == SITE else f"{site_title} \u2014 {index.label(scope)}"
+def opml_title(site_title: str, label: str, scope: str) -> str:
+    return site_title if scope == SITE else f"{site_title} \u2014 {label}"
 
 
 @blueprint.route(OPML_PATH)
@@ -299,24 +300,28 @@ def opml() -> Response:
                 fail(400, f"tags: {error}")
             if key not in wanted:
                 wanted.append(key)
-    # Past the busiest tag's count every minimum lists the same nothing: one key for all.
-    minimum = min(whole_number("min", 0) or 0, index.count(SITE) + 1)
+    minimum = least_listed(index)
     chosen = tuple(wanted) if wanted is not None else None
 
     def render() -> Rendered:
+        if chosen is not None:  # only those: a made-up list costs what it names
+            scopes = [k for k in chosen if is_combination(k) or index.count(k) >= minimum]
+            return opml_of(index, scopes, "feeds", {})
+        summaries = [tag for tag in index.tags_by_count() if tag.count >= minimum]
         # Accented letters sort with their base letter: "São Paulo" before "Syria".
-        summaries = {tag.key: tag for tag in index.tags_by_count()}
-        by_label = sorted(summaries, key=lambda k: (sort_key(summaries[k].label), k))
-        tags = chosen if chosen is not None else by_label
-        scopes = [SITE] if chosen is None else []
-        scopes += [
-            k
-            for k in tags
-            if is_combination(k) or (k in summaries and summaries[k].count >= minimum)
-        ]
-        return opml_of(index, scopes, "feeds")
+        summaries.sort(key=lambda tag: (sort_key(tag.label), tag.key))
+        labels = {tag.key: tag.label for tag in summaries}
+        return opml_of(index, [SITE, *labels], "feeds", labels)
 
     return cached(index, SITE, ("opml", chosen, minimum), render)
+
+
+def least_listed(index: Snapshot, authors: bool = False) -> int:
+    """``?min=N`` as the least count of at least N that a tag (or an author) has: every
+    minimum from one count to the next lists the same feeds, so one key (and one render)
+    serves them all, and past the busiest one serves every larger N."""
+    found = index.least_count(whole_number("min", 0) or 0, authors)
+    return index.count(SITE) + 1 if found is None else found
 
 
 @blueprint.route(AUTHOR_OPML_PATH)
@@ -324,19 +329,21 @@ def author_opml() -> Response:
     """OPML 2.0: every author's feed as :func:`opml` lists tags, by name; ``?min=N``
     lists only authors of at least N articles."""
     index = snapshot()
-    minimum = min(whole_number("min", 0) or 0, index.count(SITE) + 1)
+    minimum = least_listed(index, authors=True)
 
     def render() -> Rendered:
         authors = [a for a in index.authors_by_date() if a.count >= minimum]
         authors.sort(key=lambda author: (sort_key(author.label), author.key))
-        return opml_of(index, [author.key for author in authors], "authors' feeds")
+        labels = {author.key: author.label for author in authors}
+        return opml_of(index, list(labels), "authors' feeds", labels)
 
     return cached(index, SITE, ("author-opml", minimum), render)
 
 
-def opml_of(index: Snapshot, scopes: list[str], what: str) -> Rendered:
+def opml_of(index: Snapshot, scopes: list[str], what: str, labels: Mapping[str, str]) -> Rendered:
     """An OPML 2.0 document of these scopes' feeds, in one folder titled with the site;
-    ``what`` they are, for its title."""
+    ``what`` they are, for its title. A scope's label comes from ``labels`` when there,
+    else from the index (a query each: for a few scopes, never for every tag)."""
     settings = site().settings
     updated = index.changed(SITE)
     root = ElementTree.Element("opml", version="2.0")
@@ -352,7 +359,7 @@ def opml_of(index: Snapshot, scopes: list[str], what: str) -> Rendered:
     urls = site().urls
     for scope in scopes:
         # "Site — Tag": a tag feed's name says whose it is, in any reader's list.
-        label = opml_title(settings.site_title, index, scope)
+        label = opml_title(settings.site_title, labels.get(scope) or index.label(scope), scope)
         ElementTree.SubElement(
             folder,
             "outline",

@@ -9,6 +9,7 @@ import re
 from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 from xml.etree import ElementTree
 
@@ -17,6 +18,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from feedsvc.app import create_app
+from feedsvc.store import Snapshot
+from feedsvc.views import embeds
 from tests.conftest import WriteArticle
 
 BASE = "http://127.0.0.1:8000"  # the default BASE_URL of the test client's app
@@ -505,3 +508,42 @@ def test_other_pages_keep_their_feed_links(client: FlaskClient, corpus: None) ->
         assert types[:3] == ["application/atom+xml", "application/rss+xml", "application/feed+json"]
         assert types[-1] == "text/x-opml"
         assert set(types) == {*types[:3], "text/x-opml"}
+
+
+def test_opml_minimums_that_list_the_same_tags_share_one_rendering(
+    client: FlaskClient, corpus: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every ?min= from one tag count to the next lists the same feeds: one cache key and
+    one render for them all, and one for every minimum past the busiest tag. A made-up
+    minimum is no new render."""
+    renders: list[list[str]] = []
+    real = embeds.opml_of
+
+    def counted(*given: Any) -> Any:
+        renders.append(given[1])
+        return real(*given)
+
+    monkeypatch.setattr(embeds, "opml_of", counted)
+    counts = sorted({tag["count"] for tag in get_json(client, "/tags.json")["tags"]})  # type: ignore[union-attr]
+    assert len(counts) >= 3
+    low, high = counts[-2], counts[-1]
+    bodies = {client.get(f"/feeds.opml?min={n}").get_data() for n in range(low + 1, high + 1)}
+    assert len(bodies) == 1 and len(renders) == 1
+    past = {client.get(f"/feeds.opml?min={n}").get_data() for n in range(high + 1, high + 40)}
+    assert len(past) == 1 and len(renders) == 2 and renders[-1] == [""]
+    assert client.get("/feeds.opml?min=0").get_data() == client.get("/feeds.opml?min=1").get_data()
+    assert len(renders) == 3
+
+
+def test_opml_of_named_tags_reads_only_those(
+    client: FlaskClient, corpus: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """?tags= costs what it names, not a read of every tag (a site may have many thousand)."""
+
+    def every_tag(*_: Any) -> Any:
+        raise AssertionError("read every tag")
+
+    monkeypatch.setattr(Snapshot, "tags_by_count", every_tag)
+    response = client.get("/feeds.opml?tags=syria,briefs&min=3")
+    assert response.status_code == 200
+    assert [o["text"] for o in outlines(response.get_data())] == site_titled("Briefs")
