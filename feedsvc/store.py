@@ -274,6 +274,21 @@ def from_micros(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
+def later_page_dated(newest: datetime | None, changed: float) -> datetime | None:
+    """The date of a feed's later page: when its scope last changed (``changed``, a
+    timestamp; its Last-Modified), or its own newest item's if later.
+
+    A later page shifts whenever anything newer changes (an addition, an edit, a
+    deletion), so it dates from its scope's last change, read in one row: finding the
+    latest update among every newer article read them all, seconds at a deep page of a
+    big combination or search, a page anyone can ask for.
+    """
+    if not changed:
+        return newest
+    when = from_micros(round(changed * 1e6))
+    return when if newest is None or when > newest else newest
+
+
 def article_from_row(row: Sequence[Any]) -> Article:
     """An :class:`Article` from the columns of :data:`ARTICLE_COLUMNS`."""
     named = ArticleRow(*row)
@@ -378,7 +393,8 @@ class FeedPage:
     labels: dict[str, str]
     """The labels of every tag the page's articles carry."""
     updated: datetime | None
-    """The latest ``updated`` among this page's articles and every newer one."""
+    """The first page's: the latest ``updated`` among its articles; a later page's: that,
+    or when the scope last changed if later (see :func:`later_page_dated`)."""
     more: bool | None = None
     """Whether a later page has articles, where ``count`` is not known."""
 
@@ -513,15 +529,19 @@ class Snapshot:
         """The :data:`ARTICLE_COLUMNS` of one page of a tag's or the site's articles,
         then ``more`` columns of ``articles a``."""
         columns = ", ".join(f"a.{c.strip()}" for c in ARTICLE_COLUMNS.split(",")) + more
+        # The page is found in an index alone, then its rows read: the rows skipped on
+        # the way to a deep page are never read (a page anyone may ask for).
         if scope == SITE:
             return self._db.execute(
-                f"SELECT {columns} FROM articles a WHERE a.state = 0 "
-                "ORDER BY a.published DESC, a.slug LIMIT ? OFFSET ?",
+                f"SELECT {columns} FROM (SELECT slug FROM articles WHERE state = 0 "
+                "ORDER BY published DESC, slug LIMIT ? OFFSET ?) p "
+                "JOIN articles a ON a.slug = p.slug ORDER BY a.published DESC, a.slug",
                 (limit, offset),
             )
         return self._db.execute(
-            f"SELECT {columns} FROM article_tags t JOIN articles a ON a.slug = t.slug "
-            "WHERE t.tag = ? ORDER BY t.published DESC, t.slug LIMIT ? OFFSET ?",
+            f"SELECT {columns} FROM (SELECT published, slug FROM article_tags WHERE tag = ? "
+            "ORDER BY published DESC, slug LIMIT ? OFFSET ?) t "
+            "JOIN articles a ON a.slug = t.slug ORDER BY t.published DESC, t.slug",
             (scope, limit, offset),
         )
 
@@ -544,17 +564,16 @@ class Snapshot:
         labels: dict[str, str] = {}
         newest = None
         offset = (page - 1) * per_page
+        when = 0.0 if changed is None else changed / 1e6
         if offset < max(count, 1):  # else past the last page: the caller says so
             articles, bodies, newest = self._newest_with_bodies(scope, per_page, offset)
             if page > 1:
-                # Later pages shift when anything newer changes: they date from all of it.
-                earlier = self.newest_update(scope, offset)
-                newest = max(filter(None, (earlier, newest)), default=None)
+                newest = later_page_dated(newest, when)
             labels = self.labels(tag.key for article in articles for tag in article.tags)
         return FeedPage(
             count=count,
             label=label or scope,
-            changed=0.0 if changed is None else changed / 1e6,
+            changed=when,
             authority=authority or "",
             articles=articles,
             bodies=bodies,
@@ -567,13 +586,13 @@ class Snapshot:
         matched = self.matches(scope, per_page + 1, offset)  # one more: is there a next page?
         articles, bodies = self._articles([slug for _, slug in matched[:per_page]])
         newest = max((article.updated for article in articles), default=None)
+        changed = self.changed(scope)
         if page > 1 and articles:
-            earlier = self.newest_update(scope, offset)
-            newest = max(filter(None, (earlier, newest)), default=None)
+            newest = later_page_dated(newest, changed)
         return FeedPage(
             count=None,
             label=self.label(scope),
-            changed=self.changed(scope),
+            changed=changed,
             authority=self.authority(),
             articles=articles,
             bodies=bodies,
@@ -687,26 +706,6 @@ class Snapshot:
             bodies[article.slug] = tuple(row[-1].split("\n")) if row[-1] else ()
         newest = max((a.updated for a in articles), default=None)
         return articles, bodies, newest
-
-    def newest_update(self, scope: str, first: int) -> datetime | None:
-        """The latest ``updated`` among a scope's newest ``first`` articles."""
-        if is_combination(scope) or is_search(scope):
-            articles = self.newest(scope, first)
-            return max((article.updated for article in articles), default=None)
-        if scope == SITE:
-            micros = self._one(
-                "SELECT max(updated) FROM (SELECT updated FROM articles WHERE state = 0 "
-                "ORDER BY published DESC, slug LIMIT ?)",
-                first,
-            )
-        else:
-            micros = self._one(
-                "SELECT max(a.updated) FROM (SELECT slug FROM article_tags WHERE tag = ? "
-                "ORDER BY published DESC, slug LIMIT ?) t JOIN articles a ON a.slug = t.slug",
-                scope,
-                first,
-            )
-        return None if micros is None else from_micros(micros)
 
     def article(self, slug: str) -> Article | None:
         row = self._db.execute(

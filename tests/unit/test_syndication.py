@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import feedparser
 import pytest
 from flask import Flask
 
 from feedsvc.app import create_app
 from feedsvc.feeds import FORMATS
 from feedsvc.prerender import Prerenderer
-from feedsvc.store import SITE
+from feedsvc.store import SITE, later_page_dated
 from feedsvc.syndication import PastTheEnd
 from feedsvc.urls import feed_path
 from tests.conftest import WriteArticle
@@ -120,8 +121,29 @@ def test_a_feed_page_read_at_once_is_what_the_separate_queries_say(
                 assert (data.label, data.changed) == (index.label(scope), index.changed(scope))
                 assert data.authority == index.authority()
                 if shown:
-                    assert data.updated == index.newest_update(scope, page * 4)
+                    own = max(a.updated for a in shown)
+                    assert data.updated == (
+                        own if page == 1 else later_page_dated(own, index.changed(scope))
+                    )
                 else:
                     assert (page - 1) * 4 >= count and data.updated is None
     finally:
         index.close()
+
+
+def test_a_later_page_never_dates_back_when_a_newer_article_goes(
+    config: dict[str, object], articles_dir: Path
+) -> None:
+    """A later page shifts with every newer change, a deletion included: its date is its
+    scope's last change, so deleting the article updated last moves it on, not back."""
+
+    def page_two_updated() -> str:
+        client = create_app(config).test_client()
+        feed = feedparser.parse(client.get("/feed.atom?page=2").data)
+        return str(feed.feed.updated)
+
+    before = page_two_updated()
+    (articles_dir / "2026-01-12-a11.txt").unlink()  # the newest, on page 1
+    after = page_two_updated()
+    assert after > before
+    assert after == page_two_updated()  # nothing changed since: the same date
