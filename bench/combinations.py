@@ -115,19 +115,18 @@ def render_table(corpus: Path, state: Path, kinds: dict[str, str], rounds: int) 
 
 
 def memory_run(
-    corpus: Path,
+    args: argparse.Namespace,
     state: Path,
     work: Path,
-    cache_megabytes: int,
-    items: int,
     paths: Callable[[list[str]], Iterator[str]],
-    count: int,
     what: str,
 ) -> None:
-    """The service's memory while ``count`` distinct URLs of ``paths`` are asked for.
+    """The service's memory while ``args.memory`` distinct URLs of ``paths`` are asked
+    for, its response cache ``args.cache_megabytes`` and its feeds ``args.items`` long.
 
     ``paths`` is given the keys of every tag and yields distinct paths, each to be a 200.
     """
+    corpus, count = args.corpus, args.memory
     procs = Processes()
     port = free_port()
     env = {
@@ -136,8 +135,8 @@ def memory_run(
         "FEEDSVC_STATE_DIR": str(state),
         "FEEDSVC_WATCH": "false",
         "FEEDSVC_ACCESS_LOG": "off",
-        "FEEDSVC_CACHE_MEGABYTES": str(cache_megabytes),
-        "FEEDSVC_FEED_ITEMS": str(items),
+        "FEEDSVC_CACHE_MEGABYTES": str(args.cache_megabytes),
+        "FEEDSVC_FEED_ITEMS": str(args.items),
     }
     command = [sys.executable, "-m", "feedsvc.cli", "serve", "--port", str(port)]
     server = procs.start([*command, "--workers", "1"], work / "serve.log", env=env, cwd=ROOT)
@@ -200,16 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{total:,} articles; index ready in {seconds:.1f} s")
         render_table(args.corpus, state, kinds(store), args.rounds)
         if args.memory:
-            memory_run(
-                args.corpus,
-                state,
-                work,
-                args.cache_megabytes,
-                args.items,
-                combination_paths,
-                args.memory,
-                "combinations",
-            )
+            memory_run(args, state, work, combination_paths, "combinations")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

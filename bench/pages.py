@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from bench.corpus import corpus_and_state, corpus_arguments
-from bench.side_by_side import checkout, remove_checkouts
+from bench.side_by_side import checkout, remove_checkouts, run_in_tree
 from feedsvc.indexer import Indexer
 from feedsvc.settings import Settings
 from feedsvc.store import SITE, Store
@@ -78,17 +76,9 @@ def pages(state: Path) -> dict[str, str]:
 
 
 def timed(tree: Path, corpus: Path, state: Path, paths: list[str]) -> dict[str, float]:
-    done = subprocess.run(
-        [sys.executable, "-c", TIMING, str(corpus), str(state), json.dumps(paths), str(ASKS)],
-        cwd=tree,  # "-c" puts the working directory first on the path
-        env={**os.environ, "PYTHONPATH": str(tree)},
-        capture_output=True,
-        text=True,
-        check=False,
+    found: dict[str, float] = run_in_tree(
+        tree, TIMING, str(corpus), str(state), json.dumps(paths), str(ASKS)
     )
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr[-2000:])
-    found: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return found
 
 

@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +39,7 @@ from bench.combinations import memory_run, render_table
 from bench.corpus import corpus_and_state, corpus_arguments
 from bench.processes import Processes, free_port, wait_healthy
 from bench.servers import ROOT, clean_env
-from bench.side_by_side import checkout, remove_checkouts
+from bench.side_by_side import checkout, remove_checkouts, run_in_tree
 from feedsvc.search import QueryError, read
 from feedsvc.store import SITE, Store, connect
 from feedsvc.urls import resource_path
@@ -82,17 +80,7 @@ what it cost (JSON on the last line)."""
 
 
 def costs(tree: Path, corpus: Path, state: Path) -> dict[str, float]:
-    done = subprocess.run(
-        [sys.executable, "-c", COSTS, str(corpus), str(state)],
-        cwd=tree,  # "-c" puts the working directory first on the path
-        env={**os.environ, "PYTHONPATH": str(tree)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr[-2000:])
-    found: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    found: dict[str, float] = run_in_tree(tree, COSTS, str(corpus), str(state))
     return found
 
 
@@ -256,16 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.memory:
             print()
-            memory_run(
-                args.corpus,
-                state,
-                work,
-                args.cache_megabytes,
-                args.items,
-                search_paths(vocabulary(state)),
-                args.memory,
-                "searches",
-            )
+            memory_run(args, state, work, search_paths(vocabulary(state)), "searches")
     finally:
         remove_checkouts(work)
     return 0

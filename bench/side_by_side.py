@@ -15,6 +15,8 @@ ratio holds still (the same revision against itself gives 0.99-1.01).
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -22,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.corpus import generate
 from bench.polling import (
@@ -49,6 +52,22 @@ def checkout(revision: str, work: Path) -> Path:
             capture_output=True,
         )
     return folder
+
+
+def run_in_tree(tree: Path, program: str, *arguments: str) -> Any:
+    """Run ``program`` (Python source) with ``tree``'s own code, and read the JSON it
+    prints on its last line."""
+    done = subprocess.run(
+        [sys.executable, "-c", program, *arguments],
+        cwd=tree,  # "-c" puts the working directory first on the path
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def remove_checkouts(work: Path) -> None:
