@@ -13,6 +13,7 @@ fast path's lookup follow from it. Plain data, no Flask.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import quote, quote_plus, urlencode
@@ -145,6 +146,12 @@ SEARCH_PATH = "/search/"
 """A search's page; its feeds and headlines sit beside it, the query in ``?q=``."""
 
 
+SCOPE_PATHS = 256
+"""Scope paths remembered, the latest asked: a list of every tag asks for each tag's
+page, headlines and feeds in turn (five times one path), and made-up scopes never
+grow it."""
+
+
 def resource_path(scope: str, file: str) -> str:
     """The path of one of a scope's resources (``""``: its page), with the query string a
     search's resources take."""
@@ -153,6 +160,7 @@ def resource_path(scope: str, file: str) -> str:
     return scope_path(scope) + file
 
 
+@functools.lru_cache(maxsize=SCOPE_PATHS)
 def scope_path(scope: str) -> str:
     """The path of a scope's page, which its other resources sit beside (for a search,
     with its query)."""

@@ -141,3 +141,15 @@ def test_only_one_author_makes_a_topic() -> None:
     assert urls.on_topic("@a,@b+c") is None
     assert urls.on_topic("syria+climate") is None
     assert urls.on_topic("@a") is None
+
+
+def test_scope_paths_are_remembered_within_a_bound() -> None:
+    """A list of every tag asks for each tag's path five times in turn: worked out once;
+    made-up scopes by the thousand never grow what is remembered."""
+    urls.scope_path.cache_clear()
+    for n in range(5_000):
+        for fmt in ("rss", "atom", "json"):
+            assert urls.feed_path(f"made-up-{n}", fmt) == f"/tags/made-up-{n}/feed.{fmt}"
+    info = urls.scope_path.cache_info()
+    assert info.currsize <= urls.SCOPE_PATHS
+    assert info.hits >= 2 * 5_000
