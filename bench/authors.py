@@ -23,10 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.combinations import build, render_table
-from bench.corpus import corpus_and_state, corpus_arguments
+from bench.combinations import render_table
+from bench.corpus import built, corpus_and_state, corpus_arguments
 from feedsvc.app import create_app
-from feedsvc.store import SITE, Store
+from feedsvc.store import Store
 from feedsvc.urls import with_author
 from feedsvc.views.pages import LISTED_PER_PAGE
 
@@ -85,11 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="feedsvc-authors-"))
     try:
         args.corpus, state = corpus_and_state(parser, args, work)
-        seconds = build(args.corpus, state)
-        store = Store(str(state))
-        with store.reading() as index:
-            total = index.count(SITE)
-        print(f"{total:,} articles; index ready in {seconds:.1f} s")
+        store = built(args.corpus, state)
         render_table(args.corpus, state, kinds(store), args.rounds)
         author_index(args.corpus, state, max(args.rounds, 3))
     finally:

@@ -32,27 +32,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
-from bench.corpus import corpus_and_state, corpus_arguments
+from bench.corpus import built, corpus_and_state, corpus_arguments
 from bench.processes import Processes, descendants, free_port, memory_mb, wait_healthy
 from bench.servers import ROOT, clean_env
 from feedsvc.combinations import CombinationError, read
 from feedsvc.feeds import FORMATS
-from feedsvc.indexer import Indexer
 from feedsvc.settings import Settings
-from feedsvc.store import SITE, Store
+from feedsvc.store import Store
 from feedsvc.syndication import Syndication
 from feedsvc.urls import Urls
-
-
-def build(corpus: Path, state: Path) -> float:
-    """Build (or bring up to date) the index the service would make of ``corpus``."""
-    started = time.perf_counter()
-    settings = Settings.from_mapping({"ARTICLES_DIR": str(corpus), "STATE_DIR": str(state)})
-    indexer = Indexer.of(settings)
-    indexer.open()
-    indexer.catch_up()
-    indexer.close()
-    return time.perf_counter() - started
 
 
 def kinds(store: Store) -> dict[str, str]:
@@ -192,11 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="feedsvc-combinations-"))
     try:
         args.corpus, state = corpus_and_state(parser, args, work)
-        seconds = build(args.corpus, state)
-        store = Store(str(state))
-        with store.reading() as index:
-            total = index.count(SITE)
-        print(f"{total:,} articles; index ready in {seconds:.1f} s")
+        store = built(args.corpus, state)
         render_table(args.corpus, state, kinds(store), args.rounds)
         if args.memory:
             memory_run(args, state, work, combination_paths, "combinations")

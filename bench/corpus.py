@@ -31,6 +31,7 @@ import argparse
 import os
 import random
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -38,6 +39,9 @@ from typing import Literal, get_args
 
 from bench import prose
 from bench.prose import FIRST_NAMES, LAST_NAMES, easy_tag_labels, sentence, vocabulary
+from feedsvc.indexer import Indexer
+from feedsvc.settings import Settings
+from feedsvc.store import SITE, Store
 
 CorpusKind = Literal["realistic", "easy"]
 CORPUS_KINDS: tuple[CorpusKind, ...] = get_args(CorpusKind)
@@ -252,6 +256,23 @@ def corpus_and_state(
     if args.corpus is None:
         parser.error("--corpus is required (a folder made by python -m bench.corpus)")
     return args.corpus, args.state or work / "state"
+
+
+def built(corpus: Path, state: Path) -> Store:
+    """The index the service would make of ``corpus``, built or brought up to date in
+    ``state``; says how many articles it holds and how long that took."""
+    started = time.perf_counter()
+    settings = Settings.from_mapping({"ARTICLES_DIR": str(corpus), "STATE_DIR": str(state)})
+    indexer = Indexer.of(settings)
+    indexer.open()
+    indexer.catch_up()
+    indexer.close()
+    seconds = time.perf_counter() - started
+    store = Store(str(state))
+    with store.reading() as index:
+        total = index.count(SITE)
+    print(f"{total:,} articles; index ready in {seconds:.1f} s")
+    return store
 
 
 def main(argv: list[str] | None = None) -> int:

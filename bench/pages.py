@@ -23,10 +23,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.corpus import corpus_and_state, corpus_arguments
+from bench.corpus import built, corpus_and_state, corpus_arguments
 from bench.side_by_side import checkout, remove_checkouts, run_in_tree
-from feedsvc.indexer import Indexer
-from feedsvc.settings import Settings
 from feedsvc.store import SITE, Store
 from feedsvc.urls import scope_path
 
@@ -90,13 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="feedsvc-pages-"))
     try:
         args.corpus, state = corpus_and_state(parser, args, work)
-        settings = Settings.from_mapping(
-            {"ARTICLES_DIR": str(args.corpus), "STATE_DIR": str(state)}
-        )
-        indexer = Indexer.of(settings)
-        indexer.open()
-        indexer.catch_up()
-        indexer.close()
+        built(args.corpus, state)
         asked = pages(state)
         trees = {"this tree": Path(__file__).resolve().parent.parent}
         states = {"this tree": state}

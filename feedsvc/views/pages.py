@@ -10,7 +10,7 @@ import ipaddress
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Response, request
@@ -92,9 +92,12 @@ LISTED_PER_PAGE = 500
 of many thousand tags is a page's worth of rows a request, never all of them."""
 
 
-def index_listing(path: str, total: int) -> tuple[Listing, int]:
-    """The page of an index of ``total`` tags or authors at ``path`` that ``?page=N``
-    asks for, and the offset of its first row; past the last page is a 404."""
+def index_page(
+    template: str, path: str, heading: str, total: int, rows: Callable[[int, int], list[Any]]
+) -> Response:
+    """One page of the tag index or the author index: of ``total`` entries at ``path``,
+    the page ``?page=N`` asks for, its rows read by ``rows(limit, offset)``; past the
+    last page is a 404."""
     number = whole_number("page", 1) or 1
     pages = max(1, -(-total // LISTED_PER_PAGE))
     if number > pages:
@@ -103,29 +106,29 @@ def index_listing(path: str, total: int) -> tuple[Listing, int]:
     def at(page: int) -> str:
         return url(path, page=page if page > 1 else None)
 
-    listing = Listing(
-        articles=(),
-        number=number,
-        pages=pages,
-        previous=at(number - 1) if number > 1 else None,
-        next=at(number + 1) if number < pages else None,
-        canonical=at(number),
+    title = f"{heading} — {site().settings.site_title}"
+    return page(
+        template,
+        scope=SITE,
+        rows=rows(LISTED_PER_PAGE, (number - 1) * LISTED_PER_PAGE),
+        listing=Listing(
+            articles=(),
+            number=number,
+            pages=pages,
+            previous=at(number - 1) if number > 1 else None,
+            next=at(number + 1) if number < pages else None,
+            canonical=at(number),
+        ),
+        feeds=feed_links(snapshot(), SITE),
+        title=title if number == 1 else f"{title}: page {number}",
     )
-    return listing, (number - 1) * LISTED_PER_PAGE
 
 
 @blueprint.route(TAG_INDEX_PATH)
 def tags() -> Response:
     index = snapshot()
-    listing, offset = index_listing(TAG_INDEX_PATH, index.tag_count())
-    title = f"All tags — {site().settings.site_title}"
-    return page(
-        "tags.html",
-        scope=SITE,
-        rows=index.tags_by_count(LISTED_PER_PAGE, offset),
-        listing=listing,
-        feeds=feed_links(index, SITE),
-        title=title if listing.number == 1 else f"{title}: page {listing.number}",
+    return index_page(
+        "tags.html", TAG_INDEX_PATH, "All tags", index.tag_count(), index.tags_by_count
     )
 
 
@@ -168,15 +171,12 @@ def scope_page(index: Snapshot, scope: str, template: str, kind: str, **more: An
 @blueprint.route(AUTHOR_INDEX_PATH)
 def authors() -> Response:
     index = snapshot()
-    listing, offset = index_listing(AUTHOR_INDEX_PATH, index.author_count())
-    title = f"All authors — {site().settings.site_title}"
-    return page(
+    return index_page(
         "authors.html",
-        scope=SITE,
-        rows=index.authors_by_date(LISTED_PER_PAGE, offset),
-        listing=listing,
-        feeds=feed_links(index, SITE),
-        title=title if listing.number == 1 else f"{title}: page {listing.number}",
+        AUTHOR_INDEX_PATH,
+        "All authors",
+        index.author_count(),
+        index.authors_by_date,
     )
 
 
