@@ -93,7 +93,12 @@ of many thousand tags is a page's worth of rows a request, never all of them."""
 
 
 def index_page(
-    template: str, path: str, heading: str, total: int, rows: Callable[[int, int], list[Any]]
+    index: Snapshot,
+    template: str,
+    path: str,
+    heading: str,
+    total: int,
+    rows: Callable[[int, int], list[Any]],
 ) -> Response:
     """One page of the tag index or the author index: of ``total`` entries at ``path``,
     the page ``?page=N`` asks for, its rows read by ``rows(limit, offset)``; past the
@@ -119,7 +124,7 @@ def index_page(
             next=at(number + 1) if number < pages else None,
             canonical=at(number),
         ),
-        feeds=feed_links(snapshot(), SITE),
+        feeds=feed_links(index, SITE),
         title=title if number == 1 else f"{title}: page {number}",
     )
 
@@ -128,7 +133,7 @@ def index_page(
 def tags() -> Response:
     index = snapshot()
     return index_page(
-        "tags.html", TAG_INDEX_PATH, "All tags", index.tag_count(), index.tags_by_count
+        index, "tags.html", TAG_INDEX_PATH, "All tags", index.tag_count(), index.tags_by_count
     )
 
 
@@ -172,6 +177,7 @@ def scope_page(index: Snapshot, scope: str, template: str, kind: str, **more: An
 def authors() -> Response:
     index = snapshot()
     return index_page(
+        index,
         "authors.html",
         AUTHOR_INDEX_PATH,
         "All authors",
