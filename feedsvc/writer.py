@@ -478,6 +478,8 @@ class StoreWriter:
         """The slugs the last change was about (for purging their pages)."""
         self.relabeled = False
         """Whether the last change relabelled a tag, which every page may show."""
+        self._claimed_before: dict[str, str] = {}
+        """The slug each file of the change being recorded claimed before it (by name)."""
 
     def close(self) -> None:
         self.db.close()
@@ -555,6 +557,7 @@ class StoreWriter:
         """Record what reading these files gave; return the scopes that changed."""
         self.now = now
         self.relabeled = False
+        self._claimed_before = {}
         with self._transaction() as changed:
             slugs: set[str] = set()
             fresh: dict[str, FileReading] = {}
@@ -563,6 +566,7 @@ class StoreWriter:
                 old = self.db.execute("SELECT slug FROM files WHERE path = ?", (raw,)).fetchone()
                 if old is not None and old[0] is not None:
                     slugs.add(old[0])
+                    self._claimed_before[reading.name] = old[0]
                 if reading.stamp is None:
                     self.db.execute("DELETE FROM files WHERE path = ?", (raw,))
                     continue
@@ -650,8 +654,11 @@ class StoreWriter:
         assert article is not None
         raw = encode_name(reading.name)
         known: ArticleRow | Buried | None = current
-        if known is None:
-            moved = self._article("WHERE path = ? AND slug != ?", raw, article.slug)
+        before = self._claimed_before.get(reading.name)
+        if known is None and before is not None and before != article.slug:
+            # Found by the slug the file claimed before: a lookup by path would read
+            # every article (no index on it), once for each new file of a bulk arrival.
+            moved = self._article("WHERE slug = ? AND path = ?", before, raw)
             if moved is not None:  # the slug moved: withdraw the old one, no tombstone
                 changed |= self._withdraw(moved)
             known = moved
@@ -789,18 +796,28 @@ class StoreWriter:
                 # Feeds print every tag of their items by its label: any scope may show it.
                 self.relabeled = True
                 changed.update(s for (s,) in db.execute("SELECT scope FROM scopes"))
-        self.schedule(db)
+        if changed:
+            self.schedule(db, changed)
 
     @staticmethod
-    def schedule(db: sqlite3.Connection) -> None:
-        """Write each scope's next release: its earliest scheduled article's date."""
+    def schedule(db: sqlite3.Connection, scopes: set[str] | None = None) -> None:
+        """Write each scope's next release: its earliest scheduled article's date; only
+        for ``scopes`` when given (those a change touched: the rest cannot have moved)."""
         releases: dict[str, int] = {}
         for published, tags in db.execute(
             "SELECT published, tags FROM articles WHERE state = 1 ORDER BY published DESC"
         ):
             for scope in (SITE, *(key for key, _ in json.loads(tags))):
-                releases[scope] = published
-        db.execute("UPDATE scopes SET next_release = NULL WHERE next_release IS NOT NULL")
+                if scopes is None or scope in scopes:
+                    releases[scope] = published
+        if scopes is None:
+            db.execute("UPDATE scopes SET next_release = NULL WHERE next_release IS NOT NULL")
+        else:
+            db.executemany(
+                "UPDATE scopes SET next_release = NULL "
+                "WHERE scope = ? AND next_release IS NOT NULL",
+                [(scope,) for scope in scopes],
+            )
         db.executemany(
             "INSERT INTO scopes (scope, next_release) VALUES (?, ?) "
             "ON CONFLICT (scope) DO UPDATE SET next_release = excluded.next_release",
