@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from .articles import normalize_tag
-from .indexer import Indexer, WriterLock, is_article_file, mark_unreconciled
+from .indexer import ALLOW_REMOVALS, Indexer, WriterLock, is_article_file, mark_unreconciled
 from .settings import (
     Settings,
     SettingsError,
@@ -208,6 +208,21 @@ def index(rebuild: bool, directory: str) -> None:
             f"{index.count(SITE)} published, {index.tag_count()} tags, "
             f"{index.problem_count()} skipped; index in {settings.state_dir}"
         )
+
+
+@main.command("allow-removals")
+def allow_removals() -> None:
+    """Let the writer withdraw the articles whose files were removed, when it holds them
+    as too many at once (FEEDSVC_MAX_REMOVED_PERCENT): taken at its next scan."""
+    settings = load_settings()
+    check_state_dir(settings)
+    mark = os.path.join(settings.state_dir, ALLOW_REMOVALS)
+    with open(mark, "w", encoding="ascii") as handle:
+        handle.write("allowed\n")
+    click.echo(
+        f"the removals held in {settings.state_dir} will be applied at the writer's next scan "
+        "(within seconds while the service runs; else at its next start)"
+    )
 
 
 @main.command()

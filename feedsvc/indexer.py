@@ -77,6 +77,13 @@ POOL_THRESHOLD = 2000  # fewer files than this are read in-process
 PROGRESS_EVERY = 0.5  # seconds between progress reports
 LOG_EVERY = 5.0  # seconds between progress lines in a server's log
 RECONCILE_SLICE = 20_000  # index entries compared with the folder at a time
+REMOVAL_WINDOW = 60.0
+"""Seconds over which removals add up for ``FEEDSVC_MAX_REMOVED_PERCENT``: a folder emptied
+file by file is many small removals."""
+REMOVAL_FLOOR = 10
+"""So many files may always be removed at once: a small site's editor deletes freely."""
+ALLOW_REMOVALS = "allow-removals"
+"""A mark in the state directory: the held removals are meant (``feedsvc allow-removals``)."""
 
 ProgressCallback = Callable[[Progress], None]
 Mapper = Callable[..., Iterator[Any]]
@@ -308,6 +315,7 @@ class Indexer:
         id_authority: str = "",
         id_authority_given: bool = False,
         site_author: str = "",
+        max_removed_percent: int = 100,
     ) -> None:
         self.directory = os.path.abspath(directory)
         self.state_dir = state_dir
@@ -341,6 +349,11 @@ class Indexer:
         it freed any, so the write is worth trying again."""
         self.disk_problem: str | None = None
         """Why changes are not being recorded, while the disk is full."""
+        self.max_removed_percent = max_removed_percent
+        self._removed: collections.deque[tuple[float, int]] = collections.deque()
+        """Files removed from the index lately: when, and how many."""
+        self.removals_held: str | None = None
+        """Why removals are held (too many at once), while they are."""
 
     @classmethod
     def of(cls, settings: Settings, clock: Callable[[], float] = time.time) -> Indexer:
@@ -356,6 +369,7 @@ class Indexer:
             id_authority=settings.id_authority,
             id_authority_given=settings.id_authority_given,
             site_author=settings.author,
+            max_removed_percent=settings.max_removed_percent,
         )
 
     # Opening -----------------------------------------------------------------------
@@ -607,8 +621,18 @@ class Indexer:
         started = time.monotonic()
         names, problem = self._list()
         with self._lock:
-            if self.writer.meta("directory_problem") != problem:
+            before = self.writer.meta("directory_problem")
+            if before != problem:
                 self._record(lambda: self.writer.set_meta("directory_problem", problem))
+        if problem is not None:
+            # A folder moved away, unmounted or locked: a fault, not "everything deleted".
+            # The index keeps serving what it has; the folder is read again when it is back.
+            if before != problem:
+                log.error("%s; serving the index as it is until it is back", problem)
+            self._report(self._progress("ready", 0, 0, started), report, force=True)
+            return
+        if before is not None:
+            log.warning("the articles folder %s can be listed again", self.directory)
         changed, gone = self._differences(names, between)
         total = len(changed) + len(gone)
         self._report(Progress("reconciling", 0, total, 0.0, time.time()), report, force=bool(total))
@@ -616,9 +640,11 @@ class Indexer:
         # Gone when compared, and still: a file made since the folder was listed, that
         # an edit applied during the scan put in the index, is no file gone.
         gone = [name for name in gone if _stamp(os.path.join(self.directory, name)) is None]
-        if gone:
+        if gone and self._may_remove(len(gone)):
             self._apply([FileReading(name, None) for name in gone])
             done += len(gone)
+        elif not gone:
+            self._hold_removals(None)
         for readings in self._read_all(changed):
             self.files_read += len(readings)
             if skip is not None:
@@ -628,6 +654,8 @@ class Indexer:
             self._apply(readings)
             done += len(readings)
             self._report(self._progress("reconciling", done, total, started), report)
+            if between is not None:  # a bulk of new files is many such batches
+                between()
         self._report(self._progress("ready", done, total, started), report, force=True)
 
     def _differences(
@@ -675,6 +703,7 @@ class Indexer:
             if os.path.dirname(path) == self.directory and is_article_file(os.path.basename(path)):
                 names.add(os.path.basename(path))
         readings = []
+        removed = []
         for name in sorted(names):
             path = os.path.join(self.directory, name)
             stamp = _stamp(path)
@@ -684,7 +713,7 @@ class Indexer:
                 continue
             if stamp is None:
                 if known is not None:
-                    readings.append(FileReading(name, None))
+                    removed.append(FileReading(name, None))
                 continue
             self.files_read += 1
             reading = read_reading(
@@ -692,6 +721,10 @@ class Indexer:
             )
             if skip is None or not skip(path, reading):
                 readings.append(reading)
+        # Files gone with their folder are no files deleted: the next scan finds the folder
+        # missing (a fault), or back.
+        if removed and os.path.isdir(self.directory) and self._may_remove(len(removed)):
+            readings += removed
         if readings:
             self._apply(readings)
 
@@ -747,6 +780,61 @@ class Indexer:
             self.directory, name, self.default_tz, self.max_bytes, self.max_keywords
         )
 
+    # Removals ----------------------------------------------------------------------------
+
+    def _may_remove(self, files: int) -> bool:
+        """Whether removing ``files`` files from the index now is an edit, not a fault.
+
+        More than ``max_removed_percent`` of the published articles removed within
+        :data:`REMOVAL_WINDOW` (the folder emptied for a moment, a share unmounted, a
+        sync tool's window) is held, and said, until a scan finds the files back or the
+        operator allows it (:data:`ALLOW_REMOVALS` in the state directory)."""
+        now = time.monotonic()
+        while self._removed and now - self._removed[0][0] > REMOVAL_WINDOW:
+            self._removed.popleft()
+        recent = sum(count for _, count in self._removed)
+        with self._lock:
+            published = self.writer.published() + recent
+        removing = files + recent
+        allowed = (
+            removing <= REMOVAL_FLOOR or removing * 100 <= published * self.max_removed_percent
+        )
+        if not allowed and self._removals_allowed_by_operator():
+            log.warning("removing %d files, as the operator allowed", files)
+            allowed = True
+        if allowed:
+            self._removed.append((now, files))
+            self._hold_removals(None)
+            return True
+        self._hold_removals(
+            f"{removing:,} of {published:,} published articles would be withdrawn within "
+            f"{REMOVAL_WINDOW:.0f} s (more than FEEDSVC_MAX_REMOVED_PERCENT, "
+            f"{self.max_removed_percent}%): held, and the site served as it was; if meant, "
+            "run 'feedsvc allow-removals'"
+        )
+        return False
+
+    def _removals_allowed_by_operator(self) -> bool:
+        """``feedsvc allow-removals`` leaves a mark for the writer: taken once."""
+        try:
+            os.unlink(os.path.join(self.state_dir, ALLOW_REMOVALS))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _hold_removals(self, reason: str | None) -> None:
+        """Say (once, and in the index for every worker's ``/healthz``) that removals are
+        held, or that they no longer are."""
+        if reason == self.removals_held:
+            return
+        if reason is not None and self.removals_held is None:
+            log.error("%s", reason)
+        elif reason is None:
+            log.warning("removals are no longer held: the files are back, or were allowed")
+        self.removals_held = reason
+        with self._lock:
+            self._record(lambda: self.writer.set_meta("removals_held", reason))
+
     # Scheduled articles ------------------------------------------------------------------
 
     def _release_time(self) -> float:
@@ -782,6 +870,13 @@ class Indexer:
                 log.exception("a change listener failed")
 
     # Progress ------------------------------------------------------------------------------
+
+    def say_updating(self, done: int, total: int, started: float, *, at_once: bool) -> None:
+        """Tell every worker how far the reading of a bulk arrival has come (``updating``),
+        and ``ready`` once it is done; ``started`` is a monotonic time."""
+        phase = "updating" if done < total else "ready"
+        progress = self._progress(phase, done, total, started)
+        self._report(progress, None, force=at_once or phase == "ready")
 
     def _progress(self, phase: str, done: int, total: int, started: float) -> Progress:
         elapsed = time.monotonic() - started

@@ -136,6 +136,17 @@ TABLE: tuple[Setting, ...] = (
         "representations](http.md#kept-representations)); `0` keeps none and renders on demand",
     ),
     Setting(
+        "MAX_REMOVED_PERCENT",
+        50,
+        "count",
+        "the most of the published articles that files removed within a minute may withdraw;"
+        " more is taken for a fault (a folder moved away or emptied for a moment), the removals"
+        " are held and the site served as it was (see [A folder that vanishes](#a-folder-that-"
+        "vanishes)); `100` never holds them",
+        1,
+        100,
+    ),
+    Setting(
         "MAX_ARTICLE_BYTES",
         1 << 20,
         "count",
@@ -474,6 +485,7 @@ class Settings:
     watch: bool
     watch_interval: float
     rescan_seconds: float
+    max_removed_percent: int
     max_article_bytes: int
     max_keywords: int
     item_content_bytes: int

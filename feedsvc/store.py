@@ -363,7 +363,7 @@ class TagSummary:
 class Progress:
     """How far a build or a reconciliation has come, as ``/healthz`` and the CLI show it."""
 
-    phase: str  # "building", "reconciling" or "ready"
+    phase: str  # "building", "reconciling", "updating" (a bulk arrival) or "ready"
     done: int = 0
     total: int = 0
     rate: float = 0.0  # files a second
@@ -807,6 +807,11 @@ class Snapshot:
             found[directory] = str(folder)
         listed = sorted(found.items())  # the folder sorts before the files in it
         return dict(listed if limit < 0 else listed[:limit])
+
+    def removals_held(self) -> str | None:
+        """Why the writer holds removals of files (too many at once), while it does."""
+        held = self._one("SELECT value FROM meta WHERE key = 'removals_held'")
+        return str(held) if held else None
 
     def problem_count(self) -> int:
         """How many files are skipped (and the folder, if it cannot be listed): counted

@@ -37,9 +37,16 @@ _READ_NOW = frozenset({"closed", "moved", "deleted", "attrib"})
 _WRITING = frozenset({"modified"})
 
 
+BATCH = 256
+"""Files read and recorded in one transaction when many arrive at once (a migration, a
+restore, a sync): about a second of the writer's time, so an edit made meanwhile waits
+for one batch, not for the whole arrival."""
+
 RETRY = 2.0
 """Seconds before a scan that failed (a full disk, say) is run again."""
 RESCAN_SHARE = 100
+HELD_SHARE = 10
+"""While removals are held, a rescan waits this many times as long as the last took."""
 """A safety-net rescan waits at least this many times as long as the last one took."""
 
 
@@ -57,6 +64,13 @@ class Watcher(threading.Thread):
         self.wakeup = threading.Event()
         self.events = False
         """Whether file-system events arrive; without them, scans every ``interval``."""
+        self.backlog: list[list[str]] = []
+        """Arrivals too big for one transaction, the newest last: read a batch at a time,
+        the newest first, so that what came after a bulk is not held behind it."""
+        self.lost = False
+        """The kernel dropped file events (its queue overflowed): rescan at once."""
+        self._arrival: tuple[float, int] | None = None
+        """While a bulk arrival is read: when it began, and how many files are done."""
         self._observer: Any = None
         self._held: int | None = None  # an open handle on the folder being observed
 
@@ -109,11 +123,51 @@ class Watcher(threading.Thread):
         if not paths:
             return
         try:
-            self.indexer.update(paths, skip=self.hold)
+            self.indexer.update(self.first_batch(paths), skip=self.hold)
         except Exception:
             with self.changed_lock:
                 self.changed |= paths
             raise
+
+    def first_batch(self, paths: set[str]) -> set[str]:
+        """What to read now of an arrival: all of it when it is small, else one batch,
+        the rest put in the backlog."""
+        if len(paths) <= BATCH:
+            return paths
+        ordered = sorted(paths)
+        self.backlog.append(ordered[BATCH:])
+        return set(ordered[:BATCH])
+
+    def next_batch(self) -> set[str]:
+        """One batch of the newest arrival left in the backlog."""
+        if not self.backlog:
+            return set()
+        newest = self.backlog[-1]
+        batch, self.backlog[-1] = newest[:BATCH], newest[BATCH:]
+        if not self.backlog[-1]:
+            self.backlog.pop()
+        return set(batch)
+
+    def say_progress(self, done: int) -> None:
+        """While a bulk arrival is read, say in ``/healthz`` how much is left."""
+        left = sum(len(arrival) for arrival in self.backlog)
+        beginning = self._arrival is None
+        if beginning:
+            if not left:
+                return
+            self._arrival = (time.monotonic(), 0)
+        assert self._arrival is not None
+        started, so_far = self._arrival
+        so_far += done
+        self._arrival = None if not left else (started, so_far)
+        self.indexer.say_updating(so_far, so_far + left, started, at_once=beginning)
+
+    @property
+    def pending(self) -> int:
+        """Files named by events and not read yet."""
+        with self.changed_lock:
+            noted = len(self.changed) + len(self.writing)
+        return noted + sum(len(arrival) for arrival in self.backlog)
 
     def take(self) -> set[str]:
         """The files to read now: those closed or moved, and those written then left alone."""
@@ -154,10 +208,18 @@ class Watcher(threading.Thread):
             events.DirMovedEvent,
             events.DirDeletedEvent,
         ]
+        lost_event = getattr(events, "EventsLostEvent", None)  # watchdog 7.1 and later
+        if lost_event is not None:
+            wanted.append(lost_event)
         watcher = self
 
         class Handler(events.FileSystemEventHandler):
             def on_any_event(self, event: Any) -> None:
+                if lost_event is not None and isinstance(event, lost_event):
+                    log.warning("file events were lost (a burst of changes); rescanning")
+                    watcher.lost = True
+                    watcher.wakeup.set()
+                    return
                 kind = event.event_type + ("_dir" if event.is_directory else "")
                 source = os.fsdecode(event.src_path)
                 if kind in _WRITING or (kind == "created" and _empty(source)):
@@ -215,8 +277,10 @@ class Watcher(threading.Thread):
             # long enough to cost at most 1/RESCAN_SHARE of a core (a million files take
             # seconds to stat, and this process serves requests too).
             period = max(self.rescan, scan_took * RESCAN_SHARE) if self.events else self.interval
+            if self.indexer.removals_held:  # files gone for a moment: see soon if they are back
+                period = min(period, max(RETRY, scan_took * HELD_SHARE))
             until_release = self.indexer.next_release - self.indexer.clock()
-            pending = QUIET if self.writing else self.interval
+            pending = 0.0 if self.backlog else QUIET if self.writing else self.interval
             self.wakeup.wait(timeout=max(0.0, min(self.interval, pending, until_release)))
             paths: set[str] = set()
             scanning = False
@@ -225,11 +289,15 @@ class Watcher(threading.Thread):
                     time.sleep(SETTLE)
                     self.wakeup.clear()
                 self.indexer.rebuild_if_damaged()  # a reader or a write met a damaged page
-                paths = self.take()
-                if paths:
-                    self.indexer.update(paths, skip=self.hold)
+                # What just arrived first, then one batch of a bulk arrival.
+                for paths in (self.first_batch(self.take()), self.next_batch()):
+                    if paths:
+                        self.say_progress(0)  # said before the first batch is read
+                        self.indexer.update(paths, skip=self.hold)
+                        self.say_progress(len(paths))
                 paths = set()
-                if self._follow_the_folder() or time.monotonic() - last_scan >= period:
+                lost, self.lost = self.lost, False
+                if lost or self._follow_the_folder() or time.monotonic() - last_scan >= period:
                     scanning = True
                     started = time.monotonic()
                     self.indexer.scan(skip=self.hold_recent, between=self.apply_events)

@@ -546,6 +546,11 @@ class StoreWriter:
             for raw, mtime_ns, size, inode, ctime_ns in rows
         ]
 
+    def published(self) -> int:
+        """How many articles are published: the site's count."""
+        row = self.db.execute("SELECT count FROM scopes WHERE scope = ''").fetchone()
+        return 0 if row is None else int(row[0])
+
     def stamp(self, name: str) -> Stamp | None:
         row = self.db.execute(
             "SELECT mtime_ns, size, inode, ctime_ns FROM files WHERE path = ?",

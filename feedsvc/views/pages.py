@@ -375,7 +375,15 @@ def healthz() -> Response:
             skipped += 1
         problems = {directory: folder, **problems}
     if folder is not None or directory in problems:
-        report["status"] = "failing"
+        # With an index, what it holds is served until the folder is back: a fault the
+        # operator must see, not a site that is down.
+        report["status"] = "degraded" if report["status"] != "starting" else "failing"
+        report["folder"] = {
+            "problem": "the articles folder cannot be read; the index is served as it was"
+        }
+    if report["status"] != "starting" and (held := snapshot().removals_held()):
+        report["removals"] = {"problem": held}
+        report["status"] = "degraded"
     report["skipped_count"] = skipped
     details = current.settings.health_details or local_client()
     if details:

@@ -477,22 +477,28 @@ def test_health_tells_status_relative_paths_and_no_file_content(
     assert preflight.getheader("Access-Control-Allow-Origin") is None
 
 
-def test_health_is_failing_when_the_articles_folder_is_missing(
+def test_health_is_degraded_while_the_articles_folder_is_missing(
     tmp_path: Path, articles_dir: Path
 ) -> None:
     """A folder missing at start stops the start (see test_startup); one that goes away
-    while serving makes the service fail its health check until it is back."""
+    while serving is a fault: the index is served as it was, and the health check says
+    degraded, with the folder first among the problems, until it is back."""
+    (articles_dir / "2026-01-01-kept.txt").write_text(
+        "Kept\n\nStill served.\n\nnews\n\nThe body.\n"
+    )
     server = start_server(articles_dir, tmp_path / "server.log")
     try:
-        articles_dir.rmdir()
-        wait_until(lambda: server.get("/healthz").status == 503, 5, "the health check failing")
+        articles_dir.rename(tmp_path / "away")
+        wait_until(lambda: "folder" in json.loads(server.get("/healthz").body), 30, "the fault")
         response = server.get("/healthz")
         report = json.loads(response.body)
-        assert report["status"] == "failing", report
-        assert response.status == 503
+        assert report["status"] == "degraded" and response.status == 200, report
         assert str(tmp_path) not in response.body.decode()
         [skipped] = report["skipped"]
-        assert skipped["path"] == "." and "articles directory" in skipped["reason"]
+        assert skipped["path"] == "." and "articles directory" in skipped["reason"], report
+        assert b"Kept" in server.get("/feed.rss").body
+        (tmp_path / "away").rename(articles_dir)
+        wait_until(lambda: json.loads(server.get("/healthz").body)["status"] == "ok", 30, "back")
     finally:
         stop_server(server)
 

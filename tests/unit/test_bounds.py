@@ -153,5 +153,7 @@ def test_health_lists_a_bounded_number_of_skipped_files_and_counts_them_all(
         report = json.loads(client.get("/healthz").data)
     finally:
         hidden.rename(articles_dir)
-    assert report["status"] == "failing" and report["skipped_count"] == 5
+    # The index still serves what it holds: degraded, with the folder's problem said.
+    assert report["status"] == "degraded" and report["skipped_count"] == 5
+    assert "cannot be read" in report["folder"]["problem"]
     assert [entry["path"] for entry in report["skipped"]] == [".", "colon.txt"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,11 +15,13 @@ from pathlib import Path
 import pytest
 
 from feedsvc import indexer as indexer_module
+from feedsvc import watch as watch_module
 from feedsvc.articles import MAX_KEYWORDS, Tag
 from feedsvc.indexer import (
     ADD_BYTES,
     READ_AHEAD,
     READERS,
+    Change,
     Indexer,
     WriterLock,
     mark_unreconciled,
@@ -35,7 +38,7 @@ from feedsvc.writer import (
     sort_part,
     tags_json,
 )
-from tests.conftest import WriteArticle
+from tests.conftest import WriteArticle, article_writer, wait_until
 
 
 @dataclass
@@ -542,3 +545,120 @@ def test_the_watcher_reads_noted_files_between_slices_of_its_rescan(
     assert "F3 saved" in seen[1]  # read at the slice after the event, mid-rescan
     assert "F3 saved" in index.titles("alpha") and "F3" not in index.titles("alpha")
     assert not watcher.take()  # nothing left over for after the rescan
+
+
+def test_a_bulk_arrival_is_recorded_in_batches_and_lets_a_later_edit_in_first(
+    make_index: Callable[..., Index],
+    write_article: WriteArticle,
+    articles_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Files moved in by the hundred (a migration, a restore): each transaction holds at
+    most a batch, an article written after the arrival began is served before its end,
+    and the progress every worker reads says how much is left."""
+    monkeypatch.setattr(watch_module, "BATCH", 10)
+    write_article("2026-01-01-first.txt", title="First", keywords="alpha")
+    index = make_index()
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    for n in range(60):
+        article_writer(staging)(f"2026-02-01-bulk{n:02d}.txt", title=f"Bulk {n}", keywords="bulk")
+    changes: list[tuple[frozenset[str], str, int]] = []
+    first_change = threading.Event()
+
+    def heard(change: Change) -> None:
+        progress = index.store.progress()
+        changes.append((change.slugs, progress.phase, progress.total - progress.done))
+        first_change.set()
+
+    index.indexer.listeners.append(heard)
+    watcher = Watcher(index.indexer, interval=0.05, rescan=3600.0)
+    watcher.observe()
+    watcher.start()
+    for path in sorted(staging.iterdir()):
+        path.rename(articles_dir / path.name)
+    wait_until(first_change.is_set, 60, "the first batch")
+    write_article("2026-02-02-later.txt", title="Later", keywords="alpha")
+    wait_until(lambda: len(index.titles("bulk")) == 60 and "Later" in index.titles(), 60)
+    wait_until(lambda: index.store.progress().phase == "ready", 60, "ready again")
+    assert all(len(slugs) <= 10 for slugs, _, _ in changes)
+    later = next(n for n, (slugs, _, _) in enumerate(changes) if "later" in slugs)
+    last_bulk = max(n for n, (slugs, _, _) in enumerate(changes) if any("bulk" in s for s in slugs))
+    assert later < last_bulk, "the later article waited for the whole arrival"
+    assert any(phase == "updating" and left > 0 for _, phase, left in changes)
+
+
+@pytest.fixture
+def guarded(articles_dir: Path, tmp_path: Path, write_article: WriteArticle) -> Index:
+    """An index of 40 articles whose writer holds removals of more than half at once."""
+    for n in range(40):
+        write_article(f"2026-01-01-g{n:02d}.txt", title=f"G{n}", keywords="alpha")
+    indexer = Indexer(str(articles_dir), str(tmp_path / "state"), max_removed_percent=50)
+    indexer.open()
+    indexer.catch_up()
+    return Index(indexer, Store(str(tmp_path / "state")))
+
+
+def test_a_folder_moved_away_for_a_moment_withdraws_nothing(
+    guarded: Index, articles_dir: Path
+) -> None:
+    """``mv articles articles.old && mv new articles``, a share remounted: while the folder
+    cannot be listed the index is served as it was, and the events of its files (their
+    paths now lead nowhere) delete nothing."""
+    changes: list[Change] = []
+    guarded.indexer.listeners.append(changes.append)
+    away = articles_dir.with_name("articles.old")
+    articles_dir.rename(away)
+    guarded.indexer.update([str(articles_dir / "2026-01-01-g01.txt")])
+    guarded.indexer.scan()
+    assert len(guarded.titles()) == 40 and changes == []
+    assert "cannot list" in guarded.snapshot().problems()[str(articles_dir)]
+    away.rename(articles_dir)
+    guarded.indexer.scan()
+    assert len(guarded.titles()) == 40 and changes == []
+    assert guarded.snapshot().problems() == {}
+
+
+def test_a_folder_emptied_for_a_moment_holds_the_removals(
+    guarded: Index, articles_dir: Path, tmp_path: Path
+) -> None:
+    """More than FEEDSVC_MAX_REMOVED_PERCENT of the site removed at once is a fault: held
+    and said, until the files are back; removals within it are edits."""
+    changes: list[Change] = []
+    guarded.indexer.listeners.append(changes.append)
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    files = sorted(articles_dir.iterdir())
+    for path in files[:30]:
+        path.rename(aside / path.name)
+    guarded.indexer.scan()
+    assert len(guarded.titles()) == 40 and changes == []
+    held = guarded.snapshot().removals_held()
+    assert held is not None and "30 of 40" in held and "allow-removals" in held
+    # The events of files deleted one by one add up to the same fault.
+    guarded.indexer.update([str(articles_dir / path.name) for path in files[:30]])
+    assert len(guarded.titles()) == 40 and changes == []
+    for path in files[:30]:
+        (aside / path.name).rename(path)
+    guarded.indexer.scan()
+    assert guarded.snapshot().removals_held() is None
+    assert len(guarded.titles()) == 40
+    for path in files[:5]:  # an editor's deletions are within the share
+        path.unlink()
+    guarded.indexer.scan()
+    assert len(guarded.titles()) == 35
+
+
+def test_removals_allowed_by_the_operator_are_applied(
+    guarded: Index, articles_dir: Path, tmp_path: Path
+) -> None:
+    for path in sorted(articles_dir.iterdir())[:30]:
+        path.unlink()
+    guarded.indexer.scan()
+    assert len(guarded.titles()) == 40
+    (tmp_path / "state" / "allow-removals").write_text("allowed\n")
+    guarded.indexer.scan()
+    assert len(guarded.titles()) == 10
+    assert guarded.snapshot().removals_held() is None
+    assert not (tmp_path / "state" / "allow-removals").exists()
