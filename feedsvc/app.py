@@ -85,7 +85,7 @@ def create_app(
     syndication = Syndication(settings, urls)
     prerenderer = None
     if indexer is not None and background and cache.shelf is not None:
-        prerenderer = Prerenderer(store, cache, syndication)
+        prerenderer = Prerenderer(store, cache, syndication, lambda: indexer.bulk_pending > 0)
     app.extensions["feedsvc"] = Site(
         settings,
         store,

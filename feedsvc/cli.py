@@ -35,7 +35,7 @@ from .settings import (
 from .store import SITE, Progress, Store, StoreError, indexed_folder
 from .urls import FEED_FORMATS, PREFERRED_FORMAT, feed_path
 from .version import VERSION
-from .workers import forget_the_dead
+from .workers import forget_the_dead, replace_hung_workers
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -57,7 +57,7 @@ def worker_app() -> Flask:
     from .access import Batched
     from .app import create_app
     from .silent import SilentConnections
-    from .workers import forget_this_worker, note_this_worker, watch_state_dir
+    from .workers import beat, forget_this_worker, note_this_worker, watch_state_dir
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     app = create_app(background=True, access_log=(access_log := Batched(STDOUT)))
@@ -66,6 +66,7 @@ def worker_app() -> Flask:
     settings = app.extensions["feedsvc"].settings
     SilentConnections(settings.request_head_seconds).start()
     note_this_worker(settings.state_dir)
+    beat(settings.state_dir)
     watch_state_dir(settings.state_dir, access_log.flush)
     # A granian worker is a multiprocessing child, which ends with os._exit: atexit
     # never runs there, multiprocessing's own finalizers do (atexit covers the rest).
@@ -268,33 +269,31 @@ def more_files() -> int:
     return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
 
-MIGRATE = "/proc/sys/net/ipv4/tcp_migrate_req"
+def shared_socket_server() -> type:
+    """granian's process server, its workers accepting from one listening socket.
 
-
-def migrate_queued_connections() -> None:
-    """Ask Linux to hand the connections queued for a worker that dies to the others.
-
-    Each granian worker listens on a socket of its own (SO_REUSEPORT): without this a
-    worker's death resets the connections waiting for it. Set where permitted (root, or
-    a network namespace of the service's own), said where not.
+    On Linux granian gives each worker a socket of its own (``SO_REUSEPORT``), and the
+    kernel hashes each new connection to one of them: a worker that stops answering
+    (stopped, stuck, swapping) keeps being handed its share, which wait unanswered until
+    it is replaced. With one socket, made once here as granian does elsewhere, a new
+    connection waits for whichever worker accepts next: a hung worker loses only the
+    connections it had already taken, and the queue outlives any worker.
     """
-    try:
-        with open(MIGRATE, encoding="ascii") as setting:
-            if setting.read().strip() != "0":
-                return
-        with open(MIGRATE, "w", encoding="ascii") as setting:
-            setting.write("1")
-        click.echo(
-            f"feedsvc: set {MIGRATE} to 1: a worker's queued connections outlive it", err=True
-        )
-    except FileNotFoundError:
-        return  # not Linux, or older than 5.14
-    except OSError:
-        click.echo(
-            f"feedsvc: {MIGRATE} is 0 and cannot be set here: connections queued for a worker"
-            " that dies are reset (as root: sysctl net.ipv4.tcp_migrate_req=1)",
-            err=True,
-        )
+    import socket as sockets
+
+    from granian._granian import ListenerSpec
+    from granian.server import MPServer
+
+    class SharedSocketServer(MPServer):
+        def _init_shared_socket(self) -> None:
+            shared = ListenerSpec(self.bind_addr, self.bind_port, self.backlog).build()
+            self._shd = shared  # type: ignore[assignment]
+            self._sfd = shared.get_fd()
+            self._ssp = None
+            self._sso = sockets.socket(fileno=self._sfd)
+            self._sso.set_inheritable(True)
+
+    return SharedSocketServer
 
 
 STOP_SECONDS = 5
@@ -333,15 +332,14 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         )
     mark_unreconciled(settings.state_dir)
     forget_the_dead(settings.state_dir)
-    from granian import Granian
     from granian.constants import Interfaces
     from granian.http import HTTP1Settings
 
     files = more_files()
-    if workers > 1:
-        migrate_queued_connections()
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    replace_hung_workers(settings.state_dir, settings.worker_timeout)
 
-    server = Granian(
+    server = shared_socket_server()(
         "feedsvc.cli:worker_app",
         factory=True,
         address=host,

@@ -349,6 +349,8 @@ class Indexer:
         it freed any, so the write is worth trying again."""
         self.disk_problem: str | None = None
         """Why changes are not being recorded, while the disk is full."""
+        self.bulk_pending = 0
+        """Files of a bulk arrival not yet recorded (the watcher's backlog)."""
         self.max_removed_percent = max_removed_percent
         self._removed: collections.deque[tuple[float, int]] = collections.deque()
         """Files removed from the index lately: when, and how many."""
@@ -875,6 +877,7 @@ class Indexer:
         """Tell every worker how far the reading of a bulk arrival has come (``updating``),
         and ``ready`` once it is done; ``started`` is a monotonic time."""
         phase = "updating" if done < total else "ready"
+        self.bulk_pending = total - done
         progress = self._progress(phase, done, total, started)
         self._report(progress, None, force=at_once or phase == "ready")
 

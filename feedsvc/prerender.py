@@ -20,6 +20,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 
 from .cache import ResponseCache, shelf_key
 from .feeds import FORMATS, Format
@@ -41,8 +42,19 @@ POLL = 0.05
 class Prerenderer:
     """Keeps the first pages of every scope's feeds rendered at their current version."""
 
-    def __init__(self, store: Store, cache: ResponseCache, syndication: Syndication) -> None:
+    def __init__(
+        self,
+        store: Store,
+        cache: ResponseCache,
+        syndication: Syndication,
+        hold: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.store = store
+        self.hold = hold
+        """Whether to render nothing for now: while a bulk arrival is being recorded, each
+        batch changes most scopes again, and rendering them between batches would take
+        the writer's time (one interpreter) for feeds that are stale a second later;
+        requests still get every feed, rendered when asked."""
         self.cache = cache
         self.syndication = syndication
         self.state_dir = syndication.settings.state_dir
@@ -81,6 +93,8 @@ class Prerenderer:
     def step(self, now: float) -> bool:
         """Look for changes, then render one due scope; whether there was one."""
         self.look(now)
+        if self.hold():
+            return False
         due = [
             scope
             for scope, (first, last) in self.changed.items()

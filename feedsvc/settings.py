@@ -110,6 +110,14 @@ TABLE: tuple[Setting, ...] = (
         0.01,
     ),
     Setting(
+        "WORKER_TIMEOUT",
+        5.0,
+        "seconds",
+        "under `feedsvc serve`, how long a worker may go without its heartbeat (stopped, stuck, "
+        "swapping) before it is killed and replaced (see [Serving](#serving))",
+        2.0,
+    ),
+    Setting(
         "REQUEST_HEAD_SECONDS",
         10.0,
         "seconds",
@@ -496,6 +504,7 @@ class Settings:
     page_items: int
     access_log: str
     request_head_seconds: float
+    worker_timeout: float
     shared_max_age: int
     purge_urls: tuple[str, ...]
     websub_hubs: tuple[str, ...]

@@ -58,7 +58,8 @@ class Watcher(threading.Thread):
         self.indexer = indexer
         self.interval = interval
         self.rescan = rescan
-        self.changed: set[str] = set()
+        self.changed: dict[str, None] = {}
+        """Files to read, in the order their last event came (a dict as an ordered set)."""
         self.writing: dict[str, float] = {}  # path -> when a write was last seen
         self.changed_lock = threading.Lock()  # events arrive on watchdog's thread
         self.wakeup = threading.Event()
@@ -79,7 +80,8 @@ class Watcher(threading.Thread):
         with self.changed_lock:
             for path in paths:
                 if path:
-                    self.changed.add(path)
+                    self.changed.pop(path, None)  # now the newest
+                    self.changed[path] = None
                     self.writing.pop(path, None)
         self.wakeup.set()
 
@@ -87,7 +89,7 @@ class Watcher(threading.Thread):
         """This file is being written: wait for its close (a close seen before is stale)."""
         with self.changed_lock:
             self.writing[path] = time.monotonic()
-            self.changed.discard(path)
+            self.changed.pop(path, None)
 
     def hold(self, path: str, reading: FileReading) -> bool:
         """Whether to drop a reading and read the file again later.
@@ -122,31 +124,36 @@ class Watcher(threading.Thread):
         paths = self.take()
         if not paths:
             return
+        batch = self.first_batch(paths)
         try:
-            self.indexer.update(self.first_batch(paths), skip=self.hold)
+            self.indexer.update(batch, skip=self.hold)
         except Exception:
-            with self.changed_lock:
-                self.changed |= paths
+            self.put_back(batch)
             raise
 
-    def first_batch(self, paths: set[str]) -> set[str]:
-        """What to read now of an arrival: all of it when it is small, else one batch,
-        the rest put in the backlog."""
+    def put_back(self, paths: list[str]) -> None:
+        """Files whose reading failed (a full disk, say): read again at the next look,
+        before what came since."""
+        with self.changed_lock:
+            self.changed = {**dict.fromkeys(reversed(paths)), **self.changed}
+
+    def first_batch(self, paths: list[str]) -> list[str]:
+        """What to read now of an arrival (newest first): all of it when it is small, else
+        one batch, the rest put in the backlog."""
         if len(paths) <= BATCH:
             return paths
-        ordered = sorted(paths)
-        self.backlog.append(ordered[BATCH:])
-        return set(ordered[:BATCH])
+        self.backlog.append(paths[BATCH:])
+        return paths[:BATCH]
 
-    def next_batch(self) -> set[str]:
+    def next_batch(self) -> list[str]:
         """One batch of the newest arrival left in the backlog."""
         if not self.backlog:
-            return set()
+            return []
         newest = self.backlog[-1]
         batch, self.backlog[-1] = newest[:BATCH], newest[BATCH:]
         if not self.backlog[-1]:
             self.backlog.pop()
-        return set(batch)
+        return batch
 
     def say_progress(self, done: int) -> None:
         """While a bulk arrival is read, say in ``/healthz`` how much is left."""
@@ -169,14 +176,18 @@ class Watcher(threading.Thread):
             noted = len(self.changed) + len(self.writing)
         return noted + sum(len(arrival) for arrival in self.backlog)
 
-    def take(self) -> set[str]:
-        """The files to read now: those closed or moved, and those written then left alone."""
+    def take(self) -> list[str]:
+        """The files to read now, the newest event first: those closed or moved, and those
+        written then left alone. In a burst (thousands of files moved in), what came last
+        is what someone just did."""
         now = time.monotonic()
         with self.changed_lock:
             quiet = [p for p, when in self.writing.items() if now - when >= QUIET]
             for path in quiet:
                 del self.writing[path]
-            paths, self.changed = self.changed | set(quiet), set()
+            also = set(quiet)
+            paths = [*reversed(quiet), *(p for p in reversed(self.changed) if p not in also)]
+            self.changed = {}
         return paths
 
     def observe(self) -> None:
@@ -282,7 +293,7 @@ class Watcher(threading.Thread):
             until_release = self.indexer.next_release - self.indexer.clock()
             pending = 0.0 if self.backlog else QUIET if self.writing else self.interval
             self.wakeup.wait(timeout=max(0.0, min(self.interval, pending, until_release)))
-            paths: set[str] = set()
+            paths: list[str] = []
             scanning = False
             try:
                 if self.wakeup.is_set():
@@ -295,9 +306,12 @@ class Watcher(threading.Thread):
                         self.say_progress(0)  # said before the first batch is read
                         self.indexer.update(paths, skip=self.hold)
                         self.say_progress(len(paths))
-                paths = set()
+                paths = []
                 lost, self.lost = self.lost, False
-                if lost or self._follow_the_folder() or time.monotonic() - last_scan >= period:
+                # A bulk arrival being read is not rescanned meanwhile: the scan would read
+                # the same files in one long pass, in name order.
+                due = not self.backlog and time.monotonic() - last_scan >= period
+                if lost or self._follow_the_folder() or due:
                     scanning = True
                     started = time.monotonic()
                     self.indexer.scan(skip=self.hold_recent, between=self.apply_events)
@@ -309,8 +323,7 @@ class Watcher(threading.Thread):
                     log.exception("article scan failed")
                 # Nothing was recorded: the files are read again at the next wake-up
                 # (within ``interval``), a failed scan run again soon.
-                with self.changed_lock:
-                    self.changed |= paths
+                self.put_back(paths)
                 if scanning:
                     last_scan = time.monotonic() - period + max(RETRY, scan_took)
 

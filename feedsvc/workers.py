@@ -7,6 +7,13 @@ note away when it stops; a note whose process is gone is a worker that died. Whi
 is missing, ``/healthz`` of its siblings says so; its replacement says once in the log
 which worker it replaces, and takes the note away. A worker whose state directory is
 deleted or replaced stops, for granian to replace it with one that rebuilds it.
+
+A worker can also hang without dying (stopped, stuck in a system call, swapping, in a
+long pause): the kernel keeps handing it connections that nobody answers. So each
+worker touches its note every :data:`HEARTBEAT` seconds from a thread of its own, and
+the service's main process kills a worker whose note has gone unchanged for longer than
+``FEEDSVC_WORKER_TIMEOUT`` (:func:`replace_hung_workers`): granian then replaces it as it
+does any worker that dies, and its writer role, if it had it, passes on.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -85,6 +93,91 @@ def note_this_worker(state_dir: str) -> None:
 def forget_this_worker(state_dir: str) -> None:
     """At a worker's orderly exit: it did not die."""
     _forget(state_dir, os.getpid())
+
+
+HEARTBEAT = 1.0
+"""Seconds between a worker's touches of its note."""
+REPLACED = "replaced-hung"
+"""In ``workers/``: how many hung workers this service killed for replacement."""
+
+
+def beat(state_dir: str) -> None:
+    """Touch this worker's note every :data:`HEARTBEAT` seconds, from a thread: a note
+    left untouched is a worker that stopped answering."""
+    path = os.path.join(state_dir, FOLDER, str(os.getpid()))
+
+    def run() -> None:
+        while True:
+            time.sleep(HEARTBEAT)
+            with contextlib.suppress(OSError):  # the state directory being replaced
+                os.utime(path)
+
+    threading.Thread(target=run, name="feedsvc-heartbeat", daemon=True).start()
+
+
+def _silent_for(state_dir: str, note: Note) -> float:
+    """Seconds since the worker last touched its note (0 when it cannot be told)."""
+    try:
+        touched = os.stat(os.path.join(state_dir, FOLDER, str(note.pid))).st_mtime
+    except OSError:
+        return 0.0
+    return max(0.0, time.time() - touched)
+
+
+def hung(state_dir: str, timeout: float) -> list[Note]:
+    """The living workers of this process's parent whose heartbeat stopped for longer
+    than ``timeout`` seconds: not yet killed, or being."""
+    parent = os.getppid()
+    return [
+        note
+        for note in notes(state_dir)
+        if note.parent == parent and _alive(note) and _silent_for(state_dir, note) > timeout
+    ]
+
+
+def replaced_hung(state_dir: str) -> int:
+    """How many hung workers the running service killed for replacement."""
+    try:
+        with open(os.path.join(state_dir, FOLDER, REPLACED), encoding="ascii") as count:
+            return int(count.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def replace_hung_workers(state_dir: str, timeout: float) -> None:
+    """In the service's main process: kill (``SIGKILL``, which a stopped process obeys
+    too) each of its workers whose heartbeat stopped for ``timeout`` seconds, said once
+    in the log; granian starts a new one in its place."""
+    me = os.getpid()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(state_dir, FOLDER, REPLACED))  # this service's count
+
+    def run() -> None:
+        killed = 0
+        while True:
+            time.sleep(HEARTBEAT)
+            for note in notes(state_dir):
+                if note.parent != me or not _alive(note):
+                    continue
+                silent = _silent_for(state_dir, note)
+                if silent <= timeout:
+                    continue
+                log.error(
+                    "worker %d has not answered for %.0f s (stopped or stuck); killing it"
+                    " for a new one to take its place",
+                    note.pid,
+                    silent,
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(note.pid, signal.SIGKILL)
+                killed += 1
+                with contextlib.suppress(OSError):
+                    path = os.path.join(state_dir, FOLDER, REPLACED)
+                    with open(f"{path}.new", "w", encoding="ascii") as count:
+                        count.write(f"{killed}\n")
+                    os.replace(f"{path}.new", path)
+
+    threading.Thread(target=run, name="feedsvc-hung-workers", daemon=True).start()
 
 
 def died(state_dir: str) -> list[Note]:

@@ -35,7 +35,7 @@ from ..urls import (
     scope_path,
     site_rule,
 )
-from ..workers import died
+from ..workers import HEARTBEAT, died, hung, replaced_hung
 from .html import Listing, feed_links, listing, page, share_meta
 from .kit import (
     Routes,
@@ -333,6 +333,10 @@ def local_client() -> bool:
     return address.is_loopback
 
 
+LATE_BEATS = 2.5
+"""A worker whose heartbeat is this many beats late is said not to answer (it is killed
+at ``FEEDSVC_WORKER_TIMEOUT``)."""
+
 HEALTH_LISTED = 100
 """The most skipped files ``/healthz`` lists, the first by path: a health check polled
 every few seconds stays cheap when a folder holds thousands of broken files (``feedsvc
@@ -417,13 +421,20 @@ def healthz() -> Response:
         report["damage"] = {"problem": "a damaged index page was met; the index is being rebuilt"}
         if report["status"] == "ok":
             report["status"] = "degraded"
-    if dead := died(current.settings.state_dir):
-        report["workers"] = {
-            "problem": f"{len(dead)} worker(s) died; being replaced",
-            "died": len(dead),
-        }
+    state = current.settings.state_dir
+    dead, late = died(state), hung(state, LATE_BEATS * HEARTBEAT)
+    workers: dict[str, object] = {}
+    if dead or late:
+        said = [f"{len(dead)} worker(s) died"] if dead else []
+        said += [f"{len(late)} worker(s) not answering"] if late else []
+        workers.update(problem="; ".join(said) + "; being replaced", died=len(dead))
+        workers["not_answering"] = len(late)
         if report["status"] == "ok":
             report["status"] = "degraded"
+    if replaced := replaced_hung(state):  # since the service started
+        workers["replaced_hung"] = replaced
+    if workers:
+        report["workers"] = workers
     notifying = read_status(current.settings.state_dir)
     if notifying:
         report.update(notifying)

@@ -662,3 +662,23 @@ def test_removals_allowed_by_the_operator_are_applied(
     assert len(guarded.titles()) == 10
     assert guarded.snapshot().removals_held() is None
     assert not (tmp_path / "state" / "allow-removals").exists()
+
+
+def test_in_a_burst_of_events_what_came_last_is_read_first(
+    make_index: Callable[..., Index], articles_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thousands of files moved in and, in the same instant, one article saved: the save
+    is in the first batch, not behind the bulk in name order."""
+    monkeypatch.setattr(watch_module, "BATCH", 10)
+    watcher = Watcher(make_index().indexer, interval=1.0, rescan=3600.0)
+    bulk = [str(articles_dir / f"2026-02-01-bulk{n:02d}.txt") for n in range(50)]
+    watcher.note(*bulk)
+    watcher.note(str(articles_dir / "zz-saved.txt"), bulk[0])  # bulk[0]: an event again
+    first = watcher.first_batch(watcher.take())
+    assert first[:2] == [bulk[0], str(articles_dir / "zz-saved.txt")]
+    assert len(first) == 10 and watcher.pending == 41
+    batches = [first]
+    while batch := watcher.next_batch():
+        batches.append(batch)
+    assert sorted(p for batch in batches for p in batch) == sorted([*bulk, batches[0][1]])
+    assert all(len(batch) <= 10 for batch in batches)
