@@ -26,6 +26,7 @@ import click
 from .articles import normalize_tag
 from .indexer import ALLOW_REMOVALS, Indexer, WriterLock, is_article_file, mark_unreconciled
 from .settings import (
+    PREFIX,
     Settings,
     SettingsError,
     articles_dir_problem,
@@ -112,6 +113,16 @@ def check_state_dir(settings: Settings) -> None:
     """Stop the command when the state directory cannot be made or written."""
     if problem := state_dir_problem(settings.state_dir):
         fail(problem)
+
+
+def listening_url(host: str, port: int) -> str:
+    """The base URL of the address ``serve`` listens on: this host's name when it listens
+    on every address (``0.0.0.0``, ``::``), where no one address is the right link."""
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.gethostname()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def port_problem(host: str, port: int) -> str | None:
@@ -312,12 +323,25 @@ can cut short (a write to the index, a render) is made whole by the next start."
     help="Worker processes; each holds its own index, so memory grows with them.",
 )
 @click.option("--threads", default=1, show_default=True, type=int, help="Threads per worker.")
-def serve(host: str, port: int, workers: int, threads: int) -> None:
-    """Run the service in the granian WSGI server (settings from FEEDSVC_* variables).
+@click.argument("directory", required=False)
+def serve(host: str, port: int, workers: int, threads: int, directory: str | None) -> None:
+    """Serve DIRECTORY (by default FEEDSVC_ARTICLES_DIR, else articles) in the granian WSGI
+    server, other settings from FEEDSVC_* variables.
 
     Settings, folders and the port are checked here, before any worker starts: a
-    worker that fails to start would only leave a traceback.
+    worker that fails to start would only leave a traceback. Without FEEDSVC_BASE_URL,
+    links are made on the address served (said at start).
     """
+    if directory is not None:  # the workers read their settings from the environment
+        os.environ[f"{PREFIX}ARTICLES_DIR"] = directory
+    if not os.environ.get(f"{PREFIX}BASE_URL"):
+        base = listening_url(host, port)
+        os.environ[f"{PREFIX}BASE_URL"] = base
+        click.echo(
+            f"feedsvc: serving {base}/; links in feeds and pages are made on it "
+            f"(set {PREFIX}BASE_URL to the public address)",
+            err=True,
+        )
     settings = load_settings()
     check_state_dir(settings)
     if problem := port_problem(host, port):

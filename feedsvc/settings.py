@@ -56,7 +56,7 @@ TABLE: tuple[Setting, ...] = (
         "http://127.0.0.1:8000",
         "text",
         "the public base URL; every link in feeds and pages is built on it (set it once behind "
-        "a proxy)",
+        "a proxy); unset, `feedsvc serve` uses the address it listens on (`--host`, `--port`)",
     ),
     Setting("SITE_TITLE", "feedsvc news", "text", "site and feed title"),
     Setting(

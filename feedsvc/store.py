@@ -131,25 +131,15 @@ CREATE VIRTUAL TABLE search USING fts5(
     title, standfirst, tags, body,
     content = '', columnsize = 0, tokenize = 'unicode61 remove_diacritics 2'
 )"""
-SEARCH_TRIGGERS = (
-    """CREATE TRIGGER search_gone AFTER DELETE ON articles WHEN old.seq IS NOT NULL BEGIN
-    INSERT INTO search (search, rowid, title, standfirst, tags, body)
-    VALUES ('delete', old.seq, old.title, old.standfirst, old.tags, old.body);
-END""",
-    """CREATE TRIGGER search_moved AFTER UPDATE OF seq, title, standfirst, tags, body ON articles
-BEGIN
-    INSERT INTO search (search, rowid, title, standfirst, tags, body)
-    SELECT 'delete', old.seq, old.title, old.standfirst, old.tags, old.body
-    WHERE old.seq IS NOT NULL;
-    INSERT INTO search (rowid, title, standfirst, tags, body)
-    SELECT new.seq, new.title, new.standfirst, new.tags, new.body WHERE new.seq IS NOT NULL;
-END""",
-)
+OLD_SEARCH_TRIGGERS = ("search_gone", "search_moved")
+"""Triggers that kept the search index in step before the writer did it itself: dropped
+when an index that has them is opened for writing."""
 """Full text of every article (title, standfirst, tags and authors, body) for search
 feeds, made once a first build has loaded the articles.
 
-Contentless (the text is in ``articles`` already): the triggers delete an article's
-words with the values it was indexed with. Its rowid is the article's ``seq``, which
+Contentless (the text is in ``articles`` already): the writer deletes an article's
+words with the values it was indexed with (:meth:`feedsvc.writer.StoreWriter.apply`, at
+the end of each transaction, in row order). Its rowid is the article's ``seq``, which
 sorts as its date does: at least its ``published``, the smallest such number free
 (:func:`feedsvc.writer.free_seq`), so that the matches of a search are read newest
 first and a page ends the read (:meth:`Snapshot.search`)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
+from bench.processes import free_port, stop, wait_healthy
 from tests.conftest import WriteArticle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,3 +128,51 @@ def test_render_unknown_tag_fails_with_a_short_message(articles_dir: Path) -> No
     assert result.stdout == ""
     assert "no tag 'no-such-tag'" in result.stderr
     assert "<" not in result.stderr
+
+
+def test_serve_without_a_base_url_links_to_the_address_it_serves(
+    write_article: WriteArticle, articles_dir: Path, tmp_path: Path
+) -> None:
+    """``feedsvc serve --port P`` alone: every link, feed and redirect is on port P (not
+    the 8000 of the default), and the start says which address links are made on. The
+    folder is given on the command line, as to check, index and render."""
+    write_article("2026-01-01-one.txt", title="One", keywords="Alpha")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
+    env["FEEDSVC_STATE_DIR"] = str(tmp_path / "state")
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "feedsvc.cli", "serve", "--port", str(port), str(articles_dir)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=tmp_path,  # no articles/ here: the folder comes from the argument
+        )
+    try:
+        wait_healthy(port, process)
+        base = f"http://127.0.0.1:{port}"
+        feed = feedparser.parse(http_get(port, "/feed.atom"))
+        assert feed.feed.link == f"{base}/"
+        assert feed.entries[0].link == f"{base}/articles/one"
+        assert f'href="{base}/tags/alpha/feed.atom"' in http_get(port, "/tags/alpha/").decode()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/tags/Alpha/feed.atom")
+        moved = connection.getresponse()
+        assert moved.status == 301 and moved.getheader("Location").startswith(base)
+        connection.close()
+    finally:
+        stop(process)
+    assert f"serving {base}/" in log.read_text()
+
+
+def http_get(port: int, path: str) -> bytes:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        assert response.status == 200, (path, response.status)
+        return response.read()
+    finally:
+        connection.close()

@@ -8,7 +8,9 @@ import runpy
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 
+from feedsvc.app import create_app
 from feedsvc.articles import Stamp, parse_text
 from feedsvc.settings import DEFAULTS
 from tests.conftest import ROOT
@@ -107,3 +109,55 @@ def test_every_link_between_the_pages_resolves(page: Path) -> None:
         assert path.exists(), f"{page.name}: {link}"
         if anchor:
             assert anchor in anchors(path), f"{page.name}: {link}"
+
+
+EXAMPLE = re.compile(r"`(/[^`\s]*)`")
+NOT_EXAMPLES = ("<", "…", "/etc/", "/srv/", "/var/", "/static/")
+"""Templates (``/tags/<tag>/``, ``/search/?q=…``) and file-system paths."""
+DOCUMENTED_ERRORS: dict[str, tuple[int, ...]] = {
+    "/tags/-space/": (400,),  # "a NOT alone (`/tags/-space/`) ... is a `400`"
+    # "A malformed argument (`/oembed?url=http://[`) is a `400` or `404`"
+    "/oembed?url=http://[": (400, 404),
+}
+"""Example URLs the docs give as answering an error, and the status they say."""
+
+
+def example_urls() -> list[str]:
+    """Every URL path the README and the docs give as an example (in backticks)."""
+    found = {
+        path
+        for text in (README, *(page.read_text(encoding="utf-8") for page in DOCS))
+        for path in EXAMPLE.findall(text)
+        if not any(part in path for part in NOT_EXAMPLES)
+    }
+    return sorted(found)
+
+
+@pytest.fixture(scope="module")
+def bundled_site(tmp_path_factory: pytest.TempPathFactory) -> FlaskClient:
+    state = tmp_path_factory.mktemp("bundled-state")
+    app = create_app(
+        {"ARTICLES_DIR": str(ROOT / "articles"), "STATE_DIR": str(state), "WATCH": False}
+    )
+    return app.test_client()
+
+
+@pytest.mark.parametrize("path", example_urls())
+def test_every_example_url_is_true_on_the_bundled_site(
+    bundled_site: FlaskClient, path: str
+) -> None:
+    """What the README and docs show works on the bundled articles: a `200`, or a
+    redirect to a page that answers one; the examples of errors answer the error said."""
+    # A path that starts "//" would be read by the test client as a host's: given as is.
+    doubled = {"environ_overrides": {"PATH_INFO": path}} if path.startswith("//") else {}
+    response = bundled_site.get(path, **doubled)
+    if path in DOCUMENTED_ERRORS:
+        assert response.status_code in DOCUMENTED_ERRORS[path], response.get_data(as_text=True)
+        return
+    hops = 0
+    while response.status_code in (301, 302, 307, 308) and hops < 3:
+        response = bundled_site.get(response.headers["Location"])
+        hops += 1
+    assert response.status_code == 200, (
+        f"{path}: {response.status_code} {response.get_data()[:200]!r}"
+    )

@@ -87,3 +87,33 @@ def test_no_statement_of_a_files_change_reads_a_whole_table(
     assert len(traced) > 50, "the changes ran no statements: the trace saw nothing"
     scans = sorted(set(plans(db, traced)))
     assert scans == [], "\n".join(f"{detail}: {statement}" for statement, detail in scans)
+
+
+SEARCH_WRITE = re.compile(r"INSERT INTO search \((search, )?rowid.*?VALUES \(('delete', )?(\d+)")
+
+
+def test_the_search_index_is_written_in_row_order(
+    indexer: Indexer, articles_dir: Path, write_article: WriteArticle
+) -> None:
+    """Within a transaction, the words withdrawn and then the words added go to the
+    full-text index with rising row numbers: FTS5 ends a segment at each one out of
+    order, and hundreds of tiny segments set off merges that rewrite the whole index."""
+    for n in range(40):  # edits: each article's words out, then in
+        write_article(
+            f"2026-01-{n % 28 + 1:02d}-a{n}.txt", title=f"A{n} edited", keywords="alpha, beta"
+        )
+    for n in range(30):  # new articles, their dates in no order of their names
+        write_article(f"new-{n:02d}.txt", front={"date": f"2025-{(n * 7) % 12 + 1:02d}-03"})
+    db = indexer.writer.db
+    traced: list[str] = []
+    db.set_trace_callback(traced.append)
+    try:
+        indexer.scan()
+    finally:
+        db.set_trace_callback(None)
+    writes = [(bool(m.group(2)), int(m.group(3))) for m in map(SEARCH_WRITE.search, traced) if m]
+    deletes = [rowid for deleting, rowid in writes if deleting]
+    inserts = [rowid for deleting, rowid in writes if not deleting]
+    assert len(deletes) == 40 and len(inserts) == 70
+    assert writes == [(True, r) for r in deletes] + [(False, r) for r in inserts]
+    assert deletes == sorted(deletes) and inserts == sorted(inserts)
