@@ -228,3 +228,20 @@ def test_quick_pages_benchmark_runs() -> None:
     assert re.search(
         r"^\| the newest article \(`/articles/[^`]+`\) \| gzip \| [\d.]+ \|$", out, re.M
     )
+
+
+def test_quick_regression_benchmark_runs() -> None:
+    """``python -m bench.regress --quick --against HEAD``: two revisions built and loaded
+    in one run, a row a measure with its ratio."""
+    out = quick("bench.regress", 300, None, "--against", "HEAD")
+    for row in ("| first build,", "| poll mix, random plain GETs", "| hot identity feed"):
+        assert row in out, out
+
+
+def test_quick_bulk_arrival_benchmark_runs() -> None:
+    """``python -m bench.bulk --quick``: 300 files moved into a running site of 2,000 are
+    all served, and so is an unrelated article written meanwhile."""
+    out = quick("bench.bulk", 300)
+    row = next(line for line in out.splitlines() if line.startswith("| this tree |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[1] == "300" and "nan" not in row, out

@@ -13,9 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from feedsvc import articles
 from feedsvc.app import create_app
-from feedsvc.articles import normalize_tag
 from feedsvc.cache import Entry, RequestLine, ResponseCache
 from feedsvc.responses import Representation, choose_coding
 from feedsvc.settings import Settings, SettingsError
@@ -46,16 +44,6 @@ def retained(work: Callable[[int], object], n: int) -> list[int]:
     finally:
         tracemalloc.stop()
     return figures
-
-
-def test_tag_normaliser_memo_is_bounded_by_bytes() -> None:
-    """Short keywords are memoised within a byte budget; long ones are not kept at all."""
-    short = retained(lambda i: normalize_tag(f"{i:08d} keyword {'é' * 80}"), 20_000)
-    long = retained(lambda i: normalize_tag(long_name(i, 2_000)), 2_000)
-    print(f"memo after N and 2N short keywords: {short}; long keywords: {long}")
-    assert short[1] - short[0] < MB // 2
-    assert short[1] <= articles.TAG_MEMO_BYTES + MB // 2
-    assert long[1] < MB // 2
 
 
 def representation(size: int) -> Entry:
