@@ -109,7 +109,8 @@ def wait_healthy(
         if process.poll() is not None:
             raise RuntimeError(f"the server exited with {process.returncode}")
         report = health(port)
-        if report.get("index") == "ready" or (report and not ready):
+        # Ready: the index built, and its search index filled (after it, in the background).
+        if (report.get("index") == "ready" and "search" not in report) or (report and not ready):
             return report
         time.sleep(0.05)
     raise RuntimeError(f"the server on port {port} was not ready within {limit} s")

@@ -178,6 +178,7 @@ def start_indexer(
             log.info("another process indexes %s; this one reads the index", settings.articles_dir)
         return None
     indexer.clock = clock
+    indexer.search_in_background = background
     if not new:  # another app of this process made it: bring it up to date, as at a start
         indexer.catch_up()
         return indexer
@@ -194,7 +195,9 @@ def start_indexer(
             log.exception("indexing %s failed", settings.articles_dir)
             raise
         if settings.watch:
-            watcher.start()
+            watcher.start()  # it fills the search index between its other work
+        elif background:
+            indexer.finish_search()
 
     if background:
         threading.Thread(target=run, name="feedsvc-indexer", daemon=True).start()

@@ -334,14 +334,9 @@ def serve(host: str, port: int, workers: int, threads: int, directory: str | Non
     """
     if directory is not None:  # the workers read their settings from the environment
         os.environ[f"{PREFIX}ARTICLES_DIR"] = directory
-    if not os.environ.get(f"{PREFIX}BASE_URL"):
-        base = listening_url(host, port)
-        os.environ[f"{PREFIX}BASE_URL"] = base
-        click.echo(
-            f"feedsvc: serving {base}/; links in feeds and pages are made on it "
-            f"(set {PREFIX}BASE_URL to the public address)",
-            err=True,
-        )
+    derived = not os.environ.get(f"{PREFIX}BASE_URL")
+    if derived:
+        os.environ[f"{PREFIX}BASE_URL"] = listening_url(host, port)
     settings = load_settings()
     check_state_dir(settings)
     if problem := port_problem(host, port):
@@ -359,6 +354,12 @@ def serve(host: str, port: int, workers: int, threads: int, directory: str | Non
     from granian.constants import Interfaces
     from granian.http import HTTP1Settings
 
+    if derived:  # said once everything else is known to be right: one line per failure
+        click.echo(
+            f"feedsvc: serving {settings.base_url}/; links in feeds and pages are made on it "
+            f"(set {PREFIX}BASE_URL to the public address)",
+            err=True,
+        )
     files = more_files()
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     replace_hung_workers(settings.state_dir, settings.worker_timeout)

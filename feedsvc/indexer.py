@@ -349,8 +349,12 @@ class Indexer:
         it freed any, so the write is worth trying again."""
         self.disk_problem: str | None = None
         """Why changes are not being recorded, while the disk is full."""
+        self.search_in_background = False
+        """Whether the search index is filled after a first build by whoever calls
+        :meth:`search_step` (the watcher), or at once, before :meth:`catch_up` returns."""
         self.bulk_pending = 0
         """Files of a bulk arrival not yet recorded (the watcher's backlog)."""
+        self._said_search_ready = False
         self.max_removed_percent = max_removed_percent
         self._removed: collections.deque[tuple[float, int]] = collections.deque()
         """Files removed from the index lately: when, and how many."""
@@ -409,7 +413,8 @@ class Indexer:
             os.replace(path, damaged)
 
     def catch_up(self, report: ProgressCallback | None = None, *, rebuild: bool = False) -> None:
-        """Build the index when there is none (or ``rebuild``), else reconcile it."""
+        """Build the index when there is none (or ``rebuild``), else reconcile it; then
+        fill its search index unless that is left to the background."""
         if rebuild or self._writer is None:
             self._build(report)
         else:
@@ -417,6 +422,27 @@ class Indexer:
             # 45 s for a million), and what the last run said ("ready") is not so yet.
             self._report(Progress("reconciling", 0, 0, 0.0, time.time()), report, force=True)
             self._reconcile(report)
+        if not self.search_in_background:
+            self.finish_search()
+
+    def search_step(self) -> bool:
+        """One step of filling (or merging) the search index; whether work is left."""
+        with self._lock:
+            if self._writer is None:
+                return False
+            more = self._record(self.writer.search_step)
+        if not more:
+            return False
+        full = self.writer.meta("search_upto") is None
+        if full and not self._said_search_ready:
+            log.info("the search index is ready; searches are answered")
+            self._said_search_ready = True
+        return True
+
+    def finish_search(self) -> None:
+        """Fill the search index, step by step, until it is full and merged."""
+        while self.search_step():
+            pass
 
     def _open_existing(self, path: str) -> None:
         writer = StoreWriter(path, self.counter, self._reread, self.site_author)

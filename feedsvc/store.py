@@ -246,6 +246,21 @@ class OutdatedIndex(sqlite3.DatabaseError):
 class NotReady(Exception):
     """No index has been built yet: the first build is under way."""
 
+    def __str__(self) -> str:
+        return "the index is being built"
+
+
+class SearchNotReady(NotReady):
+    """The index is served, its full-text part is still being built (after a first build,
+    in the background)."""
+
+    def __str__(self) -> str:
+        return "the search index is being built"
+
+
+SEARCH_NOTHING = -(1 << 62)
+"""``search_upto`` of a search index not yet begun: below every ``seq``."""
+
 
 def encode_name(name: str) -> bytes:
     """File names are kept as bytes: a name need not be valid UTF-8."""
@@ -647,6 +662,8 @@ class Snapshot:
         page is sorted by date and slug, as every feed is. At most
         :data:`SEARCH_ROWS` matches are read.
         """
+        if self._one("SELECT value FROM meta WHERE key = 'search_upto'") is not None:
+            raise SearchNotReady()
         want = offset + limit
         found: list[tuple[int, str]] = []
         boundary: int | None = None
@@ -797,6 +814,14 @@ class Snapshot:
             found[directory] = str(folder)
         listed = sorted(found.items())  # the folder sorts before the files in it
         return dict(listed if limit < 0 else listed[:limit])
+
+    def search_progress(self) -> tuple[int, int] | None:
+        """While the full-text index is built after a first build: articles done, of all."""
+        if self._one("SELECT value FROM meta WHERE key = 'search_upto'") is None:
+            return None
+        done = self._one("SELECT value FROM meta WHERE key = 'search_done'")
+        total = self._one("SELECT value FROM meta WHERE key = 'search_total'")
+        return int(done or 0), int(total or 0)
 
     def removals_held(self) -> str | None:
         """Why the writer holds removals of files (too many at once), while it does."""

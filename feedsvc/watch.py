@@ -70,6 +70,8 @@ class Watcher(threading.Thread):
         the newest first, so that what came after a bulk is not held behind it."""
         self.lost = False
         """The kernel dropped file events (its queue overflowed): rescan at once."""
+        self.searching = False
+        """Whether the search index has work left (filled after a first build)."""
         self._arrival: tuple[float, int] | None = None
         """While a bulk arrival is read: when it began, and how many files are done."""
         self._observer: Any = None
@@ -291,7 +293,8 @@ class Watcher(threading.Thread):
             if self.indexer.removals_held:  # files gone for a moment: see soon if they are back
                 period = min(period, max(RETRY, scan_took * HELD_SHARE))
             until_release = self.indexer.next_release - self.indexer.clock()
-            pending = 0.0 if self.backlog else QUIET if self.writing else self.interval
+            busy = self.backlog or self.searching
+            pending = 0.0 if busy else QUIET if self.writing else self.interval
             self.wakeup.wait(timeout=max(0.0, min(self.interval, pending, until_release)))
             paths: list[str] = []
             scanning = False
@@ -318,6 +321,9 @@ class Watcher(threading.Thread):
                     last_scan = time.monotonic()
                     scan_took = last_scan - started
                 self.indexer.release_due()
+                # The search index of a first build is filled a step at a time, behind
+                # everything else.
+                self.searching = not self.backlog and self.indexer.search_step()
             except Exception as error:  # the watcher must outlive any one bad scan
                 if not isinstance(error, (DiskFull, IndexDamaged)):  # said by the indexer
                     log.exception("article scan failed")

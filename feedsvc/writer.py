@@ -34,6 +34,7 @@ from .store import (
     SCHEDULED,
     SCHEMA,
     SCHEMA_VERSION,
+    SEARCH_NOTHING,
     SEARCH_TABLE,
     SITE,
     ArticleRow,
@@ -371,7 +372,7 @@ class BulkLoad:
                 "(SELECT path FROM articles a WHERE a.slug = files.slug)"
             )
         db.execute("INSERT INTO slugs (slug, uid) SELECT slug, uid FROM articles ORDER BY slug")
-        self.index_text()
+        self.number_for_search()
         base = first_version()
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('build', ?)", (base,))
         db.execute(
@@ -391,9 +392,10 @@ class BulkLoad:
         StoreWriter.schedule(db)
         db.execute("COMMIT")
 
-    def index_text(self) -> None:
-        """Number the articles for the search index and fill it (the writer keeps it in
-        step from then on)."""
+    def number_for_search(self) -> None:
+        """Number the articles for the search index and make it, empty: its words are
+        added after the first build, in the background, while the site is served
+        (:meth:`StoreWriter.search_step`)."""
         db = self.db
         # In date order (ties by slug, the later first), each seq the larger of its date
         # and the one before's plus one: seq_i = i + max(published_j - j) for j <= i.
@@ -406,17 +408,20 @@ class BulkLoad:
             "WHERE numbered.slug = articles.slug"
         )
         db.execute(SEARCH_TABLE)
-        # Words gathered in memory 64 MB at a time, not 1 MB: a third less CPU, and
-        # fewer segments to merge (then back to the default for the writer's edits).
+        # Words gathered in memory 64 MB at a time while it is filled, not 1 MB: a third
+        # less CPU, and fewer segments to merge (back to the default once it is full).
         db.execute(f"INSERT INTO search (search, rank) VALUES ('hashsize', {64 << 20})")
-        db.execute(
-            "INSERT INTO search (rowid, title, standfirst, tags, body) "
-            "SELECT seq, title, standfirst, tags, body FROM articles ORDER BY seq"
+        total = db.execute("SELECT count(*) FROM articles").fetchone()[0]
+        db.executemany(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            [("search_upto", SEARCH_NOTHING), ("search_done", 0), ("search_total", total)],
         )
-        db.execute(f"INSERT INTO search (search, rank) VALUES ('hashsize', {1 << 20})")
-        # One segment: else an edit's small segment, merged with the load's big ones at
-        # the same level, makes one edit in a few take seconds.
-        db.execute("INSERT INTO search (search) VALUES ('optimize')")
+
+
+SEARCH_STEP_ROWS = 2_000
+"""Articles whose words one step of filling the search index adds: about a second."""
+SEARCH_MERGE_PAGES = 2_000
+"""Pages one step of merging the search index writes."""
 
 
 def free_seq(db: sqlite3.Connection, published: int) -> int:
@@ -521,10 +526,13 @@ class StoreWriter:
         segments set off merges that rewrote the whole search index (a first batch of
         500 new files at 100,000 articles read 1.2 GB and wrote 800 MB, 6 s)."""
         db = self.db
+        # While the search index is being filled, the articles past its cursor are left
+        # to the filling: their words are not in yet, and will be read from their rows.
+        upto = self.meta("search_upto")
         db.executemany(
             "INSERT INTO search (search, rowid, title, standfirst, tags, body) "
             "VALUES ('delete', ?, ?, ?, ?, ?)",
-            sorted(self._unindexed),
+            sorted(row for row in self._unindexed if upto is None or row[0] <= upto),
         )
         for slug, published in sorted(self._to_index.items(), key=lambda item: item[::-1]):
             text = db.execute(
@@ -535,11 +543,51 @@ class StoreWriter:
                 continue
             seq = free_seq(db, published)  # rising with ``published``: see free_seq
             db.execute("UPDATE articles SET seq = ? WHERE slug = ?", (seq, slug))
+            if upto is not None and seq > upto:
+                continue
             db.execute(
                 "INSERT INTO search (rowid, title, standfirst, tags, body) VALUES (?, ?, ?, ?, ?)",
                 (seq, *text),
             )
         self._unindexed, self._to_index = [], {}
+
+    def search_step(self) -> bool:
+        """One step of filling the search index after a first build, or of merging it
+        into one segment once full (so that an edit's small segment never merges with
+        big ones); whether any work is left. Each step is a transaction of about a
+        second, so edits are recorded in between."""
+        db = self.db
+        upto = self.meta("search_upto")
+        if upto is None and not self.meta("search_merging"):
+            return False
+        with self._transaction():
+            if upto is not None:
+                rows = db.execute(
+                    "SELECT seq, title, standfirst, tags, body FROM articles WHERE seq > ? "
+                    "ORDER BY seq LIMIT ?",
+                    (upto, SEARCH_STEP_ROWS),
+                ).fetchall()
+                db.executemany(
+                    "INSERT INTO search (rowid, title, standfirst, tags, body) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
+                self._set_meta("search_done", (self.meta("search_done") or 0) + len(rows))
+                if len(rows) < SEARCH_STEP_ROWS:  # full: searches are answered from now on
+                    db.execute("DELETE FROM meta WHERE key = 'search_upto'")
+                    db.execute(f"INSERT INTO search (search, rank) VALUES ('hashsize', {1 << 20})")
+                    self._set_meta("search_merging", 1)
+                else:
+                    self._set_meta("search_upto", rows[-1][0])
+            else:
+                # An incremental 'optimize': repeated until it changes (next to) nothing.
+                before = db.total_changes
+                db.execute(
+                    "INSERT INTO search (search, rank) VALUES ('merge', ?)", (-SEARCH_MERGE_PAGES,)
+                )
+                if db.total_changes - before < 2:
+                    db.execute("DELETE FROM meta WHERE key = 'search_merging'")
+        return True
 
     def meta(self, key: str) -> Any:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

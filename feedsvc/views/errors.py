@@ -109,8 +109,9 @@ def unavailable(why: str) -> Response:
 
 def not_ready(error: Exception) -> Response:
     """Before the first build completes, never an empty feed a reader would take as
-    "everything was deleted": a 503 that says when to come back."""
-    return unavailable("the index is being built")
+    "everything was deleted": a 503 that says when to come back. So too for a search
+    while the full-text index is still being filled after it."""
+    return unavailable(str(error) or "the index is being built")
 
 
 _damage_said = False

@@ -369,6 +369,9 @@ def healthz() -> Response:
         report["tags"] = index.tag_count()
         problems = index.problems(HEALTH_LISTED)
         skipped = index.problem_count()
+        if (filling := index.search_progress()) is not None:
+            # Everything but search is served meanwhile: no fault.
+            report["search"] = {"index": "building", "done": filling[0], "total": filling[1]}
         if skipped:
             report["status"] = "degraded"
     else:

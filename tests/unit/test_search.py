@@ -11,9 +11,11 @@ import feedparser
 import pytest
 from flask import Flask
 
+from feedsvc import writer
 from feedsvc.app import create_app
-from feedsvc.indexer import Indexer
+from feedsvc.indexer import Indexer, WriterLock
 from feedsvc.search import QueryError, read, words
+from feedsvc.settings import Settings
 from feedsvc.store import Store
 from tests.conftest import WriteArticle
 
@@ -246,3 +248,94 @@ def test_the_search_index_follows_every_change_in_date_order(
     with store.reading() as index:
         assert [slug for _, slug in index.search(read("calm").match(), 5)] == ["t00"]
     indexer.close()
+
+
+# The search index of a first build, filled in the background ------------------------
+
+
+@pytest.fixture
+def filling(articles_dir: Path, tmp_path: Path, write_article: WriteArticle) -> Indexer:
+    """An index built as ``feedsvc serve`` builds it: its search index left to fill."""
+    for n in range(30):
+        write_article(
+            f"2026-01-{n % 28 + 1:02d}-p{n:02d}.txt",
+            title=f"Palmyra report {n}",
+            keywords="syria",
+            body=(f"Paragraph about the oasis number {n}.",),
+        )
+    settings = {"ARTICLES_DIR": str(articles_dir), "STATE_DIR": str(tmp_path / "state")}
+    indexer = Indexer.of(Settings.from_mapping(settings))
+    indexer.lock = WriterLock(str(tmp_path / "state"))
+    assert indexer.lock.acquire()  # an app made in this test only reads
+    indexer.search_in_background = True
+    indexer.open()
+    indexer.catch_up()
+    return indexer
+
+
+def test_the_site_answers_before_its_search_index_is_full(
+    filling: Indexer, articles_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows first, then the site; the words after, step by step. Meanwhile a search is a
+    503 that says when to come back, /healthz says how far the filling is, and nothing
+    else waits."""
+    monkeypatch.setattr(writer, "SEARCH_STEP_ROWS", 10)
+    app = create_app(
+        {"ARTICLES_DIR": str(articles_dir), "STATE_DIR": str(tmp_path / "state"), "WATCH": False}
+    )  # a reader: the test's indexer holds the writer's lock
+    client = app.test_client()
+    assert client.get("/tags/syria/feed.atom").status_code == 200
+    searching = client.get("/search/feed.atom?q=palmyra")
+    assert searching.status_code == 503 and searching.headers["Retry-After"]
+    assert searching.get_data(as_text=True).startswith("503 Service Unavailable: the search index")
+    assert client.get("/healthz").json["search"] == {"index": "building", "done": 0, "total": 30}
+    assert filling.search_step()
+    assert client.get("/healthz").json["search"]["done"] == 10
+    filling.finish_search()
+    assert "search" not in client.get("/healthz").json
+    found = feedparser.parse(client.get("/search/feed.atom?q=palmyra&limit=50").data)
+    assert len(found.entries) == 30
+
+
+def test_edits_while_the_search_index_fills_are_found_once_and_as_edited(
+    filling: Indexer, write_article: WriteArticle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An article edited behind the filling's cursor has its words replaced; one past it
+    is left to the filling, which reads its row as it is by then: no word twice, none
+    stale."""
+    monkeypatch.setattr(writer, "SEARCH_STEP_ROWS", 10)
+    filling.search_step()  # the ten oldest (days 1 to 10) are in
+    write_article(
+        "2026-01-02-p01.txt", title="Aleppo report", keywords="syria", body=("Souk.",)
+    )  # behind the cursor
+    write_article(
+        "2026-01-27-p26.txt", title="Aleppo dispatch", keywords="syria", body=("Souk.",)
+    )  # past it
+    filling.scan()
+    filling.finish_search()
+    store = Store(filling.state_dir)
+    with store.reading() as index:
+        assert sorted(slug for _, slug in index.search("aleppo", 50)) == ["p01", "p26"]
+        palmyra = [slug for _, slug in index.search("palmyra", 50)]
+        oasis = [slug for _, slug in index.search("oasis", 50)]
+    assert len(palmyra) == len(set(palmyra)) == 28
+    assert len(oasis) == len(set(oasis)) == 28
+
+
+def test_a_restart_resumes_a_half_filled_search_index(
+    filling: Indexer, articles_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer, "SEARCH_STEP_ROWS", 10)
+    filling.search_step()
+    filling.close()
+    assert filling.lock is not None
+    filling.lock.release()
+    settings = {"ARTICLES_DIR": str(articles_dir), "STATE_DIR": filling.state_dir}
+    again = Indexer.of(Settings.from_mapping(settings))
+    again.open()
+    again.catch_up()  # not in the background: it finishes the filling before returning
+    assert again.files_read == 0  # resumed, not built again
+    with Store(filling.state_dir).reading() as index:
+        assert index.search_progress() is None
+        found = [slug for _, slug in index.search("palmyra", 50)]
+    assert len(found) == len(set(found)) == 30
