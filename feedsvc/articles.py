@@ -30,6 +30,7 @@ import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from dateutil import parser as date_parser
@@ -41,6 +42,8 @@ MAX_ARTICLE_BYTES: int = DEFAULTS["MAX_ARTICLE_BYTES"]
 """The largest article file read, by default; a larger one is skipped and reported."""
 MAX_KEYWORDS: int = DEFAULTS["MAX_KEYWORDS"]
 """The most tags an article carries, by default; it keeps its first ones, the rest are noted."""
+MAX_AUTHORS: int = DEFAULTS["MAX_AUTHORS"]
+"""The most authors an ``author:`` line names, by default; the first are kept, the rest noted."""
 MAX_TAG_CHARS = 100
 NFC_SHRINKS = 4
 """A keyword longer than this many times :data:`MAX_TAG_CHARS` is too long whatever NFC
@@ -278,8 +281,15 @@ _WORD = re.compile(r"[^\W_]")
 """A letter or digit of any script (what ``str.isalnum`` says)."""
 
 
+_BIDI = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+"""Bidirectional controls: in a label, U+202E would reverse the text shown after it (on
+``/authors/``, in a reader's list), so they are taken out of labels as out of keys."""
+
+
 def _normalize_tag(keyword: str) -> Tag | None:
     label = _SPACES.sub(" ", keyword).strip()
+    if not label.isascii():
+        label = _BIDI.sub("", label).strip()
     folded = unicodedata.normalize("NFC", unicodedata.normalize("NFC", label).casefold())
     if folded.isascii():  # most keywords: no marks, no invisible characters, no emoji
         key = _ASCII_SEPARATORS.sub("-", folded).strip("-")
@@ -319,6 +329,32 @@ def author_names(line: str) -> list[str]:
     ``Ana Lima, Bo Chen`` name two. (A name is never split inside a word: Anderson
     stays whole.)"""
     return [name for name in _AUTHOR_SEPARATORS.split(line) if name.strip()]
+
+
+def bounded_authors(line: str | None, limit: int) -> tuple[str | None, list[str]]:
+    """An ``author:`` line within the bounds: at most ``limit`` names, none longer than
+    :data:`MAX_TAG_CHARS` (an author's key is a tag's), no bidirectional controls; and
+    notes on what was left out. A line within them is kept as written."""
+    if not line:
+        return None, []
+    clean = _BIDI.sub("", line) if not line.isascii() else line
+    names = [name.strip() for name in author_names(clean)]
+    kept = [name for name in names if len(name) <= MAX_TAG_CHARS]
+    notes = []
+    if len(kept) < len(names):
+        dropped = len(names) - len(kept)
+        notes.append(
+            f"{dropped} author name{'s' if dropped > 1 else ''} longer than "
+            f"{MAX_TAG_CHARS} characters left out"
+        )
+    if len(kept) > limit:
+        notes.append(
+            f"{len(kept):,} authors: the first {limit} are kept, {len(kept) - limit:,} left out"
+        )
+        kept = kept[:limit]
+    if not notes:
+        return clean.strip() or None, []
+    return ", ".join(kept) or None, notes
 
 
 def parse_tags(line: str, limit: int | None = None) -> tuple[Tag, ...]:
@@ -556,11 +592,13 @@ def parse_text(
     *,
     with_body: bool = True,
     max_keywords: int = MAX_KEYWORDS,
+    max_authors: int = MAX_AUTHORS,
 ) -> tuple[Article, tuple[str, ...]]:
     """Parse the bytes of the article file at ``path``; return it and its body.
 
-    An article with more than ``max_keywords`` tags keeps its first ones; what was
-    left out is logged as a warning and kept in :attr:`Article.notes`.
+    An article with more than ``max_keywords`` tags, or ``max_authors`` authors, keeps
+    its first ones; what was left out is logged as a warning and kept in
+    :attr:`Article.notes`.
 
     :raises ArticleError: naming the path and the reason the file is not an article.
     """
@@ -578,6 +616,8 @@ def parse_text(
     tags, notes = _keyword_tags(keywords, max_keywords)
     if not tags:
         raise ArticleError(path, "; ".join(["the keyword line holds no tag", *notes]))
+    author, author_notes = bounded_authors(meta.get("author"), max_authors)
+    notes += author_notes
     rest = blocks[3:]
     caption = credit = None
     # No "|", no caption: most bodies' first paragraph, and the pattern's longest search.
@@ -607,7 +647,7 @@ def parse_text(
         updated=updated,
         path=path,
         stamp=stamp,
-        author=meta.get("author") or None,
+        author=author,
         image=_image(path, meta.get("image")),
         caption=caption,
         credit=credit,
@@ -697,6 +737,13 @@ def stamp_of(status: os.stat_result) -> Stamp:
 def content_hash(data: bytes) -> bytes:
     """A digest of a file's bytes: the same bytes under a new stamp are no change."""
     return hashlib.blake2b(data, digest_size=16).digest()
+
+
+class Limits(NamedTuple):
+    """What one article may hold: tags, and authors on its ``author:`` line."""
+
+    keywords: int = MAX_KEYWORDS
+    authors: int = MAX_AUTHORS
 
 
 def read_file(path: str, max_bytes: int = MAX_ARTICLE_BYTES) -> tuple[bytes, Stamp]:

@@ -31,8 +31,10 @@ from typing import Any, TypeVar
 
 from .articles import (
     MAX_ARTICLE_BYTES,
+    MAX_AUTHORS,
     MAX_KEYWORDS,
     ArticleError,
+    Limits,
     Stamp,
     content_hash,
     parse_text,
@@ -111,16 +113,19 @@ def is_article_file(name: str) -> bool:
     return name.endswith(".txt") and not name.startswith((".", "#", "~"))
 
 
+DEFAULT_LIMITS = Limits()
+
+
 def read_reading(
     directory: str,
     name: str,
     default_tz: tzinfo,
     max_bytes: int = MAX_ARTICLE_BYTES,
-    max_keywords: int = MAX_KEYWORDS,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> FileReading:
     """Read and parse one file of the folder; never raises."""
     path = os.path.join(directory, name)
-    return _parsed(name, path, _fetched(path, max_bytes), default_tz, max_keywords)
+    return _parsed(name, path, _fetched(path, max_bytes), default_tz, limits)
 
 
 Fetched = tuple[bytes, Stamp] | ArticleError
@@ -135,14 +140,21 @@ def _fetched(path: str, max_bytes: int) -> Fetched:
 
 
 def _parsed(
-    name: str, path: str, fetched: Fetched, default_tz: tzinfo, max_keywords: int
+    name: str, path: str, fetched: Fetched, default_tz: tzinfo, limits: Limits
 ) -> FileReading:
     if isinstance(fetched, ArticleError):
         return FileReading(name, fetched.stamp, error=fetched.reason)
     data, stamp = fetched
     digest = content_hash(data)
     try:
-        article, body = parse_text(path, data, stamp, default_tz, max_keywords=max_keywords)
+        article, body = parse_text(
+            path,
+            data,
+            stamp,
+            default_tz,
+            max_keywords=limits.keywords,
+            max_authors=limits.authors,
+        )
     except ArticleError as exc:
         return FileReading(name, stamp, digest, error=exc.reason)
     except Exception as exc:  # one bad file must never stop a build
@@ -151,8 +163,9 @@ def _parsed(
     return FileReading(name, stamp, digest, article, body)
 
 
-Task = tuple[str, list[str], tzinfo, int, int, int, str]
-"""Files to read: folder, names, time zone, size cap, keyword cap, now (microseconds)."""
+Task = tuple[str, list[str], tzinfo, int, Limits, int, str]
+"""Files to read: folder, names, time zone, size cap, limits, now (microseconds), the site
+author."""
 
 
 # The reading processes run with the garbage collector off (Pool(initializer=...)):
@@ -177,7 +190,7 @@ def _read_chunk(task: Task) -> list[FileReading]:
 
 def _read_batches(task: Task) -> Iterator[list[FileReading]]:
     """The readings of some files, :data:`READ_AHEAD` at a time, in order."""
-    directory, names, default_tz, max_bytes, max_keywords, _, _ = task
+    directory, names, default_tz, max_bytes, limits, _, _ = task
     paths = [os.path.join(directory, name) for name in names]
 
     def fetch(start: int) -> list[Fetched]:
@@ -200,9 +213,7 @@ def _read_batches(task: Task) -> Iterator[list[FileReading]]:
             if number + READERS < len(starts):
                 coming.append(later(starts[number + READERS]))
             yield [
-                _parsed(
-                    names[start + offset], paths[start + offset], fetched, default_tz, max_keywords
-                )
+                _parsed(names[start + offset], paths[start + offset], fetched, default_tz, limits)
                 for offset, fetched in enumerate(batch)
             ]
 
@@ -311,6 +322,7 @@ class Indexer:
         clock: Callable[[], float] = time.time,
         max_bytes: int = MAX_ARTICLE_BYTES,
         max_keywords: int = MAX_KEYWORDS,
+        max_authors: int = MAX_AUTHORS,
         workers: int | None = None,
         id_authority: str = "",
         id_authority_given: bool = False,
@@ -322,7 +334,7 @@ class Indexer:
         self.default_tz = default_tz
         self.clock = clock
         self.max_bytes = max_bytes
-        self.max_keywords = max_keywords
+        self.limits = Limits(max_keywords, max_authors)
         self.workers = workers or os.cpu_count() or 1
         self.id_authority = id_authority
         self.id_authority_given = id_authority_given
@@ -371,6 +383,7 @@ class Indexer:
             clock=clock,
             max_bytes=settings.max_article_bytes,
             max_keywords=settings.max_keywords,
+            max_authors=settings.max_authors,
             workers=settings.index_workers or None,
             id_authority=settings.id_authority,
             id_authority_given=settings.id_authority_given,
@@ -579,7 +592,7 @@ class Indexer:
                 list(names[start : start + CHUNK]),
                 self.default_tz,
                 self.max_bytes,
-                self.max_keywords,
+                self.limits,
                 now,
                 self.site_author,
             )
@@ -745,7 +758,7 @@ class Indexer:
                 continue
             self.files_read += 1
             reading = read_reading(
-                self.directory, name, self.default_tz, self.max_bytes, self.max_keywords
+                self.directory, name, self.default_tz, self.max_bytes, self.limits
             )
             if skip is None or not skip(path, reading):
                 readings.append(reading)
@@ -804,9 +817,7 @@ class Indexer:
 
     def _reread(self, name: str) -> FileReading:
         self.files_read += 1
-        return read_reading(
-            self.directory, name, self.default_tz, self.max_bytes, self.max_keywords
-        )
+        return read_reading(self.directory, name, self.default_tz, self.max_bytes, self.limits)
 
     # Removals ----------------------------------------------------------------------------
 

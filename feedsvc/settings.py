@@ -170,6 +170,16 @@ TABLE: tuple[Setting, ...] = (
         1,
         1_000,
     ),
+    Setting(
+        "MAX_AUTHORS",
+        20,
+        "count",
+        "the most authors an article's `author:` line names; it keeps its first ones and the"
+        " rest are logged, as is a name longer than a tag may be (see [Limits](articles.md#"
+        "limits))",
+        1,
+        1_000,
+    ),
     # Each tag of a combination is one more index lookup for every article it reads.
     Setting(
         "MAX_COMBINED_TAGS",
@@ -496,6 +506,7 @@ class Settings:
     max_removed_percent: int
     max_article_bytes: int
     max_keywords: int
+    max_authors: int
     item_content_bytes: int
     index_workers: int
     health_details: bool

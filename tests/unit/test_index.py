@@ -16,7 +16,7 @@ import pytest
 
 from feedsvc import indexer as indexer_module
 from feedsvc import watch as watch_module
-from feedsvc.articles import MAX_KEYWORDS, Tag
+from feedsvc.articles import Limits, Tag
 from feedsvc.indexer import (
     ADD_BYTES,
     READ_AHEAD,
@@ -430,7 +430,7 @@ def test_files_read_ahead_give_what_reading_them_one_by_one_gives(
     bad = ["2026-01-02-fifo.txt", "2026-01-02-big.txt", "2026-01-02-gone.txt"]
     names[5:5] = bad
     names.insert(READ_AHEAD * 2, "2026-01-02-broken.txt")  # first in a later batch
-    task = (str(articles_dir), names, UTC, 4000, MAX_KEYWORDS, 0, "")
+    task = (str(articles_dir), names, UTC, 4000, Limits(), 0, "")
 
     ahead = indexer_module._read_chunk(task)
 
@@ -455,7 +455,7 @@ def test_a_reading_process_holds_a_bounded_share_of_large_files(
         name = f"2026-01-01-big{number:03}.txt"
         write_article(name, title=f"Big {number}", keywords="big", body=(paragraph,) * 10)
         names.append(name)
-    task = (str(articles_dir), names, UTC, 1 << 20, MAX_KEYWORDS, 0, "")
+    task = (str(articles_dir), names, UTC, 1 << 20, Limits(), 0, "")
     indexer_module._open_part(str(tmp_path))
     tracemalloc.start()
     try:

@@ -24,8 +24,9 @@ import pytest
 from lxml import etree
 
 from feedsvc.app import create_app
-from feedsvc.articles import Article, Stamp, Tag, parse_text
+from feedsvc.articles import Article, Stamp, Tag, normalize_tag, parse_text
 from feedsvc.feeds import FeedInfo, Item, render_atom, render_json, render_rss
+from feedsvc.writer import author_scopes
 from tests.conftest import WriteArticle, article_text
 
 ITEM_CONTENT_BYTES = 100_000  # the default of FEEDSVC_ITEM_CONTENT_BYTES
@@ -264,3 +265,34 @@ def test_a_20_mb_article_is_skipped_and_reported_by_default(
         {"path": "2026-01-01-huge.txt", "reason": "larger than 1048576 bytes"}
     ]
     assert len(client.get("/feed.rss").data) < 10_000
+
+
+def test_an_author_line_naming_thousands_keeps_its_first_authors_at_once() -> None:
+    """Tens of kilobytes of names: parsed in one pass, the first MAX_AUTHORS kept, the
+    line made of them, and a note naming what was left out; a name longer than a tag
+    may be is left out too."""
+    names = [f"Writer Number {n}" for n in range(5_000)]
+    line = ", ".join(names[:2]) + ", " + "X" * 500 + ", " + ", ".join(names[2:])
+    text = article_text(front={"author": line}).encode()
+    article, _ = parse_text("/a.txt", text, STAMP, max_authors=20)
+    assert article.author == ", ".join(names[:20])
+    assert article.notes == (
+        "1 author name longer than 100 characters left out",
+        "5,000 authors: the first 20 are kept, 4,980 left out",
+    )
+    assert author_scopes(article.author, "")[-1] == Tag("@writer-number-19", "Writer Number 19")
+
+
+def test_an_author_line_within_the_bounds_is_kept_as_written() -> None:
+    text = article_text(front={"author": "Ana Lima and Bo Chen"}).encode()
+    article, _ = parse_text("/a.txt", text, STAMP)
+    assert article.author == "Ana Lima and Bo Chen" and article.notes == ()
+
+
+def test_bidirectional_controls_leave_labels_and_author_lines() -> None:
+    """U+202E in a label would reverse what a page shows after it; keys never had it."""
+    assert normalize_tag("Evil\u202e Corp") == Tag("evil-corp", "Evil Corp")
+    text = article_text(front={"author": "Ana \u202eLima"}, keywords="\u2067Syria\u2069").encode()
+    article, _ = parse_text("/a.txt", text, STAMP)
+    assert article.author == "Ana Lima"
+    assert article.tags == (Tag("syria", "Syria"),)
