@@ -392,6 +392,14 @@ def serve(host: str, port: int, workers: int, threads: int, directory: str | Non
         server.serve()
     except (OSError, RuntimeError) as exc:  # granian's own bind failing: the port went since
         fail(str(exc).partition("\n")[0])
+    except SystemExit as stop:
+        if stop.code:  # granian stops only so after a crash loop: say why in our words
+            click.echo(
+                "feedsvc: a worker died again within 5.5 s of being replaced (see the lines "
+                "above); the service stops for its supervisor to start it again",
+                err=True,
+            )
+        raise
 
 
 if __name__ == "__main__":

@@ -120,8 +120,10 @@ def read(q: str) -> Query:
             target.append(term)
     if len(required) + len(excluded) > MAX_TERMS:
         raise QueryError(f"q holds at most {MAX_TERMS} words and phrases")
-    if not required:
+    if not required and excluded:
         raise QueryError("q needs a word to look for (a - only takes away)")
+    if not required:
+        raise QueryError("q needs a word to look for")
     return Query(tuple(sorted(required, key=_spelled)), tuple(sorted(excluded, key=_spelled)))
 
 

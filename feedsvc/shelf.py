@@ -121,6 +121,8 @@ class Shelf:
         self.damaged = 0
         self.short_of_room: str | None = None
         """Why the shelf keeps less than its budget, while the filesystem is short."""
+        self._giving_back_failed = False
+        """Whether the last try to give room back failed: said once, not at each try."""
 
     # Reading --------------------------------------------------------------------------
 
@@ -398,8 +400,13 @@ class Shelf:
                     connection.execute("ROLLBACK")
                 raise
         except sqlite3.Error as error:
-            log.warning("cannot give room back from %s: %s", self.path, error)
+            if not self._giving_back_failed:  # once when it starts, not once a second
+                log.warning("cannot give room back from %s: %s", self.path, error)
+                self._giving_back_failed = True
             return False
+        if self._giving_back_failed:
+            log.warning("room can be given back from %s again", self.path)
+            self._giving_back_failed = False
         self._return_pages(connection)
         self._note_room(room(self.state_dir))
         return freed > 0

@@ -174,10 +174,12 @@ def whole_number(name: str, low: int, high: int = 999_999_999) -> int | None:
     text = request.args.get(name)
     if text is None:
         return None
-    # Length first: int() of thousands of digits is slow, and past 4,300 it raises.
-    if len(text) > 9 or not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
-        upper = "" if high == 999_999_999 else f" to {high}"
+    upper = "" if high == 999_999_999 else f" to {high}"
+    if not text.isascii() or not text.isdigit():
         fail(400, f"{name} must be a whole number from {low}{upper}")
+    # Length first: int() of thousands of digits is slow, and past 4,300 it raises.
+    if len(text) > 9 or not low <= int(text) <= high:
+        fail(400, f"{name} is out of range: from {low}{upper}")
     return int(text)
 
 

@@ -107,3 +107,23 @@ def test_a_hung_writer_is_noticed_killed_and_replaced_and_nobody_waits_on_it(
     assert server.process.poll() is None
     log = server.log.read_text()
     assert log.count(f"worker {writer} has not answered") == 1, log[-2000:]
+
+
+def test_a_crash_loop_stops_the_service_with_a_line_saying_why(
+    write_article: WriteArticle, live_server: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    """A worker killed, then its replacement killed at once: granian's guard stops the
+    service, and feedsvc's own last line says why, for whoever reads the log."""
+    write_article("2026-01-01-a.txt", title="A", keywords="alpha")
+    state = tmp_path / "state"
+    server = live_server(STATE_DIR=str(state))
+    [worker] = descendants(server.process.pid)
+    os.kill(worker, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while not (fresh := [p for p in descendants(server.process.pid) if p != worker]):
+        if time.monotonic() > deadline:
+            pytest.fail("no replacement was started")
+        time.sleep(0.02)
+    os.kill(fresh[0], signal.SIGKILL)
+    assert server.process.wait(timeout=60) != 0
+    assert "a worker died again within 5.5 s of being replaced" in server.log.read_text()

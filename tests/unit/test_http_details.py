@@ -167,3 +167,19 @@ def test_the_tag_index_is_paged_the_most_used_first(
     assert past.status_code == 404 and b"past the last page, 3" in past.data
     assert client.get("/tags/?page=0").status_code == 400
     assert json.loads(client.get("/healthz").data)["tags"] == 7
+
+
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ("page=99999999999999999999", "page is out of range: from 1\n"),
+        ("page=0", "page is out of range: from 1\n"),
+        ("page=two", "page must be a whole number from 1\n"),
+    ],
+)
+def test_a_bad_page_number_is_told_for_what_it_is(
+    client: FlaskClient, write_article: WriteArticle, query: str, said: str
+) -> None:
+    write_article("2026-01-01-a.txt", title="A", keywords="alpha")
+    response = client.get(f"/feed.rss?{query}")
+    assert response.status_code == 400 and response.get_data(as_text=True) == said

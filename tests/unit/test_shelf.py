@@ -14,6 +14,7 @@ import brotli
 import pytest
 from flask import Flask
 
+from feedsvc import shelf as shelf_module
 from feedsvc.app import create_app
 from feedsvc.cache import ResponseCache, shelf_key
 from feedsvc.prerender import LONGEST, QUIET, Prerenderer
@@ -252,3 +253,25 @@ def test_making_room_walks_the_age_index(tmp_path: Path, query: str) -> None:
     with sqlite3.connect(tmp_path / DATABASE) as database:
         plan = " ".join(row[3] for row in database.execute(f"EXPLAIN QUERY PLAN {query}", ("",)))
     assert "USING INDEX representations_by_age" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_room_that_cannot_be_given_back_is_said_once_not_at_each_try(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On a full state disk the writer asks for room at every try (once a second): the
+    log says when giving room back starts failing and when it works again, not each time."""
+    shelf = Shelf(str(tmp_path), 1 << 20)
+    assert shelf.keep("k", "alpha", 3, Representation.of(b"x" * 5000, "text/xml", 1e9, 60))
+
+    def full(_: str) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(shelf_module, "room", full)
+    for _ in range(5):
+        assert not shelf.give_back()
+    monkeypatch.undo()
+    shelf.give_back()
+    shelf.give_back()
+    said = [r.getMessage() for r in caplog.records if "room" in r.getMessage()]
+    assert len(said) == 2, said
+    assert said[0].startswith("cannot give room back") and said[1].endswith("again")
