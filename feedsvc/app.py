@@ -21,6 +21,7 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 
 from .access import AccessLog
+from .budget import Budget, Busy
 from .cache import FastPath, ResponseCache
 from .indexer import Indexer, ProgressLog, claim
 from .notify import start_notifier
@@ -33,7 +34,7 @@ from .settings import (
     state_dir_problem,
 )
 from .shelf import Shelf, edition
-from .store import NotReady, Store, StoreError
+from .store import NotReady, Store, StoreError, TooDeep
 from .syndication import Syndication
 from .urls import Urls
 from .views import assets, embeds, errors, feeds, pages
@@ -94,10 +95,13 @@ def create_app(
         urls,
         syndication,
         prerenderer.pending if prerenderer else None,
+        Budget(settings.state_dir, settings.costly_at_once),
     )
     for blueprint in (feeds.blueprint, pages.blueprint, embeds.blueprint, assets.blueprint):
         app.register_blueprint(blueprint)
     app.register_error_handler(NotReady, errors.not_ready)
+    app.register_error_handler(Busy, errors.busy)
+    app.register_error_handler(TooDeep, errors.too_deep)
     app.register_error_handler(HTTPException, errors.plain_error)
     app.register_error_handler(sqlite3.DatabaseError, errors.damaged_index)
     app.register_error_handler(Exception, errors.internal_error)

@@ -180,6 +180,16 @@ TABLE: tuple[Setting, ...] = (
         1,
         1_000,
     ),
+    Setting(
+        "COSTLY_AT_ONCE",
+        1,
+        "count",
+        "searches and combinations of tags read from the index at once, across the workers;"
+        " one more is a `503` with `Retry-After`, so the other workers stay free for kept feeds"
+        " (see [Costly requests](http.md#costly-requests))",
+        1,
+        1_000,
+    ),
     # Each tag of a combination is one more index lookup for every article it reads.
     Setting(
         "MAX_COMBINED_TAGS",
@@ -520,6 +530,7 @@ class Settings:
     purge_urls: tuple[str, ...]
     websub_hubs: tuple[str, ...]
     max_combined_tags: int
+    costly_at_once: int
 
     @classmethod
     def from_mapping(cls, given: Mapping[str, Any]) -> Settings:

@@ -31,7 +31,7 @@ import sqlite3
 import struct
 import threading
 import urllib.parse
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -327,6 +327,9 @@ COMBINATION_ROWS = 50_000
 """The most articles of each tag a combination reads, newest first: a combination of
 big tags that rarely meet ends there (a page then costs at most this many lookups)."""
 
+DEEPEST = 1_000
+"""How far back a search's or a combination's pages go (items): each page deeper costs
+more than the one before, and readers poll the first."""
 SEARCH_ROWS = 50_000
 """The most matches of a search read, newest first (a search of a common word on a big
 site matches most articles; its first pages cost what they show)."""
@@ -404,12 +407,22 @@ class FeedPage:
     """Whether a later page has articles, where ``count`` is not known."""
 
 
+class TooDeep(LookupError):
+    """A page of a search or a combination deeper than :data:`DEEPEST` items."""
+
+    def __str__(self) -> str:
+        return f"searches and combinations of tags go back {DEEPEST:,} items"
+
+
 class Snapshot:
     """One consistent view of the index: every query runs in one read transaction."""
 
     def __init__(self, connection: sqlite3.Connection, idle: list[sqlite3.Connection]) -> None:
         self._db = connection
         self._idle = idle
+        self.spend: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext
+        """Held while a search or a combination is read: a request's snapshot takes a
+        slot of the service's budget of costly work (:mod:`feedsvc.budget`)."""
         self._db.execute("BEGIN")
 
     def close(self) -> None:
@@ -607,10 +620,16 @@ class Snapshot:
         )
 
     def matches(self, scope: str, limit: int, offset: int = 0) -> list[tuple[int, str]]:
-        """A combination's or a search's articles (published, slug), newest first."""
-        if is_search(scope):
-            return self.search(parse_search(scope).match(), limit, offset)
-        return self.matching(scope, limit, offset)
+        """A combination's or a search's articles (published, slug), newest first.
+
+        :raises TooDeep: for a page past :data:`DEEPEST` items.
+        """
+        if offset >= DEEPEST:
+            raise TooDeep()
+        with self.spend():
+            if is_search(scope):
+                return self.search(parse_search(scope).match(), min(limit, DEEPEST), offset)
+            return self.matching(scope, min(limit, DEEPEST), offset)
 
     def matching(self, scope: str, limit: int, offset: int = 0) -> list[tuple[int, str]]:
         """A combination's articles (published, slug), newest first, one page of them.

@@ -104,6 +104,7 @@ def unavailable(why: str) -> Response:
         f"503 Service Unavailable: {why}; see /healthz\n", 503, mimetype="text/plain"
     )
     response.headers["Retry-After"] = str(RETRY_AFTER)
+    response.headers["Cache-Control"] = "no-store"  # a moment's answer: no cache keeps it
     return secure(response)
 
 
@@ -112,6 +113,18 @@ def not_ready(error: Exception) -> Response:
     "everything was deleted": a 503 that says when to come back. So too for a search
     while the full-text index is still being filled after it."""
     return unavailable(str(error) or "the index is being built")
+
+
+def busy(error: Exception) -> Response:
+    """A search or a combination while every slot of the costly budget is taken: refused
+    at once, never queued, so kept feeds stay as quick as ever (never cached)."""
+    return unavailable(str(error))
+
+
+def too_deep(error: Exception) -> Response:
+    """A search's or a combination's page past how far back they go: a plain 404."""
+    response = Response(f"{error}\n", 404, mimetype="text/plain")
+    return secure(response)
 
 
 _damage_said = False

@@ -21,6 +21,7 @@ from flask import Blueprint, Response, abort, current_app, g, request
 from werkzeug.datastructures import Headers as WerkzeugHeaders
 
 from ..articles import normalize_tag
+from ..budget import Budget
 from ..cache import RequestLine, ResponseCache
 from ..combinations import CombinationError, UnknownTag, looks_combined, read
 from ..indexer import Indexer
@@ -53,6 +54,8 @@ class Site:
     syndication: Syndication
     pending_renders: Callable[[], int] | None = None
     """How many scopes wait for their feeds to be rendered again, in the writing process."""
+    budget: Budget | None = None
+    """The slots that searches and combinations take to read the index."""
 
 
 def site() -> Site:
@@ -71,6 +74,8 @@ def snapshot() -> Snapshot:
         if current.indexer is not None:
             current.indexer.release_due()
         found = g.feedsvc_snapshot = current.store.begin()
+        if current.budget is not None:
+            found.spend = current.budget.spend
     return found
 
 

@@ -340,3 +340,32 @@ def test_a_restart_resumes_a_half_filled_search_index(
         assert index.search_progress() is None
         found = [slug for _, slug in index.search("palmyra", 50)]
     assert len(found) == len(set(found)) == 30
+
+
+def test_searches_and_combinations_wait_for_no_slot_and_go_back_so_far(
+    write_article: WriteArticle, articles_dir: Path
+) -> None:
+    """While the budget's every slot is held (another worker reading a costly search),
+    a search or a combination is a 503 to make again, not a wait; a tag's feed and a
+    page already kept are answered as ever. Pages past DEEPEST items are a 404."""
+    for n in range(3):
+        write_article(f"2026-01-0{n + 1}-a{n}.txt", title=f"T{n}", keywords="alpha, beta")
+    app = create_app({"ARTICLES_DIR": str(articles_dir), "WATCH": False})
+    client = app.test_client()
+    kept = client.get("/tags/alpha+beta/feed.atom")
+    with app.extensions["feedsvc"].budget.spend():
+        refused = client.get("/search/feed.atom?q=paragraph")
+        assert refused.status_code == 503
+        assert refused.headers["Retry-After"] and refused.headers["Cache-Control"] == "no-store"
+        assert client.get("/tags/alpha+-beta/feed.json").status_code == 503
+        assert client.get("/tags/alpha/feed.atom").status_code == 200
+        assert client.get("/tags/alpha+beta/feed.atom").data == kept.data
+        again = client.get(
+            "/tags/alpha+beta/feed.atom", headers={"If-None-Match": kept.headers["ETag"]}
+        )
+        assert again.status_code == 304
+    assert client.get("/search/feed.atom?q=paragraph").status_code == 200
+    deep = client.get("/search/feed.atom?q=paragraph&page=51")
+    assert deep.status_code == 404
+    assert deep.get_data(as_text=True) == "searches and combinations of tags go back 1,000 items\n"
+    assert client.get("/tags/alpha+beta/feed.rss?page=51&limit=20").status_code == 404
