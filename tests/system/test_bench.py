@@ -245,3 +245,12 @@ def test_quick_bulk_arrival_benchmark_runs() -> None:
     row = next(line for line in out.splitlines() if line.startswith("| this tree |"))
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert cells[1] == "300" and "nan" not in row, out
+
+
+def test_quick_costly_requests_benchmark_runs() -> None:
+    """``python -m bench.costly --quick``: an honest poller timed while costly clients ask
+    distinct deep searches and combinations; the poller is never refused."""
+    out = quick("bench.costly", 300)
+    row = next(line for line in out.splitlines() if line.startswith("| this tree |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[5] == "0", out  # no poll failed
