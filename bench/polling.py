@@ -59,8 +59,9 @@ from bench.servers import ROOT, Setup, feedsvc_env, start_nginx
 from feedsvc.combinations import read
 
 WRK_SCRIPT = """\
--- One request per call, to a path drawn at random; conditional when told. Each thread
--- counts its answers by status; done() (in the main state) reads the threads' counts.
+-- One request per call, to a path drawn at random: "plain" and "conditional" with gzip,
+-- "identity" without compression. Each thread counts its answers by status; done() (in
+-- the main state) reads the threads' counts.
 local paths, etags = {}, {}
 local threads = {}
 function setup(thread)
@@ -74,11 +75,13 @@ function init(args)
     etags[#etags + 1] = etag
   end
   conditional = args[2] == "conditional"
+  identity = args[2] == "identity"
   math.randomseed(os.time() + (tonumber(args[3]) or 0))
 end
 function request()
   local i = math.random(#paths)
-  local headers = {["Accept-Encoding"] = "gzip"}
+  local headers = {}
+  if not identity then headers["Accept-Encoding"] = "gzip" end
   if conditional then headers["If-None-Match"] = etags[i] end
   return wrk.format("GET", paths[i], headers)
 end

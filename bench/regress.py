@@ -34,42 +34,11 @@ from pathlib import Path
 
 from bench.corpus import generate
 from bench.load import parse_wrk
-from bench.polling import feed_paths, log, mirror, tree_ticks, wait_ready
+from bench.polling import WRK_SCRIPT, feed_paths, log, mirror, tree_ticks, wait_ready
 from bench.processes import TICK, Processes, free_port, pinned
 from bench.servers import ROOT, feedsvc_env
 from bench.side_by_side import checkout, remove_checkouts
 
-WRK_SCRIPT = """\
--- One request per call, to a path drawn at random: "plain" and "conditional" with gzip,
--- "identity" without compression; done() prints each status's count.
-local paths, etags, threads = {}, {}, {}
-function setup(thread) table.insert(threads, thread) end
-function init(args)
-  counts = {}
-  for line in io.lines(args[1]) do
-    local path, etag = line:match("^([^\\t]*)\\t?(.*)$")
-    paths[#paths + 1] = path
-    etags[#etags + 1] = etag
-  end
-  mode = args[2]
-  math.randomseed(os.time() + (tonumber(args[3]) or 0))
-end
-function request()
-  local i = math.random(#paths)
-  local headers = {}
-  if mode ~= "identity" then headers["Accept-Encoding"] = "gzip" end
-  if mode == "conditional" then headers["If-None-Match"] = etags[i] end
-  return wrk.format("GET", paths[i], headers)
-end
-function response(status) counts[status] = (counts[status] or 0) + 1 end
-function done()
-  for _, thread in ipairs(threads) do
-    for status, n in pairs(thread:get("counts")) do
-      io.write(string.format("status %d %d\\n", status, n))
-    end
-  end
-end
-"""
 MODES = {
     "plain": "poll mix, random plain GETs (gzip)",
     "conditional": "poll mix, random conditional GETs (304)",

@@ -46,16 +46,23 @@ def write_site(write_article: WriteArticle) -> None:
         write_article(f"2026-01-01-a{n:02}.txt", title=f"Article {n}", keywords="common")
 
 
+def purged_site(
+    write_article: WriteArticle, live_server: Callable[..., LiveServer], cache: RecordingCache
+) -> tuple[LiveServer, int]:
+    """The site served, its first purge sent: the server and how many purges so far."""
+    write_site(write_article)
+    server = live_server(PURGE_URLS=cache.url, RESCAN_SECONDS="1")
+    wait_until(lambda: cache.count() and settled(server), 30, "the first purge")
+    return server, cache.count()
+
+
 def test_a_folder_moved_away_and_back_is_a_fault_not_a_deletion(
     write_article: WriteArticle,
     articles_dir: Path,
     live_server: Callable[..., LiveServer],
     recording_cache: RecordingCache,
 ) -> None:
-    write_site(write_article)
-    server = live_server(PURGE_URLS=recording_cache.url, RESCAN_SECONDS="1")
-    wait_until(lambda: recording_cache.count() and settled(server), 30, "the first purge")
-    before = recording_cache.count()
+    server, before = purged_site(write_article, live_server, recording_cache)
     away = articles_dir.with_name("articles.old")
     articles_dir.rename(away)
     wait_until(lambda: "folder" in health(server), 30, "the fault said")
@@ -77,10 +84,7 @@ def test_a_folder_emptied_for_a_moment_holds_its_removals(
     live_server: Callable[..., LiveServer],
     recording_cache: RecordingCache,
 ) -> None:
-    write_site(write_article)
-    server = live_server(PURGE_URLS=recording_cache.url, RESCAN_SECONDS="1")
-    wait_until(lambda: recording_cache.count() and settled(server), 30, "the first purge")
-    before = recording_cache.count()
+    server, before = purged_site(write_article, live_server, recording_cache)
     aside = tmp_path / "aside"
     aside.mkdir()
     for path in articles_dir.iterdir():
