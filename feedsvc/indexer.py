@@ -453,7 +453,13 @@ class Indexer:
         return True
 
     def finish_search(self) -> None:
-        """Fill the search index, step by step, until it is full and merged."""
+        """Fill the search index at once, as a first build did before it was put off
+        (one ordered load and one merge: less work than steps, which are for a served
+        site), and finish any merge under way."""
+        with self._lock:
+            if self._writer is None:
+                return
+            self._record(self.writer.fill_search)
         while self.search_step():
             pass
 

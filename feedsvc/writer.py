@@ -589,6 +589,28 @@ class StoreWriter:
                     db.execute("DELETE FROM meta WHERE key = 'search_merging'")
         return True
 
+    def fill_search(self) -> None:
+        """Fill the rest of the search index in one transaction, merged into one segment
+        (``feedsvc index``, and tests: no one is served meanwhile)."""
+        upto = self.meta("search_upto")
+        if upto is None:
+            return
+        db = self.db
+        with self._transaction():
+            db.execute(
+                "INSERT INTO search (rowid, title, standfirst, tags, body) "
+                "SELECT seq, title, standfirst, tags, body FROM articles WHERE seq > ? "
+                "ORDER BY seq",
+                (upto,),
+            )
+            db.execute(f"INSERT INTO search (search, rank) VALUES ('hashsize', {1 << 20})")
+            # One segment: else an edit's small segment, merged with the load's big ones
+            # at the same level, makes one edit in a few take seconds.
+            db.execute("INSERT INTO search (search) VALUES ('optimize')")
+            db.execute(
+                "DELETE FROM meta WHERE key IN ('search_upto', 'search_merging', 'search_done')"
+            )
+
     def meta(self, key: str) -> Any:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
