@@ -66,6 +66,21 @@ def test_the_wheel_and_sdist_hold_every_file_of_the_package(built: tuple[Path, P
         prefix = f"feedsvc-{VERSION}/"
         in_sdist = {name.removeprefix(prefix) for name in archive.getnames()}
     assert package_files() - in_sdist == set()
+    # What builds, tests and deploys it too: an sdist is the project, not only its code.
+    for needed in (
+        "LICENSE",
+        "CHANGELOG.md",
+        "docs/operations.md",
+        "deploy/systemd/feedsvc.service",
+        "tests/conftest.py",
+        "articles/2016-03-24-syrian-forces-enter-palmyra.txt",
+    ):
+        assert needed in in_sdist, needed
+    assert not any("node_modules" in name or "__pycache__" in name for name in in_sdist)
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        text = archive.read(metadata).decode()
+    assert "License-Expression: MIT" in text and "Classifier: Typing :: Typed" in text
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +120,15 @@ def installed(
         yield LiveServer(url, articles, process, log)
     finally:
         stop(process)
+
+
+def test_the_installed_package_runs_as_a_module(installed: LiveServer) -> None:
+    """``python -m feedsvc`` is the ``feedsvc`` command, from the installed wheel."""
+    python = installed.articles.parent / "venv/bin/python"
+    done = subprocess.run(
+        [str(python), "-m", "feedsvc", "--version"], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == f"feedsvc, version {VERSION}"
 
 
 def test_the_installed_service_answers_every_page_and_feed(installed: LiveServer) -> None:
