@@ -32,6 +32,7 @@ from .settings import (
     articles_dir_problem,
     from_environment,
     state_dir_problem,
+    unknown_settings,
 )
 from .store import SITE, Progress, Store, StoreError, indexed_folder
 from .urls import FEED_FORMATS, PREFERRED_FORMAT, feed_path
@@ -98,6 +99,9 @@ def load_settings(directory: str | None = None) -> Settings:
     Stops the command when a setting is bad or the articles folder cannot be listed.
     """
     given = from_environment(os.environ)
+    for name, near in unknown_settings(os.environ):
+        hint = f"; did you mean {near}?" if near else ""
+        click.echo(f"feedsvc: {name} is not a setting and is ignored{hint}", err=True)
     if directory is not None:
         given["ARTICLES_DIR"] = directory
     try:
@@ -105,7 +109,7 @@ def load_settings(directory: str | None = None) -> Settings:
     except SettingsError as exc:
         fail(str(exc), BAD_SETTING)
     if problem := articles_dir_problem(settings.articles_dir):
-        fail(problem)
+        fail(f"{problem} (give the folder on the command line, or set {PREFIX}ARTICLES_DIR)")
     return settings
 
 

@@ -985,6 +985,10 @@ class ProgressLog:
 
 
 def log_line(progress: Progress) -> None:
+    if progress.phase == "reconciling" and not progress.total:
+        # Said before the folder is listed: how many files differ is not known yet.
+        log.info("reconciling: comparing each file's stamp with the index")
+        return
     eta = f", about {progress.eta:.0f} s left" if progress.eta is not None else ""
     log.info(
         "%s: %d of %d files, %.0f files/s%s",

@@ -6,6 +6,7 @@ Plain data, no Flask: the factory, the command line and the benchmark all build 
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
@@ -351,6 +352,18 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
                 found[key] = text if key in _TEXTS else json.loads(text)
             except ValueError:
                 found[key] = text
+    return found
+
+
+def unknown_settings(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """Each ``FEEDSVC_*`` variable that names no setting (a misspelling is otherwise
+    silently ignored), with the setting whose name is nearest, if one is near."""
+    found = []
+    for name in sorted(environ):
+        key = name.removeprefix(PREFIX)
+        if name.startswith(PREFIX) and key not in SETTINGS:
+            near = difflib.get_close_matches(key, list(SETTINGS), n=1, cutoff=0.6)
+            found.append((name, PREFIX + near[0] if near else None))
     return found
 
 

@@ -213,7 +213,10 @@ def test_an_articles_folder_that_cannot_be_listed_stops_the_start(
     args = ["serve", "--port", str(free_port())] if command == "serve" else ["check", folder]
     result = feedsvc(*args, env=env, wrap=wrap)
     assert result.returncode == 1, result.stderr
-    assert one_line(result) == f"feedsvc: cannot list the articles directory {folder}: {reason}"
+    assert one_line(result) == (
+        f"feedsvc: cannot list the articles directory {folder}: {reason} (give the folder on "
+        "the command line, or set FEEDSVC_ARTICLES_DIR)"
+    )
 
 
 def test_the_app_refuses_an_articles_folder_that_is_not_there(tmp_path: Path) -> None:

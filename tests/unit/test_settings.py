@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from feedsvc.app import create_app
-from feedsvc.settings import DEFAULTS, TABLE, Settings, SettingsError
+from feedsvc.cli import main
+from feedsvc.settings import DEFAULTS, TABLE, Settings, SettingsError, unknown_settings
 from tests.conftest import WriteArticle
 
 
@@ -121,3 +123,32 @@ def test_the_table_is_every_setting_and_holds_every_default() -> None:
     for setting in TABLE:
         if setting.kind in ("count", "seconds", "flag"):
             assert getattr(made, setting.name.lower()) == setting.default, setting.name
+
+
+def test_a_misspelt_setting_is_named_with_the_nearest_one() -> None:
+    """A FEEDSVC_ variable that names no setting would be ignored without a word."""
+    environ = {
+        "FEEDSVC_BASEURL": "http://x",
+        "FEEDSVC_MAX_KEYWORD": "5",
+        "FEEDSVC_WHATEVER_THIS_IS": "1",
+        "FEEDSVC_BASE_URL": "http://y",
+        "PATH": "/bin",
+    }
+    assert unknown_settings(environ) == [
+        ("FEEDSVC_BASEURL", "FEEDSVC_BASE_URL"),
+        ("FEEDSVC_MAX_KEYWORD", "FEEDSVC_MAX_KEYWORDS"),
+        ("FEEDSVC_WHATEVER_THIS_IS", None),
+    ]
+
+
+def test_the_command_line_warns_of_a_misspelt_setting(
+    write_article: WriteArticle, articles_dir: Path, tmp_path: Path
+) -> None:
+    write_article("2026-01-01-a.txt")
+    env = {"FEEDSVC_BASEURL": "http://x", "FEEDSVC_STATE_DIR": str(tmp_path / "state")}
+    result = CliRunner().invoke(main, ["check", str(articles_dir)], env=env)
+    assert result.exit_code == 0, result.output
+    assert (
+        "feedsvc: FEEDSVC_BASEURL is not a setting and is ignored; did you mean FEEDSVC_BASE_URL?"
+        in result.stderr
+    )
