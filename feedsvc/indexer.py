@@ -563,7 +563,7 @@ class Indexer:
         sorted_ = time.monotonic()
         bulk.merge(sorted(parts))
         merged = time.monotonic()
-        bulk.finish()
+        bulk.finish(search=not self.search_in_background)
         finished = time.monotonic()
         db.execute("PRAGMA journal_mode = WAL")
         db.close()

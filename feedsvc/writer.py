@@ -362,8 +362,10 @@ class BulkLoad:
             for name in names:
                 db.execute(f"DETACH DATABASE {name}")
 
-    def finish(self) -> None:
-        """Mark the files not served, write every slug and every scope's figures."""
+    def finish(self, *, search: bool = True) -> None:
+        """Mark the files not served, write every slug and every scope's figures; fill
+        the search index too unless ``search`` is false (then it is filled later, in the
+        background: :meth:`StoreWriter.search_step`)."""
         db = self.db
         db.execute("BEGIN")
         if self.contested:  # else every file with a slug serves it
@@ -373,6 +375,18 @@ class BulkLoad:
             )
         db.execute("INSERT INTO slugs (slug, uid) SELECT slug, uid FROM articles ORDER BY slug")
         self.number_for_search()
+        if search:  # here, before the index goes to WAL: it is written once
+            self.db.execute(
+                "INSERT INTO search (rowid, title, standfirst, tags, body) "
+                "SELECT seq, title, standfirst, tags, body FROM articles ORDER BY seq"
+            )
+            self.db.execute(f"INSERT INTO search (search, rank) VALUES ('hashsize', {1 << 20})")
+            # One segment: else an edit's small segment, merged with the load's big ones
+            # at the same level, makes one edit in a few take seconds.
+            self.db.execute("INSERT INTO search (search) VALUES ('optimize')")
+            self.db.execute(
+                "DELETE FROM meta WHERE key IN ('search_upto', 'search_done', 'search_total')"
+            )
         base = first_version()
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('build', ?)", (base,))
         db.execute(
