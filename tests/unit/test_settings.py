@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -146,7 +147,11 @@ def test_the_command_line_warns_of_a_misspelt_setting(
 ) -> None:
     write_article("2026-01-01-a.txt")
     env = {"FEEDSVC_BASEURL": "http://x", "FEEDSVC_STATE_DIR": str(tmp_path / "state")}
-    result = CliRunner().invoke(main, ["check", str(articles_dir)], env=env)
+    quiet = logging.getLogger("feedsvc").level  # check quietens the package's logger
+    try:
+        result = CliRunner().invoke(main, ["check", str(articles_dir)], env=env)
+    finally:
+        logging.getLogger("feedsvc").setLevel(quiet)
     assert result.exit_code == 0, result.output
     assert (
         "feedsvc: FEEDSVC_BASEURL is not a setting and is ignored; did you mean FEEDSVC_BASE_URL?"

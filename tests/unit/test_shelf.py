@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import os
 import sqlite3
 from pathlib import Path
@@ -260,6 +261,7 @@ def test_room_that_cannot_be_given_back_is_said_once_not_at_each_try(
 ) -> None:
     """On a full state disk the writer asks for room at every try (once a second): the
     log says when giving room back starts failing and when it works again, not each time."""
+    caplog.set_level(logging.WARNING, logger="feedsvc.shelf")
     shelf = Shelf(str(tmp_path), 1 << 20)
     assert shelf.keep("k", "alpha", 3, Representation.of(b"x" * 5000, "text/xml", 1e9, 60))
 
