@@ -154,8 +154,15 @@ def replace_hung_workers(state_dir: str, timeout: float) -> None:
 
     def run() -> None:
         killed = 0
+        last = time.monotonic()
         while True:
             time.sleep(HEARTBEAT)
+            now = time.monotonic()
+            slept, last = now - last, now
+            if slept > 2 * HEARTBEAT:
+                # This thread was held up too (the machine suspended, or starved): the
+                # workers get a beat to show they are alive before any is judged.
+                continue
             for note in notes(state_dir):
                 if note.parent != me or not _alive(note):
                     continue
