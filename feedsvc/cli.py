@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import functools
 import logging
 import multiprocessing.util
@@ -19,6 +20,7 @@ import os
 import resource
 import socket
 import sys
+import tempfile
 from typing import TYPE_CHECKING, NoReturn
 
 import click
@@ -34,7 +36,7 @@ from .settings import (
     state_dir_problem,
     unknown_settings,
 )
-from .store import SITE, Progress, Store, StoreError, indexed_folder
+from .store import DATABASE, SITE, Progress, Store, StoreError, indexed_folder
 from .urls import FEED_FORMATS, PREFERRED_FORMAT, feed_path
 from .version import VERSION
 from .workers import forget_the_dead, replace_hung_workers
@@ -194,11 +196,16 @@ def check(directory: str) -> None:
     """Parse every article in DIRECTORY; report each problem and exit 1 if any file was skipped."""
     settings = load_settings(directory)
     logging.getLogger("feedsvc").setLevel(logging.ERROR)  # each problem is printed below
-    store = bring_up_to_date(settings)
-    with store.reading() as index:
-        problems = index.problems()
-        published, tags = index.count(SITE), index.tag_count()
-        moved = index.date_changes()
+    with contextlib.ExitStack() as stack:
+        if not os.path.exists(os.path.join(settings.state_dir, DATABASE)):
+            # No index of this folder yet: a check leaves none behind (it writes nothing).
+            scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="feedsvc-check-"))
+            settings = dataclasses.replace(settings, state_dir=scratch)
+        store = bring_up_to_date(settings)
+        with store.reading() as index:
+            problems = index.problems()
+            published, tags = index.count(SITE), index.tag_count()
+            moved = index.date_changes()
     for path, reason in problems.items():
         click.echo(f"{path}: {reason}", err=True)
     for path, old, new in moved:  # readers saw it at one date, then at another

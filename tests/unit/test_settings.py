@@ -157,3 +157,20 @@ def test_the_command_line_warns_of_a_misspelt_setting(
         "feedsvc: FEEDSVC_BASEURL is not a setting and is ignored; did you mean FEEDSVC_BASE_URL?"
         in result.stderr
     )
+
+
+def test_check_of_a_folder_with_no_index_writes_nothing(
+    write_article: WriteArticle, articles_dir: Path
+) -> None:
+    """``feedsvc check`` on a folder never indexed reads it into a scratch index it
+    removes: no state directory is left beside the folder."""
+    write_article("2026-01-01-a.txt")
+    before = sorted(articles_dir.parent.rglob("*"))
+    quiet = logging.getLogger("feedsvc").level
+    try:
+        result = CliRunner().invoke(main, ["check", str(articles_dir)], env={})
+    finally:
+        logging.getLogger("feedsvc").setLevel(quiet)
+    assert result.exit_code == 0, result.output
+    assert "1 files, 0 skipped, 1 published" in result.stdout
+    assert sorted(articles_dir.parent.rglob("*")) == before
