@@ -36,6 +36,7 @@ from .settings import (
     state_dir_problem,
     unknown_settings,
 )
+from .silent import connection_limit
 from .store import DATABASE, SITE, Progress, Store, StoreError, indexed_folder
 from .urls import FEED_FORMATS, PREFERRED_FORMAT, feed_path
 from .version import VERSION
@@ -274,10 +275,6 @@ def render(fmt: str, tag: str | None, directory: str) -> None:
     sys.stdout.buffer.write(response.get_data())
 
 
-FILE_RESERVE = 512
-"""Files a worker keeps for itself beyond its connections: the index, the shelf, logs."""
-
-
 def more_files() -> int:
     """Raise this process's limit of open files to the most it may have (its workers
     inherit it); the limit now."""
@@ -386,7 +383,7 @@ def serve(host: str, port: int, workers: int, threads: int, directory: str | Non
         # Connections a worker serves at once: as many as its files allow. granian's
         # default (1,024 shared by the workers) let a thousand idle connections hold
         # them all; idle ones are closed after the request-head timeout.
-        backpressure=max(16, files - min(FILE_RESERVE, files // 4)),
+        backpressure=connection_limit(files),
         http1_settings=HTTP1Settings(
             header_read_timeout=max(1, round(settings.request_head_seconds * 1000))
         ),

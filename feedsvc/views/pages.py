@@ -20,6 +20,7 @@ from ..combinations import is_combination
 from ..feeds import rfc3339
 from ..notify import failing, read_status
 from ..room import room
+from ..silent import connection_limit
 from ..store import SITE, Snapshot, damage_reported
 from ..syndication import tag_labels
 from ..urls import (
@@ -408,6 +409,8 @@ def healthz() -> Response:
         if report["status"] == "ok":
             report["status"] = "degraded"
     report["representations"] = kept
+    # Connections each worker serves at once (from its open-file limit); more wait.
+    report["connections"] = {"per_worker": connection_limit()}
     disk = room(current.settings.state_dir)
     stuck = current.indexer.disk_problem if current.indexer is not None else None
     if disk is not None and (disk.short or stuck):

@@ -4,12 +4,16 @@ dribbling never stop it answering, and each is closed after the request-head tim
 from __future__ import annotations
 
 import http.client
+import json
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from bench.hostile import closed_by_server
-from bench.processes import descendants
+from bench.processes import descendants, free_port, stop, wait_healthy
 from tests.conftest import WriteArticle, wait_until
 from tests.system.conftest import LiveServer
 
@@ -58,3 +62,48 @@ def test_thousands_of_idle_and_dribbling_connections_are_answered_around_and_clo
         [line] = [line for line in limits.splitlines() if line.startswith("Max open files")]
         soft, hard = line.split()[3:5]
         assert soft == hard, line
+
+
+def test_a_worker_at_its_connection_limit_says_so_once_and_healthz_says_the_limit(
+    write_article: WriteArticle, articles_dir: Path, tmp_path: Path
+) -> None:
+    """Started under a small open-file limit (600: 450 connections a worker), a client
+    holding 460 idle connections fills it: the log says so once, then once more when
+    they are gone; /healthz says the limit."""
+    write_article("2026-01-01-a.txt", title="A", keywords="alpha")
+    port = free_port()
+    log = tmp_path / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
+    env.update(
+        FEEDSVC_ARTICLES_DIR=str(articles_dir),
+        FEEDSVC_STATE_DIR=str(tmp_path / "state"),
+        FEEDSVC_REQUEST_HEAD_SECONDS="120",  # the held connections are not closed meanwhile
+    )
+    command = ["prlimit", "--nofile=600:600", sys.executable, "-m", "feedsvc.cli", "serve"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    held: list[socket.socket] = []
+    try:
+        wait_healthy(port, process)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/healthz")
+        assert json.loads(connection.getresponse().read())["connections"] == {"per_worker": 450}
+        connection.close()
+        for _ in range(460):
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        wait_until(lambda: "the most it serves at once" in log.read_text(), 60, "the warning")
+        for sock in held:
+            sock.close()
+        held.clear()
+        wait_until(lambda: "under its limit" in log.read_text(), 60, "the all-clear")
+        assert log.read_text().count("the most it serves at once") == 1
+    finally:
+        for sock in held:
+            sock.close()
+        stop(process)
