@@ -841,9 +841,15 @@ class Indexer:
         with self._lock:
             published = self.writer.published() + recent
         removing = files + recent
-        allowed = (
-            removing <= REMOVAL_FLOOR or removing * 100 <= published * self.max_removed_percent
-        )
+        allowed = removing <= REMOVAL_FLOOR
+        if not allowed:
+            # Weighed against the folder as it is now, too: a folder emptied file by file
+            # reaches the watcher in several groups, and the first must not pass alone.
+            with self._lock:
+                known = self.writer.file_count()
+            missing = max(removing, known - self._count_files())
+            allowed = missing * 100 <= max(published, known) * self.max_removed_percent
+            removing = missing
         if not allowed and self._removals_allowed_by_operator():
             log.warning("removing %d files, as the operator allowed", files)
             allowed = True
@@ -858,6 +864,14 @@ class Indexer:
             "run 'feedsvc allow-removals'"
         )
         return False
+
+    def _count_files(self) -> int:
+        """How many article files the folder holds now (none when it cannot be listed)."""
+        try:
+            with os.scandir(self.directory) as entries:
+                return sum(1 for entry in entries if is_article_file(entry.name))
+        except OSError:
+            return 0
 
     def _removals_allowed_by_operator(self) -> bool:
         """``feedsvc allow-removals`` leaves a mark for the writer: taken once."""

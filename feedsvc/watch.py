@@ -37,6 +37,9 @@ _READ_NOW = frozenset({"closed", "moved", "deleted", "attrib"})
 _WRITING = frozenset({"modified"})
 
 
+REMOVALS_QUIET = 0.3
+"""Seconds a group of removals alone waits for the next: a folder emptied file by file
+reaches the watcher in several groups."""
 BATCH = 256
 """Files read and recorded in one transaction when many arrive at once (a migration, a
 restore, a sync): about a second of the writer's time, so an edit made meanwhile waits
@@ -70,6 +73,8 @@ class Watcher(threading.Thread):
         the newest first, so that what came after a bulk is not held behind it."""
         self.lost = False
         """The kernel dropped file events (its queue overflowed): rescan at once."""
+        self.removing: dict[str, float] = {}
+        """Removed files waiting for their burst of removals to end: when each was seen."""
         self.searching = False
         """Whether the search index has work left (filled after a first build)."""
         self._arrival: tuple[float, int] | None = None
@@ -123,15 +128,34 @@ class Watcher(threading.Thread):
     def apply_events(self) -> None:
         """Read the files that file events named since the last look (during a rescan:
         an edit is not held back until it ends). A failure leaves them for later."""
-        paths = self.take()
-        if not paths:
-            return
-        batch = self.first_batch(paths)
-        try:
-            self.indexer.update(batch, skip=self.hold)
-        except Exception:
-            self.put_back(batch)
-            raise
+        removed, paths = self.settled_removals(self.take())
+        for batch in (removed, self.first_batch(paths)):
+            if not batch:
+                continue
+            try:
+                self.indexer.update(batch, skip=self.hold)
+            except Exception:
+                self.put_back(batch)
+                raise
+
+    def settled_removals(self, paths: list[str]) -> tuple[list[str], list[str]]:
+        """Of the files events named, the removals to record now as one change, and the
+        rest. A group of removals alone (files deleted or moved out: a folder being
+        emptied) waits until none has come for :data:`REMOVALS_QUIET` seconds, so the
+        whole burst is weighed against ``FEEDSVC_MAX_REMOVED_PERCENT``, not its first
+        files alone; a removal that comes with arrivals (a rename's two halves) goes
+        with them."""
+        now = time.monotonic()
+        gone = [path for path in paths if not os.path.lexists(path)]
+        if not self.removing and len(gone) < len(paths):
+            return [], paths
+        for path in gone:
+            self.removing[path] = now
+        rest = [path for path in paths if path not in self.removing]
+        if not self.removing or now - max(self.removing.values()) < REMOVALS_QUIET:
+            return [], rest
+        removed, self.removing = list(self.removing), {}
+        return removed, rest
 
     def put_back(self, paths: list[str]) -> None:
         """Files whose reading failed (a full disk, say): read again at the next look,
@@ -294,7 +318,15 @@ class Watcher(threading.Thread):
                 period = min(period, max(RETRY, scan_took * HELD_SHARE))
             until_release = self.indexer.next_release - self.indexer.clock()
             busy = self.backlog or self.searching
-            pending = 0.0 if busy else QUIET if self.writing else self.interval
+            pending = (
+                0.0
+                if busy
+                else REMOVALS_QUIET
+                if self.removing
+                else QUIET
+                if self.writing
+                else self.interval
+            )
             self.wakeup.wait(timeout=max(0.0, min(self.interval, pending, until_release)))
             paths: list[str] = []
             scanning = False
@@ -304,7 +336,11 @@ class Watcher(threading.Thread):
                     self.wakeup.clear()
                 self.indexer.rebuild_if_damaged()  # a reader or a write met a damaged page
                 # What just arrived first, then one batch of a bulk arrival.
-                for paths in (self.first_batch(self.take()), self.next_batch()):
+                removed, arrived = self.settled_removals(self.take())
+                if removed:
+                    paths = removed  # put back if it fails
+                    self.indexer.update(removed, skip=self.hold)  # one change, never split
+                for paths in (self.first_batch(arrived), self.next_batch()):
                     if paths:
                         self.say_progress(0)  # said before the first batch is read
                         self.indexer.update(paths, skip=self.hold)

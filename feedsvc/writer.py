@@ -667,6 +667,10 @@ class StoreWriter:
             for raw, mtime_ns, size, inode, ctime_ns in rows
         ]
 
+    def file_count(self) -> int:
+        """How many files the index knows (articles and skipped files)."""
+        return int(self.db.execute("SELECT count(*) FROM files").fetchone()[0])
+
     def published(self) -> int:
         """How many articles are published: the site's count."""
         row = self.db.execute("SELECT count FROM scopes WHERE scope = ''").fetchone()
