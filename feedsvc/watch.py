@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .indexer import Indexer
+from .indexer import Indexer, is_article_file
 from .store import DiskFull, IndexDamaged
 from .writer import FileReading
 
@@ -146,8 +146,14 @@ class Watcher(threading.Thread):
         files alone; a removal that comes with arrivals (a rename's two halves) goes
         with them."""
         now = time.monotonic()
-        gone = [path for path in paths if not os.path.lexists(path)]
-        if not self.removing and len(gone) < len(paths):
+        folder = self.indexer.directory
+        files = [  # the folder's own events (each removal modifies it) are no arrivals
+            path
+            for path in paths
+            if os.path.dirname(path) == folder and is_article_file(os.path.basename(path))
+        ]
+        gone = [path for path in files if not os.path.lexists(path)]
+        if not self.removing and len(gone) < len(files):
             return [], paths
         for path in gone:
             self.removing[path] = now
